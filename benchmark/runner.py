@@ -1,0 +1,172 @@
+"""The runner: plan tasks, skip finished ones, execute the rest, write each result as it arrives.
+
+The driver process alone writes the store, one transaction per task, so a run killed at any point resumes
+without duplicates or lost rows: rerunning the same config skips every task whose key is already stored with
+status ``ok`` (and failed ones too, unless ``retry_failed``).
+
+Workers run :func:`execute_task`: load the replication, split it, fit the estimator on the fit rows, predict
+potential outcomes for every row, check them, and score them against the truth. An exception anywhere in a task
+becomes a ``failed`` row with its error text; the run goes on. Each task runs with one BLAS thread and one torch
+thread, whatever the executor, so results do not depend on where a task ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import platform
+import sys
+import time
+import traceback
+from typing import Callable
+
+import numpy as np
+
+from datasets.splits import get_split, split_indices
+
+from .config import RunConfig
+from .executors import make_executor
+from .metrics import score
+from .registry import import_object
+from .store import Store, TaskResult
+from .tasks import Task, catebench_version, plan_tasks
+
+__all__ = ["execute_task", "run", "RunSummary"]
+
+
+@functools.lru_cache(maxsize=1)
+def software_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "catebench": catebench_version(), "platform": platform.platform()}
+    for pkg in ("numpy", "scikit-learn", "torch", "econml", "causalml"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _load_replication(target: str, params_json: str, replication: int):
+    import json
+
+    dataset = import_object(target)(**json.loads(params_json))
+    return dataset.load(replication)
+
+
+def _limit_threads():
+    """One BLAS/OpenMP thread and one torch thread in this process (workers, or inline runs)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
+
+
+def _error_text(exc: BaseException) -> str:
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    text = "".join(tb[-4:])
+    return f"{type(exc).__name__}: {exc}\n{text}"[-4000:]
+
+
+def execute_task(task: Task) -> TaskResult:
+    """Run one task; never raises for a fault of the estimator or dataset (it becomes a ``failed`` result)."""
+    versions = software_versions()
+    try:
+        _limit_threads()
+        data = _load_replication(task.dataset_target, task.dataset_params_json, task.replication)
+        split = get_split(task.split)
+        fit_idx, test_idx = split_indices(data.n, split, _split_seed(task), data.test_mask)
+        truth, a0, a1 = data.truth
+        cls = import_object(task.estimator_target)
+        est = cls(**task.estimator_params, random_state=task.random_state)
+        _limit_threads()  # an estimator module may have imported torch just now
+        t0 = time.perf_counter()
+        est.fit(data.X[fit_idx], data.t[fit_idx], data.y[fit_idx])
+        t1 = time.perf_counter()
+        mu0_hat, mu1_hat = est.predict(data.X)
+        t2 = time.perf_counter()
+        metrics = score(a0, a1, mu0_hat, mu1_hat, fit_idx, test_idx)
+        bad = [k for k, v in metrics.items() if not np.isfinite(v)]
+        if bad:
+            raise ValueError(f"non-finite metric(s) {bad}")
+        return TaskResult(
+            key=task.key, status="ok", metrics=metrics, truth=truth, n_fit=len(fit_idx), n_test=len(test_idx),
+            fit_seconds=t1 - t0, predict_seconds=t2 - t1, versions=versions,
+            predictions={"mu0_hat": mu0_hat, "mu1_hat": mu1_hat, "fit_idx": fit_idx, "test_idx": test_idx},
+        )  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - any estimator fault is recorded, not raised
+        return TaskResult(key=task.key, status="failed", error=_error_text(exc), versions=versions)
+
+
+def _split_seed(task: Task) -> int:
+    from datasets.base import derive_seed
+
+    return derive_seed("split", task.dataset, task.dataset_version, task.dataset_params_json, task.replication)
+
+
+@dataclasses.dataclass
+class RunSummary:
+    planned: int = 0
+    skipped: int = 0
+    ok: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    store: str = ""
+
+    def __str__(self) -> str:
+        return (
+            f"{self.planned} tasks planned, {self.skipped} already in the store, {self.ok} ran ok, "
+            f"{self.failed} failed; {self.seconds:.1f} s; store: {self.store}"
+        )
+
+
+def run(
+    config: RunConfig,
+    store: Store | str | None = None,
+    *,
+    retry_failed: bool = False,
+    progress: bool = True,
+    on_result: Callable[[Task, TaskResult], None] | None = None,
+) -> RunSummary:
+    """Run every task of ``config`` that the store does not already hold; return a :class:`RunSummary`."""
+    start = time.perf_counter()
+    store = store if isinstance(store, Store) else Store(store or config.store)
+    tasks = plan_tasks(config)
+    summary = RunSummary(planned=len(tasks), store=str(store.path))
+    with store.exclusive():
+        done = store.statuses()
+        todo = [t for t in tasks if not (t.key in done and (done[t.key] == "ok" or not retry_failed))]
+        summary.skipped = len(tasks) - len(todo)
+        if todo:
+            _drive(config, store, todo, summary, progress, on_result)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool, on_result) -> None:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), desc=config.name, unit="task", disable=not progress, dynamic_ncols=True)
+    executor = make_executor(config)
+    try:
+        for task, result in executor.run(execute_task, todo):
+            store.write(task, result)
+            if result.status == "ok":
+                summary.ok += 1
+            else:
+                summary.failed += 1
+                bar.write(f"[{result.status}] {task.estimator} on {task.dataset} rep {task.replication}: "
+                          f"{(result.error or '').splitlines()[0][:200]}")  # fmt: skip
+            if on_result is not None:
+                on_result(task, result)
+            bar.set_postfix(failed=summary.failed, refresh=False)
+            bar.update(1)
+    finally:
+        executor.close()
+        bar.close()
+

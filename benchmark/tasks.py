@@ -1,0 +1,114 @@
+"""Tasks (one estimator fit on one replication with one seed) and their stable keys.
+
+A task key is the SHA-256 of the canonical JSON of everything that determines its result: dataset name, version
+and parameters, replication, split protocol, estimator target and its full parameter set (class defaults
+included), the seed, and the catebench version. Keys do not depend on the order of anything in a config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from importlib.metadata import PackageNotFoundError, version
+
+from datasets.base import canonical_json, derive_seed
+from datasets.splits import get_split
+
+from .config import RunConfig
+from .registry import DATASETS, ESTIMATORS
+
+__all__ = ["Task", "plan_tasks", "catebench_version"]
+
+
+def catebench_version() -> str:
+    try:
+        return version("catebench")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "0+unknown"
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """Everything a worker needs to run one fit; picklable and self-contained."""
+
+    key: str
+    dataset: str
+    dataset_target: str
+    dataset_params_json: str
+    dataset_version: str
+    replication: int
+    split: str
+    estimator: str  # display label
+    estimator_target: str
+    estimator_params_json: str
+    seed: int  # seed index, 0 .. seeds-1
+    random_state: int
+
+    @property
+    def dataset_params(self) -> dict:
+        return json.loads(self.dataset_params_json)
+
+    @property
+    def estimator_params(self) -> dict:
+        return json.loads(self.estimator_params_json)
+
+
+def _target_name(entry) -> str:
+    t = entry.target
+    return t if isinstance(t, str) else f"{t.__module__}:{t.__qualname__}"
+
+
+def _estimator_specs(config: RunConfig):
+    """Expand ``name = "*"`` into every registered estimator; returns (label, entry, overrides) sorted by label."""
+    out = {}
+    for spec in config.estimators:
+        names = ESTIMATORS.names() if spec.name == "*" else [spec.name]
+        for name in names:
+            entry = ESTIMATORS.get(name)
+            label = spec.label if (spec.label and spec.name != "*") else name
+            if label in out:
+                raise ValueError(f"estimator label {label!r} appears twice in the config; give one a distinct label.")
+            out[label] = (entry, dict(spec.params))
+    return sorted(out.items())
+
+
+def plan_tasks(config: RunConfig) -> list[Task]:
+    """All tasks of a run, in a deterministic order (dataset, replication, estimator, seed)."""
+    pkg = catebench_version()
+    estimators = []
+    for label, (entry, overrides) in _estimator_specs(config):
+        est = entry.create(**overrides)  # validates parameter names now, not in a worker
+        params = est.get_params(deep=False)
+        params.pop("random_state", None)
+        estimators.append((label, _target_name(entry), params, overrides))
+    tasks = []
+    for dspec in config.datasets:
+        split = get_split(dspec.split)
+        dentry = DATASETS.get(dspec.name)
+        dataset = dentry.create(**dspec.params)
+        dparams = canonical_json(dataset.get_params(deep=False))
+        n = dataset.n_replications
+        if n is not None and max(dspec.replications) > n:
+            raise ValueError(f"dataset {dspec.name!r} has {n} replications; the config asks for up to {max(dspec.replications)}.")
+        for rep in dspec.replications:
+            for label, target, params, overrides in estimators:
+                if "validation_fraction" in params and "validation_fraction" not in overrides:
+                    params = {**params, "validation_fraction": split.validation_fraction}
+                eparams = canonical_json(params)
+                for s in range(config.seeds):
+                    random_state = derive_seed("estimator-seed", config.seed, s, dspec.name, dparams, rep)
+                    ident = {
+                        "dataset": dspec.name, "dataset_version": dataset.version, "dataset_params": dparams,
+                        "replication": rep, "split": dspec.split, "estimator": label, "estimator_target": target,
+                        "estimator_params": eparams, "random_state": random_state, "catebench": pkg,
+                    }  # fmt: skip
+                    key = hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:24]
+                    tasks.append(
+                        Task(key, dspec.name, _target_name(dentry), dparams, dataset.version, rep, dspec.split,
+                             label, target, eparams, s, random_state)
+                    )  # fmt: skip
+    keys = [t.key for t in tasks]
+    if len(set(keys)) != len(keys):
+        raise ValueError("the config lists the same task twice (same dataset, replication, estimator and seed).")
+    return tasks

@@ -1,0 +1,22 @@
+"""catebench estimators: one contract (:class:`~estimators.base.CATEEstimator`), many families.
+
+``BUILTIN`` maps each registered name to ``(target "module:Class", parameters, one-line summary)``; the
+registry in :mod:`benchmark.registry` reads it lazily, so importing this package does not import torch.
+"""
+
+from .base import CATEEstimator, NotFittedError, Tags, validate_fit_inputs, validate_X
+
+__all__ = ["CATEEstimator", "Tags", "NotFittedError", "validate_fit_inputs", "validate_X", "BUILTIN"]
+
+_META = "estimators.meta:MetaLearner"
+
+BUILTIN: dict[str, tuple[str, dict, str]] = {
+    "s-learner": (_META, {"kind": "s"}, "S-learner (causalml), gradient-boosting base learner"),
+    "t-learner": (_META, {"kind": "t"}, "T-learner (causalml), gradient-boosting base learners"),
+    "x-learner": (_META, {"kind": "x"}, "X-learner (causalml), gradient boosting + logistic propensity"),
+    "r-learner": (_META, {"kind": "r"}, "R-learner (causalml), gradient boosting + logistic propensity"),
+    "dr-learner": (_META, {"kind": "dr"}, "DR-learner (causalml), gradient boosting + logistic propensity"),
+    "s-learner-linear": (_META, {"kind": "s", "base_learner": "linear"}, "S-learner with OLS (OLS-1)"),
+    "t-learner-linear": (_META, {"kind": "t", "base_learner": "linear"}, "T-learner with OLS (OLS-2)"),
+    "causal-forest": ("estimators.forest:CausalForest", {}, "Causal forest (econml CausalForestDML)"),
+}

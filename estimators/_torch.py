@@ -1,0 +1,43 @@
+"""Shared torch plumbing: device choice and seeding without touching global random state."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+
+__all__ = ["resolve_device", "local_torch_seed", "to_tensor"]
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``"auto"``/``None`` gives CUDA when available, else CPU; any other value is passed to ``torch.device``."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r} ({exc}).") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available on this machine.")
+    return dev
+
+
+@contextlib.contextmanager
+def local_torch_seed(seed: int, device: torch.device) -> Iterator[torch.Generator]:
+    """Seed torch for the duration of the block and restore the global RNG state afterwards.
+
+    Parameter initialisation in ``torch.nn`` draws from the global generator; forking it keeps estimators
+    reproducible without leaking state to (or reading state from) the caller. The yielded generator is for
+    explicit draws (minibatch order, noise).
+    """
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        gen = torch.Generator(device=device)
+        gen.manual_seed(seed)
+        yield gen
+
+
+def to_tensor(a, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(a, dtype=torch.float32, device=device)
