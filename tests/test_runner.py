@@ -1,0 +1,216 @@
+"""Config parsing, task keys, the store and the runner's resume / failure behaviour (issue 2)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark.config import EstimatorSpec, config_from_dict, load_config
+from benchmark.runner import run
+from benchmark.store import Store, StoreLocked
+from benchmark.tasks import plan_tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _config(tmp_path, estimators=("t-learner-linear", "s-learner-linear"), reps=2, **kw):
+    raw = {
+        "name": "t",
+        "store": str(tmp_path / "store.sqlite"),
+        "executor": "inline",
+        "datasets": [{"name": "ihdp", "replications": reps}],
+        "estimators": [{"name": e} for e in estimators],
+        **kw,
+    }
+    return config_from_dict(raw)
+
+
+
+
+def test_config_errors_name_the_bad_value(tmp_path):
+    with pytest.raises(ValueError, match="unknown key"):
+        config_from_dict({"datasets": [], "estimators": [], "sed": 1})
+    with pytest.raises(ValueError, match="replications"):
+        config_from_dict({"datasets": [{"name": "ihdp", "replications": 0}], "estimators": [{"name": "x"}]})
+    with pytest.raises(ValueError, match="split protocol"):
+        config_from_dict({"datasets": [{"name": "ihdp", "split": "50/50"}], "estimators": [{"name": "x"}]})
+    with pytest.raises(ValueError, match="unknown estimator 'nope'"):
+        plan_tasks(_config(tmp_path, estimators=("nope",)))
+    with pytest.raises(ValueError, match="bad parameters"):
+        plan_tasks(dataclasses.replace(_config(tmp_path), estimators=[EstimatorSpec("t-learner", {"kindd": 1})]))
+    with pytest.raises(FileNotFoundError, match="built-in configs"):
+        load_config("no-such-config")
+
+
+def test_builtin_configs_parse():
+    for p in (ROOT / "benchmark" / "configs").glob("*.toml"):
+        load_config(p)
+
+
+def test_task_keys_do_not_depend_on_config_order(tmp_path):
+    a = _config(tmp_path, estimators=("t-learner-linear", "s-learner-linear"))
+    b = _config(tmp_path, estimators=("s-learner-linear", "t-learner-linear"))
+    b = dataclasses.replace(b, datasets=[dataclasses.replace(b.datasets[0], replications=(2, 1))])
+    assert sorted(t.key for t in plan_tasks(a)) == sorted(t.key for t in plan_tasks(b))
+    c = _config(tmp_path, seed=1)
+    assert not {t.key for t in plan_tasks(a)} & {t.key for t in plan_tasks(c)}
+
+
+def test_validation_fraction_follows_split(tmp_path):
+    from estimators.base import CATEEstimator
+
+    class WithVal(CATEEstimator):
+        def __init__(self, validation_fraction=0.5, random_state=None):
+            self.validation_fraction = validation_fraction
+            self.random_state = random_state
+
+    from benchmark.registry import ESTIMATORS
+
+    ESTIMATORS.register("_with_val", WithVal)
+    try:
+        (task,) = plan_tasks(_config(tmp_path, estimators=("_with_val",), reps=1))
+        assert task.estimator_params["validation_fraction"] == 0.30  # 27/90 of the 63/27/10 protocol
+    finally:
+        ESTIMATORS.unregister("_with_val")
+
+
+def test_run_resume_and_identical_results(tmp_path):
+    cfg = _config(tmp_path)
+    s1 = run(cfg, progress=False)
+    assert (s1.ok, s1.failed, s1.skipped) == (4, 0, 0)
+    s2 = run(cfg, progress=False)
+    assert (s2.ok, s2.skipped) == (0, 4)
+    store = Store(cfg.store)
+    df = store.results()
+    assert len(df) == 4 and df["key"].is_unique and (df["status"] == "ok").all()
+    # a fresh run in another store gives identical numbers and predictions
+    cfg2 = dataclasses.replace(cfg, store=str(tmp_path / "other.sqlite"))
+    run(cfg2, progress=False)
+    df2 = Store(cfg2.store).results()
+    cols = ["key", "pehe_out", "pehe_in", "ate_out", "rmse_mu0_out"]
+    assert df[cols].equals(df2[cols])
+    k = df["key"].iloc[0]
+    p1, p2 = store.predictions(k), Store(cfg2.store).predictions(k)
+    np.testing.assert_array_equal(p1["mu1_hat"], p2["mu1_hat"])
+
+
+def test_metrics_can_be_recomputed_from_stored_predictions(tmp_path):
+    from benchmark.metrics import score
+    from datasets.ihdp import IHDP
+
+    cfg = _config(tmp_path, estimators=("t-learner-linear",), reps=1)
+    run(cfg, progress=False)
+    store = Store(cfg.store)
+    row = store.results().iloc[0]
+    p = store.predictions(row["key"])
+    data = IHDP().load(1)
+    again = score(data.mu0, data.mu1, p["mu0_hat"], p["mu1_hat"], p["fit_idx"], p["test_idx"])
+    assert again["pehe_out"] == pytest.approx(row["pehe_out"], rel=1e-12)
+    assert len(p["test_idx"]) == round(0.1 * 747) and not set(p["fit_idx"]) & set(p["test_idx"])
+
+
+def _failing_module(tmp_path) -> str:
+    mod = tmp_path / "failing_est.py"
+    mod.write_text(textwrap.dedent('''
+        import numpy as np
+        from estimators.base import CATEEstimator
+
+        class Boom(CATEEstimator):
+            def __init__(self, random_state=None):
+                self.random_state = random_state
+            def _fit(self, X, t, y):
+                raise RuntimeError("boom: deliberate failure")
+    '''))
+    sys.path.insert(0, str(tmp_path))
+    return "failing_est:Boom"
+
+
+def test_crashing_estimator_is_a_failure_row_and_run_goes_on(tmp_path):
+    target = _failing_module(tmp_path)
+    try:
+        cfg = _config(tmp_path, estimators=("t-learner-linear", target))
+        s = run(cfg, progress=False)
+        assert (s.ok, s.failed) == (2, 2)
+        df = Store(cfg.store).results()
+        failed = df[df["status"] == "failed"]
+        assert len(failed) == 2 and failed["error"].str.contains("boom: deliberate failure").all()
+        # failed tasks are not rerun unless asked
+        assert run(cfg, progress=False).skipped == 4
+        s3 = run(cfg, progress=False, retry_failed=True)
+        assert s3.failed == 2 and len(Store(cfg.store)) == 4  # replaced, not duplicated
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+def test_second_run_on_same_store_is_refused(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    with store.exclusive():
+        with pytest.raises(StoreLocked, match="in use by another run"):
+            with Store(tmp_path / "s.sqlite").exclusive():
+                pass
+
+
+def test_cli_smoke_and_report(tmp_path):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmark", "run", "smoke", "--store", str(tmp_path / "s.sqlite"), "--executor",
+         "inline", "--no-progress", "--report", "--out", str(tmp_path / "res")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    md = (tmp_path / "res" / "leaderboard.md").read_text()
+    assert "t-learner-linear" in md and "s-learner-linear" in md
+    bad = subprocess.run([sys.executable, "-m", "benchmark", "run", "nope.toml"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+def _fake_plugin(tmp_path: Path, broken: bool = False) -> Path:
+    """A distribution on sys.path that declares a catebench.estimators entry point (what pip install makes)."""
+    site = tmp_path / "site"
+    pkg = site / "toy_plugin"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(textwrap.dedent('''
+        from sklearn.linear_model import Ridge
+        from estimators.base import CATEEstimator
+
+        class RidgeT(CATEEstimator):
+            """Ridge T-learner from a third-party package."""
+            def __init__(self, alpha=1.0, random_state=None):
+                self.alpha = alpha
+                self.random_state = random_state
+            def _fit(self, X, t, y):
+                self.m_ = [Ridge(alpha=self.alpha).fit(X[t == a], y[t == a]) for a in (0, 1)]
+            def _predict(self, X):
+                return self.m_[0].predict(X), self.m_[1].predict(X)
+    '''))
+    dist = site / "toy_plugin-1.2.3.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-plugin\nVersion: 1.2.3\n")
+    eps = "[catebench.estimators]\nridge-t = toy_plugin:RidgeT\n"
+    if broken:
+        eps += "broken-one = toy_plugin:DoesNotExist\n"
+    (dist / "entry_points.txt").write_text(eps)
+    return site
+
+
+def test_entry_point_plugin_is_listed_and_runs(tmp_path):
+    site = _fake_plugin(tmp_path, broken=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]), "PYTHONWARNINGS": "ignore"}
+    listing = subprocess.run([sys.executable, "-m", "benchmark", "list"], capture_output=True, text=True, env=env)
+    assert listing.returncode == 0, listing.stderr
+    assert "ridge-t" in listing.stdout and "plugin toy-plugin 1.2.3" in listing.stdout
+    assert "broken-one" in listing.stderr and "failed to load" in listing.stderr  # a warning, not a crash
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmark", "run", "smoke", "--estimators", "ridge-t,t-learner-linear", "--store",
+         str(tmp_path / "p.sqlite"), "--no-progress", "--report", "--out", str(tmp_path / "r")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "| ridge-t | 2 | 0 |" in (tmp_path / "r" / "leaderboard.md").read_text()
