@@ -9,7 +9,7 @@ import pandas as pd
 
 from .metrics import metric_columns
 
-__all__ = ["leaderboard", "write_leaderboard", "format_markdown"]
+__all__ = ["leaderboard", "write_leaderboard", "format_markdown", "write_report", "published_rows"]
 
 HEADLINE = ["pehe_out", "pehe_in", "ate_out", "ate_in", "rmse_mu0_out", "rmse_mu1_out"]
 
@@ -74,3 +74,368 @@ def write_leaderboard(results: pd.DataFrame, out_dir: str | Path, preamble: str 
     md += format_markdown(board)
     md_path.write_text(md)
     return csv_path, md_path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Full report: leaderboard + published reference rows + win rates + statistics + figures + one HTML page.
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Metrics for which win-rate tables and statistics are written (in- and out-of-sample).
+REPORT_METRICS = ["pehe_out", "pehe_in", "ate_out", "ate_in"]
+
+#: Reference metric name in ihdp_published.csv -> (our in-sample column, our out-of-sample column).
+_REFERENCE_METRICS = {"sqrt_pehe": ("pehe_in", "pehe_out"), "ate_error": ("ate_in", "ate_out")}
+
+PUBLISHED_TAG = "published, orientation only"
+
+
+def default_reference_path() -> Path:
+    """``$CATEBENCH_SHARED/reference/ihdp_published.csv``, else ``<repo>/../shared/reference/ihdp_published.csv``."""
+    import os
+
+    root = os.environ.get("CATEBENCH_SHARED")
+    base = Path(root) if root else Path(__file__).resolve().parents[2] / "shared"
+    return base / "reference" / "ihdp_published.csv"
+
+
+def published_rows(path: str | Path | None) -> tuple[list[dict], str]:
+    """Published IHDP rows as leaderboard-shaped dicts, plus a note.
+
+    Parameters
+    ----------
+    path : path to ``ihdp_published.csv`` (columns source, method, protocol, metric, within_sample, within_se,
+        out_of_sample, out_se, verified), or None.
+
+    Returns
+    -------
+    (rows, note)
+        ``rows``: one dict per (source, method) with ``estimator`` = "method [source] (published, orientation
+        only)" and ``{metric}_mean`` / ``{metric}_se`` for pehe/ate in/out (only ``sqrt_pehe`` and ``ate_error``
+        rows are used; other metrics, e.g. trimmed ATE error, are not comparable and are skipped). ``note``: why
+        rows are absent, or their provenance.
+    """
+    if path is None or not Path(path).exists():
+        return [], f"Published reference rows omitted: no file at `{path}`."
+    ref = pd.read_csv(path)
+    need = {"source", "method", "metric", "within_sample", "within_se", "out_of_sample", "out_se"}
+    if not need <= set(ref.columns):
+        raise ValueError(f"{path} lacks the columns {sorted(need - set(ref.columns))}")
+    rows: dict[tuple[str, str], dict] = {}
+    protocols = set()
+    for r in ref.itertuples():
+        if r.metric not in _REFERENCE_METRICS:
+            continue
+        col_in, col_out = _REFERENCE_METRICS[r.metric]
+        row = rows.setdefault((r.source, r.method), {"estimator": f"{r.method} [{r.source}] ({PUBLISHED_TAG})",
+                                                       "dataset": "ihdp", "n_ok": np.nan, "n_failed": np.nan,
+                                                       "fit_seconds_median": np.nan})
+        row[f"{col_in}_mean"], row[f"{col_in}_se"] = float(r.within_sample), float(r.within_se)
+        row[f"{col_out}_mean"], row[f"{col_out}_se"] = float(r.out_of_sample), float(r.out_se)
+        protocols.add(str(getattr(r, "protocol", "")))
+    note = (f"Rows marked *{PUBLISHED_TAG}* are copied from `{Path(path).name}` (protocols: "
+            f"{'; '.join(sorted(protocols))}); they use other replications, splits and often 1000 draws, "
+            "so they orient, they do not rank. Only sqrt-PEHE and absolute ATE error rows are shown.")
+    return list(rows.values()), note
+
+
+def _markdown_with_reference(board: pd.DataFrame, ref_rows: list[dict]) -> str:
+    metrics = [m for m in HEADLINE if f"{m}_mean" in board]
+    parts = []
+    for dataset, g in board.groupby("dataset", sort=True):
+        header = ["estimator", "ok", "failed", *metrics, "fit s (median)"]
+        lines = [f"### {dataset}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        extra = pd.DataFrame(ref_rows) if (dataset == "ihdp" and ref_rows) else pd.DataFrame()
+        for _, r in pd.concat([g, extra], ignore_index=True).iterrows():
+            pub = PUBLISHED_TAG in str(r["estimator"])
+            cells = [f"*{r['estimator']}*" if pub else str(r["estimator"])]
+            cells += ["-", "-"] if pub else [str(int(r["n_ok"])), str(int(r["n_failed"]))]
+            cells += [_pm(r.get(f"{m}_mean", np.nan), r.get(f"{m}_se", np.nan)) for m in metrics]
+            fs = r.get("fit_seconds_median", np.nan)
+            cells.append(f"{fs:.2f}" if np.isfinite(fs) else "-")
+            lines.append("| " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def hardware() -> dict:
+    """Cores and CPU model of this machine (from ``/proc/cpuinfo`` where available) and the platform."""
+    import os
+    import platform
+
+    model = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        avail = len(os.sched_getaffinity(0))
+    except AttributeError:
+        avail = os.cpu_count()
+    gpu = ""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+    except Exception:  # torch missing or broken: no GPU info
+        pass
+    return {"cpu_model": model, "cpu_count": os.cpu_count(), "cpus_available": avail,
+            "platform": platform.platform(), "python": platform.python_version(), "gpu": gpu or "none"}
+
+
+def effective_config(results: pd.DataFrame) -> dict:
+    """The configuration as recorded in the store rows: datasets (params, split, replications), estimators
+    (target, params), seeds."""
+    import json
+
+    ds = {}
+    for name, g in results.groupby("dataset"):
+        reps = sorted(int(x) for x in g["replication"].unique())
+        ds[name] = {"params": sorted(set(g["dataset_params"])), "split": sorted(set(g["split"])),
+                    "replications": f"{reps[0]}..{reps[-1]} ({len(reps)})" if reps else ""}
+    est = {}
+    for name, g in results.groupby("estimator"):
+        est[name] = {"target": sorted(set(g["estimator_target"]))[0],
+                     "params": [json.loads(p) for p in sorted(set(g["estimator_params"]))]}
+    return {"datasets": ds, "estimators": est, "seeds": sorted(int(s) for s in results["seed"].unique())}
+
+
+def versions_summary(results: pd.DataFrame) -> dict[str, list[str]]:
+    """Package -> distinct versions seen in the store's ``versions`` column (more than one = mixed runs)."""
+    import json
+
+    seen: dict[str, set] = {}
+    for v in results["versions"].dropna().unique():
+        for k, x in json.loads(v).items():
+            seen.setdefault(k, set()).add(str(x))
+    return {k: sorted(v) for k, v in sorted(seen.items())}
+
+
+def write_report(
+    results: pd.DataFrame,
+    out_dir: str | Path,
+    command: str = "",
+    store_path: str = "",
+    reference: str | Path | None = "default",
+    n_boot: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[str, Path]:
+    """Write the whole report into ``out_dir``.
+
+    Files: ``leaderboard.md/.csv`` (with published IHDP rows in the Markdown), ``winrates.md``, ``winrates.csv``
+    (long: scope, metric, a, b, winrate, CI, counts), ``best.csv`` ("% best"), ``stats.md``, ``ci.csv``,
+    ``wilcoxon.csv``, ``ranks.csv``, ``report_meta.json`` (command, config, versions, hardware), ``figures/*.png|svg``
+    and ``report.html`` (self-contained).
+
+    Parameters
+    ----------
+    results : DataFrame
+        ``Store.results()``.
+    out_dir : path
+    command : str, default ""
+        The command line that produced the report (recorded).
+    store_path : str, default ""
+    reference : path, "default" or None, default "default"
+        Published IHDP rows; "default" = :func:`default_reference_path`; None or a missing file = omitted, noted.
+    n_boot : int, default 2000
+        Bootstrap resamples.
+    seed : int, default 0
+        Seed of the bootstrap generator.
+    alpha : float, default 0.05
+        Level of the tests and the CD diagram.
+
+    Returns
+    -------
+    dict name -> path of the main outputs.
+    """
+    import json
+    from datetime import datetime, timezone
+
+    from . import html, plots
+    from .stats import bootstrap_mean_ci, bootstrap_winrate_ci, friedman_nemenyi, unit_table, wilcoxon_holm
+    from .winrates import best_shares, format_winrate_markdown, pairwise_winrates
+
+    out = Path(out_dir)
+    fig_dir = out / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    datasets = sorted(results["dataset"].unique())
+    estimators = sorted(results["estimator"].unique())
+    metrics = [m for m in REPORT_METRICS if m in results.columns]
+    ref_path = default_reference_path() if reference == "default" else reference
+    ref_rows, ref_note = published_rows(ref_path)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    meta = {"command": command, "store": str(store_path), "generated": stamp, "hardware": hardware(),
+            "versions": versions_summary(results), "config": effective_config(results),
+            "n_tasks": int(len(results)), "status_counts": results["status"].value_counts().to_dict(),
+            "reference": str(ref_path) if ref_rows else None, "bootstrap": {"n_boot": n_boot, "seed": seed},
+            "alpha": alpha}
+    paths: dict[str, Path] = {}
+
+    # leaderboard ---------------------------------------------------------------------------------------------
+    board = leaderboard(results)
+    paths["leaderboard_csv"] = out / "leaderboard.csv"
+    board.to_csv(paths["leaderboard_csv"], index=False, float_format="%.6g")
+    board_md = _markdown_with_reference(board, ref_rows)
+    intro = (f"Generated by `{command}` from the store `{store_path}` on {stamp}.\n\n"
+             "Cells: mean ± standard error over replications (x seeds); lower is better. "
+             "`pehe` = sqrt-PEHE, `ate` = absolute ATE error, `rmse_mu0/1` = RMSE of each potential-outcome "
+             "surface; `_in` = fit rows (train + validation), `_out` = held-out test rows.\n\n" + ref_note + "\n\n")
+    paths["leaderboard_md"] = out / "leaderboard.md"
+    paths["leaderboard_md"].write_text("# catebench leaderboard\n\n" + intro + board_md)
+
+    # win rates -----------------------------------------------------------------------------------------------
+    scopes = [*datasets, None] if len(datasets) > 1 else datasets
+    wr_rows, wr_md, best_rows = [], [], []
+    for metric in metrics:
+        for ds in scopes:
+            label = ds or "pooled over datasets"
+            wr = pairwise_winrates(results, metric, dataset=ds, estimators=estimators)
+            wr_md.append(format_winrate_markdown(wr, f"{label}: {metric}"))
+            for a in estimators:
+                for b in estimators:
+                    if a == b:
+                        continue
+                    lo = hi = np.nan
+                    if wr["n_pairs"].loc[a, b] > 0:
+                        _, lo, hi, _ = bootstrap_winrate_ci(results, a, b, metric, ds, n_boot=n_boot, seed=seed)
+                    wr_rows.append({"scope": label, "metric": metric, "a": a, "b": b,
+                                    "winrate": wr["winrate"].loc[a, b], "ci_low": lo, "ci_high": hi,
+                                    "n_pairs": int(wr["n_pairs"].loc[a, b]), "wins": int(wr["wins"].loc[a, b]),
+                                    "ties": int(wr["ties"].loc[a, b]), "n_missing": int(wr["n_missing"].loc[a, b])})
+            sub = results if ds is None else results[results["dataset"] == ds]
+            unit = "dataset" if ds is None else "replication"
+            bs = best_shares(sub, metric, unit=unit, estimators=estimators)
+            bs.insert(0, "unit", unit)
+            bs.insert(0, "metric", metric)
+            bs.insert(0, "scope", label)
+            best_rows.append(bs)
+    paths["winrates_csv"] = out / "winrates.csv"
+    pd.DataFrame(wr_rows).to_csv(paths["winrates_csv"], index=False, float_format="%.6g")
+    best = pd.concat(best_rows, ignore_index=True)
+    paths["best_csv"] = out / "best.csv"
+    best.to_csv(paths["best_csv"], index=False, float_format="%.6g")
+    best_md = ["| scope | metric | unit | estimator | % best | mean | units | incomplete |", "|" + "---|" * 8]
+    for r in best.itertuples():
+        best_md.append(f"| {r.scope} | {r.metric} | {r.unit} | {r.estimator} | {r.best_pct:.1f} | {r.mean:.3f} | "
+                       f"{r.n_units} | {r.n_incomplete} |")
+    winrates_md = ("# Win rates\n\n## Pairwise\n\nPaired tasks share dataset, replication, seed and split; both "
+                   "estimators must have finished `ok`. 95 % bootstrap CIs (replications resampled) are in "
+                   "`winrates.csv`.\n\n" + "\n".join(wr_md) + "\n## % best (IWDD / DiffPO sense)\n\nShare of units "
+                   "(replications within a dataset; datasets when pooled) on which the estimator is best of all "
+                   "compared, ties split; `mean` = average metric over the same units.\n\n" + "\n".join(best_md) + "\n")
+    paths["winrates_md"] = out / "winrates.md"
+    paths["winrates_md"].write_text(winrates_md)
+
+    # statistics ----------------------------------------------------------------------------------------------
+    ci_rows, wil_rows, rank_rows, stats_md, friedman = [], [], [], [], {}
+    for metric in metrics:
+        for ds in datasets:
+            tab = unit_table(results, metric, "replication", dataset=ds, estimators=estimators, complete=False)
+            for e in estimators:
+                v = tab[e].dropna().to_numpy()
+                m, lo, hi = bootstrap_mean_ci(v, n_boot=n_boot, seed=seed) if len(v) else (np.nan,) * 3
+                ci_rows.append({"dataset": ds, "metric": metric, "estimator": e, "mean": m, "ci_low": lo,
+                                "ci_high": hi, "n_units": len(v)})
+        for ds in scopes:
+            label = ds or "pooled over datasets"
+            unit = "dataset" if ds is None else "replication"
+            tab = unit_table(results, metric, unit, dataset=ds, estimators=estimators, complete=True)
+            head = f"### {label}: {metric} ({len(tab)} complete {unit}s as blocks)"
+            if len(tab) >= 2 and len(estimators) >= 2:
+                w = wilcoxon_holm(tab, alpha)
+                w.insert(0, "metric", metric)
+                w.insert(0, "scope", label)
+                wil_rows.append(w)
+            if len(tab) >= 2 and len(estimators) >= 3:
+                fr = friedman_nemenyi(tab, alpha)
+                friedman[(label, metric)] = fr
+                for e, r in fr["avg_ranks"].items():
+                    rank_rows.append({"scope": label, "metric": metric, "estimator": e, "avg_rank": r,
+                                      "friedman_stat": fr["statistic"], "friedman_p": fr["p"], "cd": fr["cd"],
+                                      "n_blocks": fr["n"]})
+                ranks_txt = ", ".join(f"{e} {r:.2f}" for e, r in fr["avg_ranks"].items())
+                stats_md.append(f"{head}\n\nFriedman χ² = {fr['statistic']:.2f}, p = {fr['p']:.3g}; Nemenyi CD "
+                                f"(α = {alpha}) = {fr['cd']:.2f}. Average ranks: {ranks_txt}.\n")
+            else:
+                stats_md.append(f"{head}\n\nToo few complete blocks or estimators for the Friedman test.\n")
+            if wil_rows and wil_rows[-1]["scope"].iloc[0] == label and wil_rows[-1]["metric"].iloc[0] == metric:
+                w = wil_rows[-1]
+                lines = ["| a | b | n | median diff (a − b) | p | p (Holm) | better |", "|" + "---|" * 7]
+                for r in w.itertuples():
+                    lines.append(f"| {r.a} | {r.b} | {r.n} | {r.median_diff:.3f} | {r.p:.3g} | {r.p_holm:.3g} | "
+                                 f"{r.better or 'n.s.'} |")
+                stats_md.append("Paired Wilcoxon signed-rank tests, Holm-corrected:\n\n" + "\n".join(lines) + "\n")
+    ci = pd.DataFrame(ci_rows)
+    paths["ci_csv"] = out / "ci.csv"
+    ci.to_csv(paths["ci_csv"], index=False, float_format="%.6g")
+    paths["wilcoxon_csv"] = out / "wilcoxon.csv"
+    (pd.concat(wil_rows, ignore_index=True) if wil_rows else pd.DataFrame()).to_csv(
+        paths["wilcoxon_csv"], index=False, float_format="%.6g")
+    paths["ranks_csv"] = out / "ranks.csv"
+    pd.DataFrame(rank_rows).to_csv(paths["ranks_csv"], index=False, float_format="%.6g")
+    ci_md = ["| dataset | metric | estimator | mean | 95 % CI | units |", "|" + "---|" * 6]
+    for r in ci.itertuples():
+        ci_md.append(f"| {r.dataset} | {r.metric} | {r.estimator} | {r.mean:.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] "
+                     f"| {r.n_units} |")
+    from . import stats as _stats_mod
+
+    doc = (_stats_mod.__doc__ or "").split("How replications and datasets are treated", 1)[-1]
+    doc = "\n".join(line for line in doc.splitlines() if not set(line.strip()) <= {"-"} or not line.strip())
+    stats_text = ("# Statistics\n\n## How replications and datasets are treated\n" + doc.split("All random")[0]
+                  + f"\n## Bootstrap 95 % CIs of the mean (replications resampled, {n_boot} draws, seed {seed})\n\n"
+                  + "\n".join(ci_md) + "\n\n## Rank tests\n\n" + "\n".join(stats_md))
+    paths["stats_md"] = out / "stats.md"
+    paths["stats_md"].write_text(stats_text)
+
+    # figures -------------------------------------------------------------------------------------------------
+    figs: dict[str, list[tuple[Path, str]]] = {"winrates": [], "distributions": [], "cd": [], "time": []}
+    for ds in scopes:
+        label = ds or "pooled"
+        for metric in ("pehe_out", "pehe_in"):
+            if metric not in metrics:
+                continue
+            wr = pairwise_winrates(results, metric, dataset=ds, estimators=estimators)
+            p = plots.save(plots.winrate_heatmap(wr["winrate"], f"{label}: win rate on {metric}", wr["n_pairs"]),
+                           fig_dir, f"winrate_{label}_{metric}")
+            figs["winrates"].append((p[0], f"Pairwise win rates on `{metric}` ({label}); row beats column."))
+        fr = friedman.get((ds or "pooled over datasets", "pehe_out"))
+        if fr is not None:
+            p = plots.save(plots.cd_diagram(fr["avg_ranks"], fr["cd"],
+                                            f"{label}: average rank on pehe_out over {fr['n']} blocks "
+                                            f"(Friedman p = {fr['p']:.2g}; bars: no Nemenyi difference at "
+                                            f"α = {alpha})"), fig_dir, f"cd_{label}_pehe_out")
+            figs["cd"].append((p[0], f"Critical-difference diagram ({label}, `pehe_out`)."))
+    for metric in ("pehe_out", "ate_out"):
+        if metric in metrics:
+            p = plots.save(plots.metric_distributions(results, metric), fig_dir, f"dist_{metric}")
+            figs["distributions"].append((p[0], f"Per-task `{metric}` per estimator and dataset."))
+    for ds in datasets:
+        if "pehe_out" in metrics:
+            p = plots.save(plots.error_vs_time(results, "pehe_out", ds), fig_dir, f"time_{ds}_pehe_out")
+            figs["time"].append((p[0], f"Error vs fit time on {ds} (machine shared; timings are noisy)."))
+
+    # meta + html ---------------------------------------------------------------------------------------------
+    paths["meta"] = out / "report_meta.json"
+    paths["meta"].write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    hw = meta["hardware"]
+    vers = ", ".join(f"{k} {'/'.join(v)}" for k, v in meta["versions"].items())
+    repro = (f"- Command: `{command}`\n- Store: `{store_path}` ({len(results)} tasks; statuses "
+             f"{meta['status_counts']})\n- Generated: {stamp}\n- Hardware: {hw['cpu_model']}, {hw['cpu_count']} "
+             f"cores ({hw['cpus_available']} available), GPU: {hw['gpu']}, {hw['platform']}, Python {hw['python']}\n"
+             f"- Versions (from the store): {vers}\n\nEffective configuration (from the store rows):\n\n```\n"
+             + json.dumps(meta["config"], indent=1) + "\n```\n")
+    sections = [
+        ("Leaderboard", intro + board_md, []),
+        ("Win rates", winrates_md.split("\n", 2)[2], figs["winrates"]),
+        ("Distributions", "", figs["distributions"]),
+        ("Statistics", stats_text.split("\n", 2)[2], figs["cd"]),
+        ("Error vs fit time", "", figs["time"]),
+        ("Provenance", repro, []),
+    ]
+    paths["html"] = out / "report.html"
+    paths["html"].write_text(html.render_page("catebench report", sections))
+    return paths

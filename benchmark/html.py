@@ -1,0 +1,133 @@
+"""A single self-contained HTML page for the report: tables inline, figures embedded as base64 data URIs.
+
+The page loads nothing from the network (no scripts, fonts or external images), so it can be opened offline,
+attached to an e-mail, or rendered by a headless browser.
+"""
+
+from __future__ import annotations
+
+import base64
+import html as _html
+import re
+from pathlib import Path
+
+__all__ = ["img_data_uri", "markdown_table_to_html", "markdown_to_html", "render_page"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;max-width:1200px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
+table{border-collapse:collapse;margin:0.8em 0;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f0f0f0}
+td:first-child,th:first-child{text-align:left}
+tr.published td{color:#777;font-style:italic;background:#fafafa}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
+figcaption{font-size:0.9em;color:#555}
+code,pre{background:#f5f5f5;padding:1px 4px}pre{padding:8px;overflow-x:auto;font-size:0.85em}
+.note{color:#555;font-size:0.9em}
+"""
+
+
+def img_data_uri(path: str | Path) -> str:
+    """``data:image/png;base64,...`` (or svg+xml) URI of an image file."""
+    p = Path(path)
+    mime = {".png": "image/png", ".svg": "image/svg+xml"}.get(p.suffix.lower())
+    if mime is None:
+        raise ValueError(f"cannot embed {p}: only .png and .svg are supported")
+    return f"data:{mime};base64," + base64.b64encode(p.read_bytes()).decode("ascii")
+
+
+def _inline(text: str) -> str:
+    t = _html.escape(text)
+    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    t = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)
+    t = re.sub(r"(?<![\w*])\*([^*]+)\*(?![\w*])", r"<i>\1</i>", t)
+    return t
+
+
+def markdown_table_to_html(lines: list[str]) -> str:
+    """Convert a GitHub-style Markdown table (list of ``| a | b |`` lines) to an HTML table.
+
+    Rows whose text contains "published, orientation only" get the CSS class ``published``.
+    """
+    def cells(line: str) -> list[str]:
+        return [c.strip() for c in line.strip().strip("|").split("|")]
+
+    head, body = cells(lines[0]), [cells(x) for x in lines[2:]]
+    out = ["<table>", "<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"]
+    for row, raw in zip(body, lines[2:]):
+        cls = ' class="published"' if "published, orientation only" in raw else ""
+        out.append(f"<tr{cls}>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def markdown_to_html(md: str) -> str:
+    """Small Markdown subset used by the report: headings, paragraphs, tables, bullet lists, fenced code."""
+    out: list[str] = []
+    lines = md.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("```"):
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("```"):
+                j += 1
+            out.append("<pre>" + _html.escape("\n".join(lines[i + 1:j])) + "</pre>")
+            i = j + 1
+        elif line.startswith("|"):
+            j = i
+            while j < len(lines) and lines[j].startswith("|"):
+                j += 1
+            out.append(markdown_table_to_html(lines[i:j]))
+            i = j
+        elif m := re.match(r"^(#{1,6})\s+(.*)", line):
+            n = len(m.group(1))
+            out.append(f"<h{n}>{_inline(m.group(2))}</h{n}>")
+            i += 1
+        elif line.startswith("- "):
+            j = i
+            items = []
+            while j < len(lines) and lines[j].startswith("- "):
+                items.append(f"<li>{_inline(lines[j][2:])}</li>")
+                j += 1
+            out.append("<ul>" + "".join(items) + "</ul>")
+            i = j
+        elif line.strip():
+            j = i
+            para = []
+            while j < len(lines) and lines[j].strip() and not lines[j].startswith(("|", "#", "- ", "```")):
+                para.append(lines[j])
+                j += 1
+            out.append("<p>" + _inline(" ".join(para)) + "</p>")
+            i = j
+        else:
+            i += 1
+    return "\n".join(out)
+
+
+def render_page(title: str, sections: list[tuple[str, str, list[tuple[Path, str]]]]) -> str:
+    """The whole page.
+
+    Parameters
+    ----------
+    title : str
+    sections : list of (heading, markdown_body, figures)
+        ``figures`` is a list of (PNG path, caption); each is embedded as a data URI.
+
+    Returns
+    -------
+    str
+        A complete HTML document with no external references.
+    """
+    body = [f"<h1>{_html.escape(title)}</h1>"]
+    for heading, md, figs in sections:
+        body.append(f"<h2>{_html.escape(heading)}</h2>")
+        if md:
+            body.append(markdown_to_html(md))
+        for path, caption in figs:
+            body.append(f'<figure><img alt="{_html.escape(caption)}" src="{img_data_uri(path)}">'
+                        f"<figcaption>{_inline(caption)}</figcaption></figure>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")

@@ -1,0 +1,215 @@
+"""Figures for the report (matplotlib, Agg backend; every figure saved as PNG and SVG).
+
+* :func:`winrate_heatmap`: pairwise win-rate matrix, annotated in percent.
+* :func:`metric_distributions`: per-dataset box plots of a metric per estimator (log scale when heavy-tailed).
+* :func:`cd_diagram`: critical-difference diagram (average ranks, Nemenyi CD, cliques of non-different estimators).
+* :func:`error_vs_time`: median error vs median fit time, one point per estimator, with IQR whiskers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+__all__ = ["save", "winrate_heatmap", "metric_distributions", "cd_diagram", "error_vs_time", "HEAVY_TAIL_RATIO"]
+
+#: Use a log axis when max / min of the positive values exceeds this ratio.
+HEAVY_TAIL_RATIO = 20.0
+
+
+def save(fig, out_dir: str | Path, stem: str) -> list[Path]:
+    """Save ``fig`` as ``stem.png`` (150 dpi) and ``stem.svg`` in ``out_dir``; close it; return both paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.png", out / f"{stem}.svg"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def winrate_heatmap(winrate: pd.DataFrame, title: str = "", n_pairs: pd.DataFrame | None = None):
+    """Heatmap of w(A, B) (rows A, columns B) in percent, diverging around 50 %.
+
+    Parameters
+    ----------
+    winrate : DataFrame (k, k)
+        From :func:`benchmark.winrates.pairwise_winrates` (``["winrate"]``).
+    title : str, default ""
+    n_pairs : DataFrame (k, k), optional
+        Paired-task counts, shown in the subtitle (range).
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    order = winrate.mean(axis=1).sort_values(ascending=False).index
+    w = winrate.loc[order, order].to_numpy(dtype=float) * 100
+    k = len(order)
+    size = max(4.5, 0.75 * k + 2.5)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    im = ax.imshow(np.ma.masked_invalid(w), cmap="RdBu", vmin=0, vmax=100)
+    ax.set_xticks(range(k), order, rotation=40, ha="right")
+    ax.set_yticks(range(k), order)
+    for i in range(k):
+        for j in range(k):
+            if np.isfinite(w[i, j]):
+                ax.text(j, i, f"{w[i, j]:.0f}", ha="center", va="center", fontsize=10,
+                        color="white" if abs(w[i, j] - 50) > 30 else "black")
+            else:
+                ax.text(j, i, "–", ha="center", va="center", color="grey")
+    ax.set_xlabel("B (opponent)")
+    ax.set_ylabel("A (row beats column in % of paired tasks)")
+    sub = ""
+    if n_pairs is not None and k > 1:
+        off = n_pairs.loc[order, order].to_numpy()[~np.eye(k, dtype=bool)]
+        sub = f"\npaired tasks per cell: {off.min()}" + (f"–{off.max()}" if off.max() != off.min() else "")
+    ax.set_title(title + sub)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="win rate of A over B (%)")
+    return fig
+
+
+def metric_distributions(results: pd.DataFrame, metric: str = "pehe_out", log: bool | None = None):
+    """Box plots of ``metric`` per estimator, one panel per dataset, ``ok`` tasks only (failures in the labels).
+
+    Parameters
+    ----------
+    results : DataFrame
+        Task rows (``Store.results()``).
+    metric : str, default "pehe_out"
+    log : bool, optional
+        Log y-axis; default None decides per panel (max/min of positive values > :data:`HEAVY_TAIL_RATIO`).
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    datasets = sorted(results["dataset"].unique())
+    n_est = results["estimator"].nunique()
+    fig, axes = plt.subplots(1, len(datasets), figsize=(max(6, 0.7 * n_est + 2) * len(datasets), 4.8), squeeze=False)
+    for ax, ds in zip(axes[0], datasets):
+        g = results[results["dataset"] == ds]
+        ok = g[g["status"] == "ok"]
+        med = ok.groupby("estimator")[metric].median().sort_values()
+        names = list(med.index) + sorted(set(g["estimator"]) - set(med.index))
+        data = [ok.loc[ok["estimator"] == e, metric].dropna().to_numpy(float) for e in names]
+        failed = [int((g.loc[g["estimator"] == e, "status"] != "ok").sum()) for e in names]
+        labels = [f"{e}\n({f} failed)" if f else e for e, f in zip(names, failed)]
+        ax.boxplot([d if len(d) else [np.nan] for d in data], tick_labels=labels, showfliers=True,
+                   medianprops={"color": "black"}, flierprops={"markersize": 3})
+        allv = np.concatenate([d for d in data if len(d)]) if any(len(d) for d in data) else np.array([])
+        pos = allv[allv > 0]
+        use_log = log if log is not None else (len(pos) > 0 and pos.max() / pos.min() > HEAVY_TAIL_RATIO)
+        if use_log:
+            ax.set_yscale("log")
+        ax.set_title(f"{ds}: {metric} per task ({'log' if use_log else 'linear'} scale)")
+        ax.set_ylabel(f"{metric} (lower is better)")
+        ax.tick_params(axis="x", rotation=40)
+        for lab in ax.get_xticklabels():
+            lab.set_ha("right")
+        ax.grid(axis="y", alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
+
+
+def cd_diagram(avg_ranks: pd.Series, cd: float, title: str = "", pairwise_p: pd.DataFrame | None = None,
+               alpha: float = 0.05):
+    """Critical-difference diagram (Demšar 2006).
+
+    Parameters
+    ----------
+    avg_ranks : Series
+        Average rank per estimator (1 = best).
+    cd : float
+        Nemenyi critical difference.
+    title : str, default ""
+    pairwise_p : DataFrame, optional
+        Unused for the bars (cliques use ``cd``); kept for API symmetry.
+    alpha : float, default 0.05
+
+    Returns
+    -------
+    matplotlib Figure
+        Axis from 1 (left, best) to k; estimators joined by a thick bar do not differ at level ``alpha``.
+    """
+    r = avg_ranks.sort_values()
+    names, vals = list(r.index), r.to_numpy(float)
+    k = len(names)
+    half = (k + 1) // 2
+    fig_h = 1.6 + 0.32 * half + 0.3
+    fig, ax = plt.subplots(figsize=(8, fig_h))
+    lo, hi = 1, max(k, 2)
+    ax.set_xlim(lo - 0.3, hi + 0.3)
+    ax.set_ylim(-(half + 1.6), 1.6)
+    ax.axis("off")
+    ax.hlines(0, lo, hi, color="black", lw=1)
+    for t in range(lo, hi + 1):
+        ax.vlines(t, 0, 0.15, color="black", lw=1)
+        ax.text(t, 0.3, str(t), ha="center", va="bottom", fontsize=9)
+    # CD bar
+    ax.hlines(1.2, lo, lo + cd, color="black", lw=2)
+    ax.vlines([lo, lo + cd], 1.1, 1.3, color="black")
+    ax.text(lo + cd / 2, 1.35, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=9)
+    # labels: best half to the left, worst to the right
+    for i, (n, v) in enumerate(zip(names, vals)):
+        if i < half:
+            y = -(i + 1) * 0.75
+            ax.vlines(v, y, 0, color="tab:blue", lw=0.8)
+            ax.hlines(y, lo - 0.3, v, color="tab:blue", lw=0.8)
+            ax.text(lo - 0.32, y, f"{n} ({v:.2f})", ha="right", va="center", fontsize=9)
+        else:
+            y = -(k - i) * 0.75
+            ax.vlines(v, y, 0, color="tab:red", lw=0.8)
+            ax.hlines(y, v, hi + 0.3, color="tab:red", lw=0.8)
+            ax.text(hi + 0.32, y, f"({v:.2f}) {n}", ha="left", va="center", fontsize=9)
+    # cliques: maximal runs whose rank span is below cd
+    cliques = []
+    for i in range(k):
+        j = i
+        while j + 1 < k and vals[j + 1] - vals[i] < cd:
+            j += 1
+        if j > i and not any(a <= i and j <= b for a, b in cliques):
+            cliques.append((i, j))
+    for c, (i, j) in enumerate(cliques):
+        y = -0.25 - 0.18 * c
+        ax.hlines(y, vals[i] - 0.03, vals[j] + 0.03, color="black", lw=4)
+    ax.set_title(title or "Average ranks (1 = best); bars join estimators not significantly different", fontsize=10)
+    return fig
+
+
+def error_vs_time(results: pd.DataFrame, metric: str = "pehe_out", dataset: str | None = None):
+    """Median ``metric`` vs median fit time per estimator (log-log), IQR whiskers on both axes.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    ok = results[results["status"] == "ok"]
+    if dataset is not None:
+        ok = ok[ok["dataset"] == dataset]
+    g = ok.groupby("estimator")
+    q = lambda s, p: s.quantile(p)  # noqa: E731
+    e_med, e_lo, e_hi = g[metric].median(), g[metric].agg(q, 0.25), g[metric].agg(q, 0.75)
+    t_med, t_lo, t_hi = g["fit_seconds"].median(), g["fit_seconds"].agg(q, 0.25), g["fit_seconds"].agg(q, 0.75)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    colors = plt.cm.tab10(np.linspace(0, 1, 10))
+    for i, est in enumerate(e_med.index):
+        c = colors[i % 10]
+        ax.errorbar(t_med[est], e_med[est],
+                    xerr=[[t_med[est] - t_lo[est]], [t_hi[est] - t_med[est]]],
+                    yerr=[[e_med[est] - e_lo[est]], [e_hi[est] - e_med[est]]],
+                    fmt="o", color=c, capsize=3, ms=7, label=est)
+        ax.annotate(est, (t_med[est], e_med[est]), textcoords="offset points", xytext=(6, 6), fontsize=9)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("fit time per task, seconds (median, IQR; log scale)")
+    ax.set_ylabel(f"{metric} (median, IQR; log scale)")
+    ax.set_title(f"Error vs fit time{f' ({dataset})' if dataset else ''}; lower-left is better")
+    ax.grid(alpha=0.3, which="both")
+    return fig

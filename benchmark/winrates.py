@@ -1,0 +1,195 @@
+"""Pairwise win rates and "% best" shares from the result store's task rows.
+
+Two notions of "win rate" are computed, because the literature uses both:
+
+* **Pairwise win rate** ``w(A, B)``: over *paired tasks* (same dataset, replication, seed and split) on which both
+  A and B finished with status ``ok``, the share on which A's metric is better than B's; ties count one half.
+  Hence ``w(A, B) + w(B, A) = 1`` for every pair with at least one paired task.  Tasks where only one of the two
+  (or neither) finished ``ok`` are *not* silently dropped: they are returned as counts (``n_missing``).
+* **"% best"** (the IWDD / DiffPO usage): over *units* (each dataset, or each (dataset, replication)), the share of
+  units on which an estimator has the best metric of all compared estimators (ties split equally between the tied
+  estimators), so the shares sum to 100 %.  Units on which some compared estimator has no ``ok`` result are
+  counted as ``incomplete`` and left out of the shares (never silently).
+
+All functions are pure: pandas in, pandas out.  Lower metric values are better unless ``higher_is_better``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PAIR_KEYS", "paired_table", "pairwise_winrates", "best_shares", "format_winrate_markdown"]
+
+#: Columns that identify a paired task: two estimators are compared only on rows that agree on all of these.
+PAIR_KEYS = ["dataset", "replication", "seed", "split"]
+
+
+def _check_metric(results: pd.DataFrame, metric: str) -> None:
+    if metric not in results.columns:
+        metrics = sorted(c for c in results.columns if c.endswith(("_in", "_out")))
+        raise KeyError(f"metric {metric!r} is not a column of the results; available metrics: {metrics}")
+    missing = [c for c in [*PAIR_KEYS, "estimator", "status"] if c not in results.columns]
+    if missing:
+        raise KeyError(f"results lack the columns {missing} needed to pair tasks")
+
+
+def paired_table(results: pd.DataFrame, metric: str, estimators: list[str] | None = None) -> pd.DataFrame:
+    """Wide table of one metric: one row per paired task, one column per estimator.
+
+    Parameters
+    ----------
+    results : DataFrame
+        One row per task (``Store.results()``), with ``status``, ``estimator``, the :data:`PAIR_KEYS` and ``metric``.
+    metric : str
+        Metric column, e.g. ``"pehe_out"``.
+    estimators : list of str, optional
+        Column order (default: all estimators in the frame, sorted).
+
+    Returns
+    -------
+    DataFrame, shape (n_tasks, n_estimators)
+        Indexed by the :data:`PAIR_KEYS`; NaN where the estimator has no ``ok`` row (failed, timed out, absent) or
+        a non-finite metric.
+    """
+    _check_metric(results, metric)
+    estimators = estimators if estimators is not None else sorted(results["estimator"].unique())
+    ok = results[(results["status"] == "ok") & results["estimator"].isin(estimators)]
+    dup = ok.duplicated([*PAIR_KEYS, "estimator"])
+    if dup.any():
+        raise ValueError(f"{int(dup.sum())} duplicate ok rows for the same (task, estimator); cannot pair them")
+    all_keys = results[PAIR_KEYS].drop_duplicates()
+    index = pd.MultiIndex.from_frame(all_keys.sort_values(PAIR_KEYS))
+    wide = ok.pivot_table(index=PAIR_KEYS, columns="estimator", values=metric, aggfunc="first", dropna=False)
+    wide = wide.reindex(index=index, columns=estimators)
+    return wide.astype(float).where(np.isfinite(wide.astype(float)))
+
+
+def pairwise_winrates(
+    results: pd.DataFrame,
+    metric: str = "pehe_out",
+    dataset: str | None = None,
+    estimators: list[str] | None = None,
+    higher_is_better: bool = False,
+) -> dict[str, pd.DataFrame]:
+    """Pairwise win-rate matrix over paired tasks (ties count half).
+
+    Parameters
+    ----------
+    results : DataFrame
+        One row per task (``Store.results()``).
+    metric : str, default "pehe_out"
+        Metric column to compare.
+    dataset : str, optional
+        Restrict to one dataset; default None pools every dataset (each paired task counts once).
+    estimators : list of str, optional
+        Estimators to compare (default: all in ``results``, sorted).
+    higher_is_better : bool, default False
+        Direction of the metric.
+
+    Returns
+    -------
+    dict of DataFrame, each (n_estimators, n_estimators), rows = A, columns = B
+        ``winrate``: w(A, B) in [0, 1] (NaN on the diagonal and where no paired task exists);
+        ``n_pairs``: paired tasks with both ``ok``; ``n_missing``: tasks present in the results for this
+        comparison on which A or B lacks an ``ok`` result; ``wins``, ``ties``: raw counts.
+    """
+    if dataset is not None:
+        if dataset not in set(results["dataset"]):
+            raise ValueError(f"dataset {dataset!r} is not in the results (have {sorted(results['dataset'].unique())})")
+        results = results[results["dataset"] == dataset]
+    wide = paired_table(results, metric, estimators)
+    names = list(wide.columns)
+    v = wide.to_numpy(dtype=float)  # (n_tasks, k)
+    if higher_is_better:
+        v = -v
+    have = ~np.isnan(v)
+    a, b = v[:, :, None], v[:, None, :]
+    both = have[:, :, None] & have[:, None, :]
+    wins = ((a < b) & both).sum(axis=0)
+    ties = ((a == b) & both).sum(axis=0)
+    n_pairs = both.sum(axis=0)
+    n_missing = len(v) - n_pairs
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = (wins + 0.5 * ties) / n_pairs
+    w = np.where(n_pairs > 0, w, np.nan)
+    np.fill_diagonal(w, np.nan)
+    mk = lambda x: pd.DataFrame(x, index=pd.Index(names, name="A"), columns=pd.Index(names, name="B"))  # noqa: E731
+    return {"winrate": mk(w), "n_pairs": mk(n_pairs), "n_missing": mk(n_missing), "wins": mk(wins), "ties": mk(ties)}
+
+
+def best_shares(
+    results: pd.DataFrame,
+    metric: str = "pehe_out",
+    unit: str = "replication",
+    estimators: list[str] | None = None,
+    higher_is_better: bool = False,
+) -> pd.DataFrame:
+    """Share of units on which each estimator is the best of all compared ("win rate" as in IWDD / DiffPO).
+
+    Parameters
+    ----------
+    results : DataFrame
+        One row per task (``Store.results()``).
+    metric : str, default "pehe_out"
+        Metric column.
+    unit : {"replication", "dataset"}, default "replication"
+        ``"replication"``: each (dataset, replication) is a unit, its metric averaged over seeds and splits;
+        ``"dataset"``: each dataset is a unit, its metric averaged over replications, seeds and splits (use this for
+        suites of separate datasets such as ACIC settings).
+    estimators : list of str, optional
+        Estimators compared (default: all in ``results``).
+    higher_is_better : bool, default False
+        Direction of the metric.
+
+    Returns
+    -------
+    DataFrame, one row per estimator
+        ``best_pct`` (percent of complete units won; ties split; sums to 100 when any unit is complete),
+        ``n_best`` (fractional count of won units), ``mean`` (average metric over the complete units),
+        ``n_units`` (complete units), ``n_incomplete`` (units left out because some estimator had no ok result).
+    """
+    if unit not in ("replication", "dataset"):
+        raise ValueError(f"unit must be 'replication' or 'dataset', got {unit!r}")
+    wide = paired_table(results, metric, estimators)
+    keys = ["dataset", "replication"] if unit == "replication" else ["dataset"]
+    # a unit is complete only if every estimator has every task of it
+    per_unit = wide.groupby(level=keys).mean()
+    complete_mask = wide.notna().groupby(level=keys).all().all(axis=1)
+    complete = per_unit[complete_mask]
+    v = complete.to_numpy(dtype=float)
+    if higher_is_better:
+        v = -v
+    n_best = np.zeros(v.shape[1])
+    for row in v:
+        winners = row == row.min()
+        n_best[winners] += 1.0 / winners.sum()
+    n_units = len(v)
+    out = pd.DataFrame(
+        {
+            "estimator": list(wide.columns),
+            "best_pct": 100.0 * n_best / n_units if n_units else np.nan,
+            "n_best": n_best,
+            "mean": complete.mean(axis=0).to_numpy() if n_units else np.nan,
+            "n_units": n_units,
+            "n_incomplete": int((~complete_mask).sum()),
+        }
+    )
+    return out.sort_values(["best_pct", "mean"], ascending=[False, not higher_is_better]).reset_index(drop=True)
+
+
+def format_winrate_markdown(wr: dict[str, pd.DataFrame], title: str) -> str:
+    """Markdown table of a :func:`pairwise_winrates` result: cells ``w(A,B)`` in percent, plus missing counts."""
+    w, n, miss = wr["winrate"], wr["n_pairs"], wr["n_missing"]
+    names = list(w.index)
+    lines = [f"#### {title}", "", "Row A vs column B: % of paired tasks on which A is better (ties half). "
+             f"Paired tasks per cell: {int(n.to_numpy()[~np.eye(len(names), dtype=bool)].min()) if len(names) > 1 else 0}"
+             f"–{int(n.to_numpy().max()) if len(names) else 0}; tasks with A or B missing/failed: "
+             f"{int(miss.to_numpy()[~np.eye(len(names), dtype=bool)].max()) if len(names) > 1 else 0} at most.", ""]
+    lines.append("| A \\ B | " + " | ".join(names) + " | mean |")
+    lines.append("|---|" + "---|" * (len(names) + 1))
+    for a in names:
+        cells = ["—" if a == b or not np.isfinite(w.loc[a, b]) else f"{100 * w.loc[a, b]:.0f}" for b in names]
+        row_mean = np.nanmean(w.loc[a].to_numpy(dtype=float)) if len(names) > 1 else np.nan
+        lines.append(f"| **{a}** | " + " | ".join(cells) + f" | {100 * row_mean:.0f} |")
+    return "\n".join(lines) + "\n"
