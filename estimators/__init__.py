@@ -19,4 +19,9 @@ BUILTIN: dict[str, tuple[str, dict, str]] = {
     "s-learner-linear": (_META, {"kind": "s", "base_learner": "linear"}, "S-learner with OLS (OLS-1)"),
     "t-learner-linear": (_META, {"kind": "t", "base_learner": "linear"}, "T-learner with OLS (OLS-2)"),
     "causal-forest": ("estimators.forest:CausalForest", {}, "Causal forest (econml CausalForestDML)"),
+    "tarnet": ("estimators.neural:TARNet", {}, "TARNet (Shalit et al. 2017), torch"),
+    "cfr-mmd": ("estimators.neural:TARNet", {"ipm": "mmd-rbf"}, "CFR with RBF-kernel MMD penalty (Shalit et al. 2017)"),
+    "cfr-wass": ("estimators.neural:TARNet", {"ipm": "wass"}, "CFR with Sinkhorn Wasserstein penalty (Shalit et al. 2017)"),
+    "dragonnet": ("estimators.neural:DragonNet", {}, "DragonNet (Shi et al. 2019), torch"),
+    "dragonnet-treg": ("estimators.neural:DragonNet", {"targeted_reg": True}, "DragonNet + targeted regularization"),
 }
