@@ -94,6 +94,23 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _cmd_datasets(args) -> int:
+    """Print every registered dataset's card (rows, covariates, replications, truth, source, licence, offline)."""
+    from .registry import DATASETS
+
+    for e in DATASETS.entries():
+        try:
+            card = e.create().card()
+        except Exception as exc:  # a plugin without a card still gets listed
+            print(f"{e.name}\n  (no card: {type(exc).__name__}: {exc})\n")
+            continue
+        print(e.name)
+        for field in ("rows", "covariates", "replications", "truth", "source", "licence", "offline"):
+            print(f"  {field:<13} {getattr(card, field)}")
+        print()
+    return 0
+
+
 def _cmd_check(args) -> int:
     from estimators.checks import iter_checks
 
@@ -146,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list registered estimators and datasets, with where they come from")
     ls.set_defaults(func=_cmd_list)
+
+    dsc = sub.add_parser("datasets", help="print every dataset's card: size, truth, source, licence, offline or not")
+    dsc.set_defaults(func=_cmd_datasets)
 
     c = sub.add_parser("check", help="run the conformance checks on an estimator (name or module:Class)")
     c.add_argument("estimator")
