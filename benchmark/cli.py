@@ -51,8 +51,8 @@ def _cmd_run(args) -> int:
     return 0
 
 
-def _command_line() -> str:
-    return "catebench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _command_line(argv: list[str] | None = None) -> str:
+    return "catebench " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
 
 def _report(store_path: str, out: str, command: str, reference: str | None = "default", full: bool = True) -> int:
@@ -76,7 +76,8 @@ def _report(store_path: str, out: str, command: str, reference: str | None = "de
 
 def _cmd_report(args) -> int:
     reference = None if args.no_reference else (args.reference or "default")
-    return _report(args.store, args.out, command=_command_line(), reference=reference, full=not args.leaderboard_only)
+    return _report(args.store, args.out, command=_command_line(getattr(args, "argv", None)), reference=reference,
+                   full=not args.leaderboard_only)
 
 
 def _cmd_list(args) -> int:
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = argv  # the exact command is recorded in reports (None: taken from sys.argv)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:

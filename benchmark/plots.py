@@ -23,6 +23,16 @@ __all__ = ["save", "winrate_heatmap", "metric_distributions", "cd_diagram", "err
 HEAVY_TAIL_RATIO = 20.0
 
 
+def _plain_log(axis) -> None:
+    """Label a log axis with plain numbers (0.5, 1, 2, 5, ...) instead of powers of ten."""
+    from matplotlib import ticker
+
+    fmt = ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(fmt)
+    axis.set_minor_locator(ticker.LogLocator(subs=(2.0, 5.0)))
+    axis.set_minor_formatter(fmt)
+
+
 def save(fig, out_dir: str | Path, stem: str) -> list[Path]:
     """Save ``fig`` as ``stem.png`` (150 dpi) and ``stem.svg`` in ``out_dir``; close it; return both paths."""
     out = Path(out_dir)
@@ -108,6 +118,7 @@ def metric_distributions(results: pd.DataFrame, metric: str = "pehe_out", log: b
         use_log = log if log is not None else (len(pos) > 0 and pos.max() / pos.min() > HEAVY_TAIL_RATIO)
         if use_log:
             ax.set_yscale("log")
+            _plain_log(ax.yaxis)
         ax.set_title(f"{ds}: {metric} per task ({'log' if use_log else 'linear'} scale)")
         ax.set_ylabel(f"{metric} (lower is better)")
         ax.tick_params(axis="x", rotation=40)
@@ -142,43 +153,44 @@ def cd_diagram(avg_ranks: pd.Series, cd: float, title: str = "", pairwise_p: pd.
     names, vals = list(r.index), r.to_numpy(float)
     k = len(names)
     half = (k + 1) // 2
-    fig_h = 1.6 + 0.32 * half + 0.3
-    fig, ax = plt.subplots(figsize=(8, fig_h))
-    lo, hi = 1, max(k, 2)
-    ax.set_xlim(lo - 0.3, hi + 0.3)
-    ax.set_ylim(-(half + 1.6), 1.6)
-    ax.axis("off")
-    ax.hlines(0, lo, hi, color="black", lw=1)
-    for t in range(lo, hi + 1):
-        ax.vlines(t, 0, 0.15, color="black", lw=1)
-        ax.text(t, 0.3, str(t), ha="center", va="bottom", fontsize=9)
-    # CD bar
-    ax.hlines(1.2, lo, lo + cd, color="black", lw=2)
-    ax.vlines([lo, lo + cd], 1.1, 1.3, color="black")
-    ax.text(lo + cd / 2, 1.35, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=9)
-    # labels: best half to the left, worst to the right
-    for i, (n, v) in enumerate(zip(names, vals)):
-        if i < half:
-            y = -(i + 1) * 0.75
-            ax.vlines(v, y, 0, color="tab:blue", lw=0.8)
-            ax.hlines(y, lo - 0.3, v, color="tab:blue", lw=0.8)
-            ax.text(lo - 0.32, y, f"{n} ({v:.2f})", ha="right", va="center", fontsize=9)
-        else:
-            y = -(k - i) * 0.75
-            ax.vlines(v, y, 0, color="tab:red", lw=0.8)
-            ax.hlines(y, v, hi + 0.3, color="tab:red", lw=0.8)
-            ax.text(hi + 0.32, y, f"({v:.2f}) {n}", ha="left", va="center", fontsize=9)
-    # cliques: maximal runs whose rank span is below cd
-    cliques = []
+    # cliques: maximal runs of consecutive estimators whose rank span is below cd
+    cliques: list[tuple[int, int]] = []
     for i in range(k):
         j = i
         while j + 1 < k and vals[j + 1] - vals[i] < cd:
             j += 1
         if j > i and not any(a <= i and j <= b for a, b in cliques):
             cliques.append((i, j))
-    for c, (i, j) in enumerate(cliques):
-        y = -0.25 - 0.18 * c
-        ax.hlines(y, vals[i] - 0.03, vals[j] + 0.03, color="black", lw=4)
+    clique_y = [-0.35 - 0.22 * c for c in range(len(cliques))]
+    top_label = (min(clique_y) if clique_y else 0.0) - 0.45
+    step = 0.5
+    bottom = top_label - step * (max(half, k - half) - 1) - 0.4
+    lo, hi = 1, max(k, 2)
+    fig, ax = plt.subplots(figsize=(9, 1.0 + 0.55 * (1.8 - bottom)))
+    ax.set_xlim(lo - 0.3, hi + 0.3)
+    ax.set_ylim(bottom, 1.7)
+    ax.axis("off")
+    ax.hlines(0, lo, hi, color="black", lw=1)
+    for t in range(lo, hi + 1):
+        ax.vlines(t, 0, 0.15, color="black", lw=1)
+        ax.text(t, 0.25, str(t), ha="center", va="bottom", fontsize=10)
+    ax.hlines(1.1, lo, lo + cd, color="black", lw=2)
+    ax.vlines([lo, lo + cd], 1.0, 1.2, color="black")
+    ax.text(lo + cd / 2, 1.25, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=10)
+    # labels: best half on the left, worst half on the right; connectors drop below the clique bars
+    for i, (n, v) in enumerate(zip(names, vals)):
+        left = i < half
+        y = top_label - step * (i if left else k - 1 - i)
+        color = "tab:blue" if left else "tab:red"
+        ax.vlines(v, y, 0, color=color, lw=0.9)
+        if left:
+            ax.hlines(y, lo - 0.3, v, color=color, lw=0.9)
+            ax.text(lo - 0.33, y, f"{n} ({v:.2f})", ha="right", va="center", fontsize=10)
+        else:
+            ax.hlines(y, v, hi + 0.3, color=color, lw=0.9)
+            ax.text(hi + 0.33, y, f"({v:.2f}) {n}", ha="left", va="center", fontsize=10)
+    for (i, j), y in zip(cliques, clique_y):
+        ax.hlines(y, vals[i] - 0.04, vals[j] + 0.04, color="black", lw=5, zorder=3)
     ax.set_title(title or "Average ranks (1 = best); bars join estimators not significantly different", fontsize=10)
     return fig
 
@@ -208,6 +220,8 @@ def error_vs_time(results: pd.DataFrame, metric: str = "pehe_out", dataset: str 
         ax.annotate(est, (t_med[est], e_med[est]), textcoords="offset points", xytext=(6, 6), fontsize=9)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log(ax.xaxis)
+    _plain_log(ax.yaxis)
     ax.set_xlabel("fit time per task, seconds (median, IQR; log scale)")
     ax.set_ylabel(f"{metric} (median, IQR; log scale)")
     ax.set_title(f"Error vs fit time{f' ({dataset})' if dataset else ''}; lower-left is better")

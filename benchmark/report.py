@@ -405,9 +405,9 @@ def write_report(
         fr = friedman.get((ds or "pooled over datasets", "pehe_out"))
         if fr is not None:
             p = plots.save(plots.cd_diagram(fr["avg_ranks"], fr["cd"],
-                                            f"{label}: average rank on pehe_out over {fr['n']} blocks "
-                                            f"(Friedman p = {fr['p']:.2g}; bars: no Nemenyi difference at "
-                                            f"α = {alpha})"), fig_dir, f"cd_{label}_pehe_out")
+                                            f"{label}: average rank on pehe_out (1 = best) over {fr['n']} blocks, "
+                                            f"Friedman p = {fr['p']:.2g}\nthick bars join estimators with no "
+                                            f"Nemenyi difference at α = {alpha}"), fig_dir, f"cd_{label}_pehe_out")
             figs["cd"].append((p[0], f"Critical-difference diagram ({label}, `pehe_out`)."))
     for metric in ("pehe_out", "ate_out"):
         if metric in metrics:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .winrates import paired_table
+from .winrates import paired_table, unit_means
 
 __all__ = [
     "unit_table",
@@ -59,31 +59,23 @@ def unit_table(
     estimators : list of str, optional
         Columns (default: every estimator, sorted).
     complete : bool, default True
-        Keep only units on which every estimator has every task ``ok`` (needed by the paired tests).
+        Use only complete replications (every estimator ``ok`` on every task; see
+        :func:`benchmark.winrates.unit_means`), as the paired tests need.  False (replication units only): every
+        replication, NaN where an estimator has no ok task; a partly failed replication averages its ok tasks.
 
     Returns
     -------
     DataFrame, shape (n_units, n_estimators)
     """
-    if unit not in ("replication", "dataset"):
-        raise ValueError(f"unit must be 'replication' or 'dataset', got {unit!r}")
     if dataset is not None:
         results = results[results["dataset"] == dataset]
         if results.empty:
             raise ValueError(f"dataset {dataset!r} has no rows in the results")
-    wide = paired_table(results, metric, estimators)
-    keys = ["dataset", "replication"] if unit == "replication" else ["dataset"]
-    if unit == "dataset":  # average seeds/splits within a replication first, then replications within a dataset
-        per_rep = wide.groupby(level=["dataset", "replication"]).mean()
-        ok_rep = wide.notna().groupby(level=["dataset", "replication"]).all()
-        table = per_rep.groupby(level="dataset").mean()
-        full = ok_rep.groupby(level="dataset").all()
-    else:
-        table = wide.groupby(level=keys).mean()
-        full = wide.notna().groupby(level=keys).all()
     if complete:
-        table = table[full.all(axis=1)]
-    return table
+        return unit_means(results, metric, unit, estimators)[0]
+    if unit != "replication":
+        raise ValueError("complete=False is only defined for unit='replication'")
+    return paired_table(results, metric, estimators).groupby(level=["dataset", "replication"]).mean()
 
 
 def bootstrap_mean_ci(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["PAIR_KEYS", "paired_table", "pairwise_winrates", "best_shares", "format_winrate_markdown"]
+__all__ = ["PAIR_KEYS", "paired_table", "unit_means", "pairwise_winrates", "best_shares", "format_winrate_markdown"]
 
 #: Columns that identify a paired task: two estimators are compared only on rows that agree on all of these.
 PAIR_KEYS = ["dataset", "replication", "seed", "split"]
@@ -147,16 +147,11 @@ def best_shares(
     DataFrame, one row per estimator
         ``best_pct`` (percent of complete units won; ties split; sums to 100 when any unit is complete),
         ``n_best`` (fractional count of won units), ``mean`` (average metric over the complete units),
-        ``n_units`` (complete units), ``n_incomplete`` (units left out because some estimator had no ok result).
+        ``n_units`` (units used), ``n_incomplete`` (units left out), ``n_incomplete_replications`` (replications
+        left out because some estimator had no ok result on one of their tasks); see :func:`unit_means`.
     """
-    if unit not in ("replication", "dataset"):
-        raise ValueError(f"unit must be 'replication' or 'dataset', got {unit!r}")
-    wide = paired_table(results, metric, estimators)
-    keys = ["dataset", "replication"] if unit == "replication" else ["dataset"]
-    # a unit is complete only if every estimator has every task of it
-    per_unit = wide.groupby(level=keys).mean()
-    complete_mask = wide.notna().groupby(level=keys).all().all(axis=1)
-    complete = per_unit[complete_mask]
+    complete, n_incomplete, n_incomplete_reps = unit_means(results, metric, unit, estimators)
+    wide_cols = list(complete.columns)
     v = complete.to_numpy(dtype=float)
     if higher_is_better:
         v = -v
@@ -167,15 +162,46 @@ def best_shares(
     n_units = len(v)
     out = pd.DataFrame(
         {
-            "estimator": list(wide.columns),
+            "estimator": wide_cols,
             "best_pct": 100.0 * n_best / n_units if n_units else np.nan,
             "n_best": n_best,
             "mean": complete.mean(axis=0).to_numpy() if n_units else np.nan,
             "n_units": n_units,
-            "n_incomplete": int((~complete_mask).sum()),
+            "n_incomplete": n_incomplete,
+            "n_incomplete_replications": n_incomplete_reps,
         }
     )
     return out.sort_values(["best_pct", "mean"], ascending=[False, not higher_is_better]).reset_index(drop=True)
+
+
+def unit_means(
+    results: pd.DataFrame, metric: str = "pehe_out", unit: str = "replication", estimators: list[str] | None = None
+) -> tuple[pd.DataFrame, int, int]:
+    """Metric per unit and estimator, on complete replications only.
+
+    A replication (dataset, replication) is *complete* when every estimator has an ``ok`` result on every one of its
+    tasks (seeds x splits); its value is the mean over those tasks.  ``unit="replication"``: one row per complete
+    replication.  ``unit="dataset"``: one row per dataset with at least one complete replication, the mean of its
+    complete replications (so one failed task costs its replication, not the whole dataset).
+
+    Returns
+    -------
+    (table, n_incomplete_units, n_incomplete_replications)
+        ``table``: DataFrame (n_units, n_estimators); the two counts say what was left out.
+    """
+    if unit not in ("replication", "dataset"):
+        raise ValueError(f"unit must be 'replication' or 'dataset', got {unit!r}")
+    wide = paired_table(results, metric, estimators)
+    rep_keys = ["dataset", "replication"]
+    per_rep = wide.groupby(level=rep_keys).mean()
+    full = wide.notna().groupby(level=rep_keys).all().all(axis=1)
+    n_bad_reps = int((~full).sum())
+    per_rep = per_rep[full]
+    if unit == "replication":
+        return per_rep, n_bad_reps, n_bad_reps
+    table = per_rep.groupby(level="dataset").mean()
+    all_ds = wide.index.get_level_values("dataset").unique()
+    return table, int(len(all_ds) - len(table)), n_bad_reps
 
 
 def format_winrate_markdown(wr: dict[str, pd.DataFrame], title: str) -> str:
