@@ -24,4 +24,9 @@ BUILTIN: dict[str, tuple[str, dict, str]] = {
     "cfr-wass": ("estimators.neural:TARNet", {"ipm": "wass"}, "CFR with Sinkhorn Wasserstein penalty (Shalit et al. 2017)"),
     "dragonnet": ("estimators.neural:DragonNet", {}, "DragonNet (Shi et al. 2019), torch"),
     "dragonnet-treg": ("estimators.neural:DragonNet", {"targeted_reg": True}, "DragonNet + targeted regularization"),
+    "diffusion-teacher": ("estimators.iwdd:DiffusionTeacher", {}, "Conditional EDM diffusion teacher, 50-step Heun sampler"),
+    "iwdd-rand": ("estimators.iwdd:IWDD", {"adjustment": "rand"}, "IWDD: SiD one-step generator, randomized conditions"),
+    "iwdd-ipw": ("estimators.iwdd:IWDD", {"adjustment": "ipw"}, "IWDD: SiD one-step generator, stabilised IPW"),
+    "iwdd-plain": ("estimators.iwdd:IWDD", {"adjustment": "plain"}, "IWDD ablation: SiD generator, no adjustment"),
+    "iwdd-kl": ("estimators.iwdd:IWDD", {"adjustment": "rand", "divergence": "kl"}, "IWDD ablation: KL (DMD) distillation, randomized"),
 }
