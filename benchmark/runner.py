@@ -8,6 +8,17 @@ Workers run :func:`execute_task`: load the replication, split it, fit the estima
 potential outcomes for every row, check them, and score them against the truth. An exception anywhere in a task
 becomes a ``failed`` row with its error text; the run goes on. Each task runs with one BLAS thread and one torch
 thread, whatever the executor, so results do not depend on where a task ran.
+
+Executors (``config.executor``, see :mod:`benchmark.executors`): ``local`` (default; ``n_jobs`` worker processes
+the driver starts and controls), ``inline`` (in the driver's process) or ``dask`` (a ``LocalCluster`` on
+127.0.0.1, or the scheduler at ``config.scheduler``). Faults seen from outside a task become rows too:
+``timeout`` (longer than ``config.task_timeout`` seconds; the worker is stopped) and ``crashed`` (the worker
+process died on every try; worker deaths are retried a bounded number of times). Whatever the executor, the
+driver alone writes the store, and it holds the store's lock for the whole run, so a second run on the same store
+is refused (:class:`~benchmark.store.StoreLocked`) instead of interleaving writes.
+
+The local executor starts its workers with the "spawn" method, which imports the driver's ``__main__`` module in
+each worker: a script that calls :func:`run` must do so under ``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
@@ -114,14 +125,20 @@ class RunSummary:
     planned: int = 0
     skipped: int = 0
     ok: int = 0
-    failed: int = 0
+    failed: int = 0  # every row that is not ok: failed, timeout and crashed
+    timeout: int = 0
+    crashed: int = 0
     seconds: float = 0.0
     store: str = ""
+
+    def _detail(self) -> str:
+        parts = [f"{n} {what}" for what, n in (("timed out", self.timeout), ("crashed", self.crashed)) if n]
+        return f" ({', '.join(parts)})" if parts else ""
 
     def __str__(self) -> str:
         return (
             f"{self.planned} tasks planned, {self.skipped} already in the store, {self.ok} ran ok, "
-            f"{self.failed} failed; {self.seconds:.1f} s; store: {self.store}"
+            f"{self.failed} failed{self._detail()}; {self.seconds:.1f} s; store: {self.store}"
         )
 
 
@@ -160,6 +177,8 @@ def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool,
                 summary.ok += 1
             else:
                 summary.failed += 1
+                if result.status in ("timeout", "crashed"):
+                    setattr(summary, result.status, getattr(summary, result.status) + 1)
                 bar.write(f"[{result.status}] {task.estimator} on {task.dataset} rep {task.replication}: "
                           f"{(result.error or '').splitlines()[0][:200]}")  # fmt: skip
             if on_result is not None:
