@@ -18,10 +18,12 @@ body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-se
 padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
 table{border-collapse:collapse;margin:0.8em 0;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f0f0f0}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left}
 tr.published td{color:#777;font-style:italic;background:#fafafa}
-figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
+.figs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
+figure{margin:0.5em 0;flex:1 1 520px;max-width:100%}figure img{width:100%;border:1px solid #ddd}
+figure.wide{flex-basis:100%}figure.wide img{width:auto;max-width:100%}
 figcaption{font-size:0.9em;color:#555}
 code,pre{background:#f5f5f5;padding:1px 4px}pre{padding:8px;overflow-x:auto;font-size:0.85em}
 .note{color:#555;font-size:0.9em}
@@ -62,8 +64,11 @@ def markdown_table_to_html(lines: list[str]) -> str:
     return "\n".join(out)
 
 
-def markdown_to_html(md: str) -> str:
-    """Small Markdown subset used by the report: headings, paragraphs, tables, bullet lists, fenced code."""
+def markdown_to_html(md: str, shift: int = 0) -> str:
+    """Small Markdown subset used by the report: headings, paragraphs, tables, bullet lists, fenced code.
+
+    ``shift`` (default 0) demotes every heading by that many levels (``##`` becomes ``<h3>`` with shift 1).
+    """
     out: list[str] = []
     lines = md.splitlines()
     i = 0
@@ -82,7 +87,7 @@ def markdown_to_html(md: str) -> str:
             out.append(markdown_table_to_html(lines[i:j]))
             i = j
         elif m := re.match(r"^(#{1,6})\s+(.*)", line):
-            n = len(m.group(1))
+            n = min(6, len(m.group(1)) + shift)
             out.append(f"<h{n}>{_inline(m.group(2))}</h{n}>")
             i += 1
         elif line.startswith("- "):
@@ -113,7 +118,9 @@ def render_page(title: str, sections: list[tuple[str, str, list[tuple[Path, str]
     ----------
     title : str
     sections : list of (heading, markdown_body, figures)
-        ``figures`` is a list of (PNG path, caption); each is embedded as a data URI.
+        ``figures`` is a list of (PNG path, caption); each is embedded as a data URI, two per row on wide
+        screens (a caption starting with "wide:" takes the full row).  Headings in the body are demoted one
+        level below the section heading.
 
     Returns
     -------
@@ -124,10 +131,16 @@ def render_page(title: str, sections: list[tuple[str, str, list[tuple[Path, str]
     for heading, md, figs in sections:
         body.append(f"<h2>{_html.escape(heading)}</h2>")
         if md:
-            body.append(markdown_to_html(md))
-        for path, caption in figs:
-            body.append(f'<figure><img alt="{_html.escape(caption)}" src="{img_data_uri(path)}">'
-                        f"<figcaption>{_inline(caption)}</figcaption></figure>")
+            body.append(markdown_to_html(md, shift=1))
+        if figs:
+            body.append('<div class="figs">')
+            for path, caption in figs:
+                wide = caption.startswith("wide:")
+                caption = caption.removeprefix("wide:").strip()
+                cls = ' class="wide"' if wide else ""
+                body.append(f'<figure{cls}><img alt="{_html.escape(caption)}" '
+                            f'src="{img_data_uri(path)}"><figcaption>{_inline(caption)}</figcaption></figure>')
+            body.append("</div>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
             + "\n".join(body) + "\n</body></html>\n")

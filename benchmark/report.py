@@ -151,7 +151,7 @@ def _markdown_with_reference(board: pd.DataFrame, ref_rows: list[dict]) -> str:
             cells += ["-", "-"] if pub else [str(int(r["n_ok"])), str(int(r["n_failed"]))]
             cells += [_pm(r.get(f"{m}_mean", np.nan), r.get(f"{m}_se", np.nan)) for m in metrics]
             fs = r.get("fit_seconds_median", np.nan)
-            cells.append(f"{fs:.2f}" if np.isfinite(fs) else "-")
+            cells.append(f"{fs:.3g}" if np.isfinite(fs) else "-")
             lines.append("| " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
@@ -385,6 +385,7 @@ def write_report(
 
     doc = (_stats_mod.__doc__ or "").split("How replications and datasets are treated", 1)[-1]
     doc = "\n".join(line for line in doc.splitlines() if not set(line.strip()) <= {"-"} or not line.strip())
+    doc = doc.replace("``", "`")
     stats_text = ("# Statistics\n\n## How replications and datasets are treated\n" + doc.split("All random")[0]
                   + f"\n## Bootstrap 95 % CIs of the mean (replications resampled, {n_boot} draws, seed {seed})\n\n"
                   + "\n".join(ci_md) + "\n\n## Rank tests\n\n" + "\n".join(stats_md))
@@ -412,7 +413,8 @@ def write_report(
     for metric in ("pehe_out", "ate_out"):
         if metric in metrics:
             p = plots.save(plots.metric_distributions(results, metric), fig_dir, f"dist_{metric}")
-            figs["distributions"].append((p[0], f"Per-task `{metric}` per estimator and dataset."))
+            figs["distributions"].append((p[0], f"{'wide: ' if len(datasets) > 1 else ''}Per-task `{metric}` per "
+                                                f"estimator and dataset (boxes: quartiles; whiskers 1.5 IQR)."))
     for ds in datasets:
         if "pehe_out" in metrics:
             p = plots.save(plots.error_vs_time(results, "pehe_out", ds), fig_dir, f"time_{ds}_pehe_out")
@@ -426,8 +428,14 @@ def write_report(
     repro = (f"- Command: `{command}`\n- Store: `{store_path}` ({len(results)} tasks; statuses "
              f"{meta['status_counts']})\n- Generated: {stamp}\n- Hardware: {hw['cpu_model']}, {hw['cpu_count']} "
              f"cores ({hw['cpus_available']} available), GPU: {hw['gpu']}, {hw['platform']}, Python {hw['python']}\n"
-             f"- Versions (from the store): {vers}\n\nEffective configuration (from the store rows):\n\n```\n"
-             + json.dumps(meta["config"], indent=1) + "\n```\n")
+             f"- Versions (from the store): {vers}\n- Seeds: {meta['config']['seeds']}\n\n"
+             "Effective configuration (from the store rows; full JSON in `report_meta.json`):\n\n"
+             "| dataset | params | split | replications |\n|---|---|---|---|\n"
+             + "".join(f"| {d} | {'; '.join(c['params'])} | {', '.join(c['split'])} | {c['replications']} |\n"
+                       for d, c in meta["config"]["datasets"].items())
+             + "\n| estimator | target | params |\n|---|---|---|\n"
+             + "".join(f"| {e} | `{c['target']}` | {'; '.join(json.dumps(x, sort_keys=True) for x in c['params'])} |\n"
+                       for e, c in meta["config"]["estimators"].items()))
     sections = [
         ("Leaderboard", intro + board_md, []),
         ("Win rates", winrates_md.split("\n", 2)[2], figs["winrates"]),

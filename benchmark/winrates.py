@@ -208,10 +208,13 @@ def format_winrate_markdown(wr: dict[str, pd.DataFrame], title: str) -> str:
     """Markdown table of a :func:`pairwise_winrates` result: cells ``w(A,B)`` in percent, plus missing counts."""
     w, n, miss = wr["winrate"], wr["n_pairs"], wr["n_missing"]
     names = list(w.index)
-    lines = [f"#### {title}", "", "Row A vs column B: % of paired tasks on which A is better (ties half). "
-             f"Paired tasks per cell: {int(n.to_numpy()[~np.eye(len(names), dtype=bool)].min()) if len(names) > 1 else 0}"
-             f"–{int(n.to_numpy().max()) if len(names) else 0}; tasks with A or B missing/failed: "
-             f"{int(miss.to_numpy()[~np.eye(len(names), dtype=bool)].max()) if len(names) > 1 else 0} at most.", ""]
+    k = len(names)
+    off = ~np.eye(k, dtype=bool)
+    n_off, m_off = n.to_numpy()[off], miss.to_numpy()[off]
+    n_txt = "-" if k < 2 else (f"{n_off.min()}" if n_off.min() == n_off.max() else f"{n_off.min()}–{n_off.max()}")
+    lines = [f"#### {title}", "", f"Row A vs column B: % of paired tasks on which A is better (ties half). "
+             f"Paired tasks per cell: {n_txt}; tasks with A or B missing/failed: at most "
+             f"{m_off.max() if k > 1 else 0} per cell.", ""]
     lines.append("| A \\ B | " + " | ".join(names) + " | mean |")
     lines.append("|---|" + "---|" * (len(names) + 1))
     for a in names:
