@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from ..base import Tags
+from .._torch import to_tensor
+from ..base import Tags, validate_X
 from ._nets import NeuralCATE, mlp
 
 __all__ = ["DragonNet"]
@@ -163,11 +165,8 @@ class DragonNet(NeuralCATE):
         g = torch.sigmoid(logit).clamp(self.clip, 1 - self.clip)
         return q0 - net.epsilon / (1 - g), q1 + net.epsilon / g
 
-    def propensity(self, X) -> "np.ndarray":  # noqa: F821
+    def propensity(self, X) -> np.ndarray:
         """Fitted propensity g(x) = P(T = 1 | x) from the third head, a (n,) float array."""
-        from ..base import validate_X
-        from .._torch import to_tensor
-
         X = validate_X(X, self._fitted_features())
         with torch.no_grad():
             _, _, logit = self.net_(to_tensor((X - self.x_mean_) / self.x_scale_, self.device_))
