@@ -9,7 +9,7 @@ import pandas as pd
 
 from .metrics import metric_columns
 
-__all__ = ["leaderboard", "write_leaderboard", "format_markdown", "write_report", "published_rows"]
+__all__ = ["leaderboard", "write_leaderboard", "format_markdown", "write_report", "published_rows", "coverage"]
 
 HEADLINE = ["pehe_out", "pehe_in", "ate_out", "ate_in", "rmse_mu0_out", "rmse_mu1_out"]
 
@@ -214,6 +214,24 @@ def versions_summary(results: pd.DataFrame) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in sorted(seen.items())}
 
 
+def coverage(results: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, estimator): task count and how many are ok / failed / timeout / crashed / absent.
+
+    The task set of a dataset is every (replication, seed, split) that appears for any estimator, so tasks never
+    written for an estimator (not run, or run aborted) show up as ``absent`` rather than vanishing.
+    """
+    rows = []
+    for ds, g in results.groupby("dataset", sort=True):
+        keys = g[["replication", "seed", "split"]].drop_duplicates()
+        for est in sorted(results["estimator"].unique()):
+            e = g[g["estimator"] == est]
+            st = e["status"].value_counts()
+            rows.append({"dataset": ds, "estimator": est, "tasks": len(keys), "ok": int(st.get("ok", 0)),
+                         "failed": int(st.get("failed", 0)), "timeout": int(st.get("timeout", 0)),
+                         "crashed": int(st.get("crashed", 0)), "absent": len(keys) - len(e)})
+    return pd.DataFrame(rows)
+
+
 def write_report(
     results: pd.DataFrame,
     out_dir: str | Path,
@@ -226,9 +244,9 @@ def write_report(
 ) -> dict[str, Path]:
     """Write the whole report into ``out_dir``.
 
-    Files: ``leaderboard.md/.csv`` (with published IHDP rows in the Markdown), ``winrates.md``, ``winrates.csv``
-    (long: scope, metric, a, b, winrate, CI, counts), ``best.csv`` ("% best"), ``stats.md``, ``ci.csv``,
-    ``wilcoxon.csv``, ``ranks.csv``, ``report_meta.json`` (command, config, versions, hardware), ``figures/*.png|svg``
+    Files: ``leaderboard.md/.csv`` (with published IHDP rows in the Markdown), ``coverage.csv`` (ok / failed /
+    absent tasks), ``winrates.md``, ``winrates.csv`` (long: scope, metric, a, b, winrate, CI, counts),
+    ``best.csv`` ("% best"), ``stats.md``, ``ci.csv``, ``wilcoxon.csv``, ``ranks.csv``, ``nemenyi.csv``, ``report_meta.json`` (command, config, versions, hardware), ``figures/*.png|svg``
     and ``report.html`` (self-contained).
 
     Parameters
@@ -322,7 +340,17 @@ def write_report(
     for r in best.itertuples():
         best_md.append(f"| {r.scope} | {r.metric} | {r.unit} | {r.estimator} | {r.best_pct:.1f} | {r.mean:.3f} | "
                        f"{r.n_units} | {r.n_incomplete} |")
-    winrates_md = ("# Win rates\n\n## Pairwise\n\nPaired tasks share dataset, replication, seed and split; both "
+    cov = coverage(results)
+    paths["coverage_csv"] = out / "coverage.csv"
+    cov.to_csv(paths["coverage_csv"], index=False)
+    cov_md = ["| dataset | estimator | tasks | ok | failed | timeout | crashed | absent |", "|" + "---|" * 8]
+    for r in cov.itertuples():
+        cov_md.append(f"| {r.dataset} | {r.estimator} | {r.tasks} | {r.ok} | {r.failed} | {r.timeout} | {r.crashed} "
+                      f"| {r.absent} |")
+    winrates_md = ("# Win rates\n\n## Coverage\n\nTasks per dataset = distinct (replication, seed, split) seen "
+                   "for any estimator; `absent` = no row in the store (not run yet or not run at all). Win rates use "
+                   "only tasks on which both estimators are `ok`; the others are counted per pair in "
+                   "`winrates.csv` (`n_missing`).\n\n" + "\n".join(cov_md) + "\n\n## Pairwise\n\nPaired tasks share dataset, replication, seed and split; both "
                    "estimators must have finished `ok`. 95 % bootstrap CIs (replications resampled) are in "
                    "`winrates.csv`.\n\n" + "\n".join(wr_md) + "\n## % best (IWDD / DiffPO sense)\n\nShare of units "
                    "(replications within a dataset; datasets when pooled) on which the estimator is best of all "
@@ -331,7 +359,7 @@ def write_report(
     paths["winrates_md"].write_text(winrates_md)
 
     # statistics ----------------------------------------------------------------------------------------------
-    ci_rows, wil_rows, rank_rows, stats_md, friedman = [], [], [], [], {}
+    ci_rows, wil_rows, rank_rows, nemenyi_rows, stats_md, friedman = [], [], [], [], [], {}
     for metric in metrics:
         for ds in datasets:
             tab = unit_table(results, metric, "replication", dataset=ds, estimators=estimators, complete=False)
@@ -353,6 +381,8 @@ def write_report(
             if len(tab) >= 2 and len(estimators) >= 3:
                 fr = friedman_nemenyi(tab, alpha)
                 friedman[(label, metric)] = fr
+                pw = fr["pairwise"].rename_axis(index="a", columns="b").stack().rename("nemenyi_p").reset_index()
+                nemenyi_rows.append(pw[pw["a"] < pw["b"]].assign(scope=label, metric=metric))
                 for e, r in fr["avg_ranks"].items():
                     rank_rows.append({"scope": label, "metric": metric, "estimator": e, "avg_rank": r,
                                       "friedman_stat": fr["statistic"], "friedman_p": fr["p"], "cd": fr["cd"],
@@ -377,6 +407,9 @@ def write_report(
         paths["wilcoxon_csv"], index=False, float_format="%.6g")
     paths["ranks_csv"] = out / "ranks.csv"
     pd.DataFrame(rank_rows).to_csv(paths["ranks_csv"], index=False, float_format="%.6g")
+    paths["nemenyi_csv"] = out / "nemenyi.csv"
+    (pd.concat(nemenyi_rows, ignore_index=True) if nemenyi_rows else pd.DataFrame()).to_csv(
+        paths["nemenyi_csv"], index=False, float_format="%.6g")
     ci_md = ["| dataset | metric | estimator | mean | 95 % CI | units |", "|" + "---|" * 6]
     for r in ci.itertuples():
         ci_md.append(f"| {r.dataset} | {r.metric} | {r.estimator} | {r.mean:.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] "

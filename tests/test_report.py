@@ -157,6 +157,18 @@ def test_bad_inputs_are_named():
         best_shares(df, unit="seed")
 
 
+def test_coverage_counts_absent_and_failed():
+    from benchmark.report import coverage
+
+    df = synthetic(seed=1, datasets=("ihdp",), reps=3, seeds=1, n_failed=0, n_absent=0)
+    df.loc[(df["estimator"] == "a") & (df["replication"] == 1), "status"] = "timeout"
+    df = df[~((df["estimator"] == "b") & (df["replication"] == 2))]
+    cov = coverage(df).set_index("estimator")
+    assert cov.loc["a", ["tasks", "ok", "timeout", "absent"]].tolist() == [3, 2, 1, 0]
+    assert cov.loc["b", ["ok", "absent"]].tolist() == [2, 1]
+    assert (cov["ok"] + cov["failed"] + cov["timeout"] + cov["crashed"] + cov["absent"] == cov["tasks"]).all()
+
+
 # ---- statistics ----------------------------------------------------------------------------------------------
 def test_bootstrap_mean_ci_against_scipy():
     v = np.random.default_rng(1).lognormal(size=40)
@@ -308,7 +320,7 @@ def test_report_end_to_end(tmp_path):
                    "Paper2017,OLS,IHDP-1000,ate_error,0.7,0.04,0.9,0.06,recalled\n")
     out = tmp_path / "res"
     assert main(["report", "--store", str(tmp_path / "s.sqlite"), "--out", str(out), "--reference", str(ref)]) == 0
-    for name in ["leaderboard.md", "leaderboard.csv", "winrates.md", "winrates.csv", "best.csv", "stats.md",
+    for name in ["leaderboard.md", "leaderboard.csv", "coverage.csv", "nemenyi.csv", "winrates.md", "winrates.csv", "best.csv", "stats.md",
                  "ci.csv", "wilcoxon.csv", "ranks.csv", "report_meta.json", "report.html"]:
         assert (out / name).stat().st_size > 0, name
     md = (out / "leaderboard.md").read_text()
