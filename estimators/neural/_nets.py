@@ -197,7 +197,8 @@ class NeuralCATE(CATEEstimator):
 
     def __getstate__(self) -> dict[str, Any]:
         # pickle on CPU so that a fit on CUDA can be loaded on a machine without one
-        state = self.__dict__.copy()
+        state = super().__getstate__()
+        state = dict(state) if isinstance(state, dict) else self.__dict__.copy()
         if "net_" in state:
             state["net_"] = copy.deepcopy(state["net_"]).to("cpu")
             state["device_"] = torch.device("cpu")
