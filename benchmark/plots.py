@@ -110,7 +110,7 @@ def metric_distributions(results: pd.DataFrame, metric: str = "pehe_out", log: b
         names = list(med.index) + sorted(set(g["estimator"]) - set(med.index))
         data = [ok.loc[ok["estimator"] == e, metric].dropna().to_numpy(float) for e in names]
         failed = [int((g.loc[g["estimator"] == e, "status"] != "ok").sum()) for e in names]
-        labels = [f"{e}\n({f} failed)" if f else e for e, f in zip(names, failed)]
+        labels = [f"{e}\n({f} not ok)" if f else e for e, f in zip(names, failed)]
         ax.boxplot([d if len(d) else [np.nan] for d in data], tick_labels=labels, showfliers=True,
                    medianprops={"color": "black"}, flierprops={"markersize": 3})
         allv = np.concatenate([d for d in data if len(d)]) if any(len(d) for d in data) else np.array([])
@@ -209,15 +209,16 @@ def error_vs_time(results: pd.DataFrame, metric: str = "pehe_out", dataset: str 
     q = lambda s, p: s.quantile(p)  # noqa: E731
     e_med, e_lo, e_hi = g[metric].median(), g[metric].agg(q, 0.25), g[metric].agg(q, 0.75)
     t_med, t_lo, t_hi = g["fit_seconds"].median(), g["fit_seconds"].agg(q, 0.25), g["fit_seconds"].agg(q, 0.75)
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    colors = plt.cm.tab10(np.linspace(0, 1, 10))
+    fig, ax = plt.subplots(figsize=(7.5, 5) if len(e_med) <= 8 else (10, 7))
+    colors = plt.cm.tab20(np.arange(20))
     for i, est in enumerate(e_med.index):
-        c = colors[i % 10]
+        c = colors[i % 20]
         ax.errorbar(t_med[est], e_med[est],
                     xerr=[[t_med[est] - t_lo[est]], [t_hi[est] - t_med[est]]],
                     yerr=[[e_med[est] - e_lo[est]], [e_hi[est] - e_med[est]]],
-                    fmt="o", color=c, capsize=3, ms=7, label=est)
-        ax.annotate(est, (t_med[est], e_med[est]), textcoords="offset points", xytext=(6, 6), fontsize=9)
+                    fmt="o", color=c, capsize=3, ms=7, label=est, elinewidth=1, alpha=0.85)
+        ax.annotate(est, (t_med[est], e_med[est]), textcoords="offset points", xytext=(6, 5), fontsize=9,
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
     ax.set_xscale("log")
     ax.set_yscale("log")
     _plain_log(ax.xaxis)

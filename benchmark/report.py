@@ -274,8 +274,8 @@ def write_report(
     from datetime import datetime, timezone
 
     from . import html, plots
-    from .stats import bootstrap_mean_ci, bootstrap_winrate_ci, friedman_nemenyi, unit_table, wilcoxon_holm
-    from .winrates import best_shares, format_winrate_markdown, pairwise_winrates
+    from .stats import bootstrap_mean_ci, friedman_nemenyi, unit_table, wilcoxon_holm, winrate_ci_from_table
+    from .winrates import best_shares, format_winrate_markdown, paired_table, pairwise_winrates
 
     out = Path(out_dir)
     fig_dir = out / "figures"
@@ -312,6 +312,7 @@ def write_report(
         for ds in scopes:
             label = ds or "pooled over datasets"
             wr = pairwise_winrates(results, metric, dataset=ds, estimators=estimators)
+            wide = paired_table(results if ds is None else results[results["dataset"] == ds], metric, estimators)
             wr_md.append(format_winrate_markdown(wr, f"{label}: {metric}"))
             for a in estimators:
                 for b in estimators:
@@ -319,7 +320,7 @@ def write_report(
                         continue
                     lo = hi = np.nan
                     if wr["n_pairs"].loc[a, b] > 0:
-                        _, lo, hi, _ = bootstrap_winrate_ci(results, a, b, metric, ds, n_boot=n_boot, seed=seed)
+                        _, lo, hi, _ = winrate_ci_from_table(wide, a, b, n_boot=n_boot, seed=seed)
                     wr_rows.append({"scope": label, "metric": metric, "a": a, "b": b,
                                     "winrate": wr["winrate"].loc[a, b], "ci_low": lo, "ci_high": hi,
                                     "n_pairs": int(wr["n_pairs"].loc[a, b]), "wins": int(wr["wins"].loc[a, b]),

@@ -29,6 +29,7 @@ __all__ = [
     "unit_table",
     "bootstrap_mean_ci",
     "bootstrap_winrate_ci",
+    "winrate_ci_from_table",
     "holm",
     "wilcoxon_holm",
     "average_ranks",
@@ -131,9 +132,17 @@ def bootstrap_winrate_ci(
     """
     if dataset is not None:
         results = results[results["dataset"] == dataset]
-    wide = paired_table(results, metric, [a, b]).dropna()
+    return winrate_ci_from_table(paired_table(results, metric, [a, b]), a, b, n_boot, level, seed, higher_is_better)
+
+
+def winrate_ci_from_table(
+    wide: pd.DataFrame, a: str, b: str, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+    higher_is_better: bool = False,
+) -> tuple[float, float, float, int]:
+    """:func:`bootstrap_winrate_ci` on a precomputed :func:`benchmark.winrates.paired_table` (any columns)."""
+    wide = wide[[a, b]].dropna()
     if wide.empty:
-        raise ValueError(f"no paired ok tasks for {a!r} vs {b!r} on metric {metric!r}")
+        raise ValueError(f"no paired ok tasks for {a!r} vs {b!r}")
     x, y = wide[a].to_numpy(), wide[b].to_numpy()
     if higher_is_better:
         x, y = -x, -y

@@ -219,6 +219,7 @@ def format_winrate_markdown(wr: dict[str, pd.DataFrame], title: str) -> str:
     lines.append("|---|" + "---|" * (len(names) + 1))
     for a in names:
         cells = ["—" if a == b or not np.isfinite(w.loc[a, b]) else f"{100 * w.loc[a, b]:.0f}" for b in names]
-        row_mean = np.nanmean(w.loc[a].to_numpy(dtype=float)) if len(names) > 1 else np.nan
-        lines.append(f"| **{a}** | " + " | ".join(cells) + f" | {100 * row_mean:.0f} |")
+        row = w.loc[a].to_numpy(dtype=float)
+        row_mean = f"{100 * np.mean(row[np.isfinite(row)]):.0f}" if np.isfinite(row).any() else "—"
+        lines.append(f"| **{a}** | " + " | ".join(cells) + f" | {row_mean} |")
     return "\n".join(lines) + "\n"
