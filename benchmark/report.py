@@ -460,7 +460,8 @@ def write_report(
     hw = meta["hardware"]
     vers = ", ".join(f"{k} {'/'.join(v)}" for k, v in meta["versions"].items())
     repro = (f"- Command: `{command}`\n- Store: `{store_path}` ({len(results)} tasks; statuses "
-             f"{meta['status_counts']})\n- Generated: {stamp}\n- Hardware: {hw['cpu_model']}, {hw['cpu_count']} "
+             f"{meta['status_counts']})\n- Generated: {stamp}\n"
+             f"- Hardware of the machine that wrote this report (the run's platform is in the versions): {hw['cpu_model']}, {hw['cpu_count']} "
              f"cores ({hw['cpus_available']} available), GPU: {hw['gpu']}, {hw['platform']}, Python {hw['python']}\n"
              f"- Versions (from the store): {vers}\n- Seeds: {meta['config']['seeds']}\n\n"
              "Effective configuration (from the store rows; full JSON in `report_meta.json`):\n\n"
