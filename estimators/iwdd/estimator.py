@@ -147,7 +147,7 @@ class DiffusionTeacher(_DiffusionBase):
 
     @classmethod
     def test_params(cls) -> dict[str, Any]:
-        return {"width": 32, "n_blocks": 1, "teacher_steps": 60, "heun_steps": 5, "n_predict_samples": 8,
+        return {"width": 16, "n_blocks": 1, "teacher_steps": 30, "heun_steps": 4, "n_predict_samples": 4,
                 "device": "cpu"}
 
 
@@ -271,5 +271,5 @@ class IWDD(_DiffusionBase):
 
     @classmethod
     def test_params(cls) -> dict[str, Any]:
-        return {"width": 32, "n_blocks": 1, "teacher_steps": 60, "distill_steps": 20, "batch_size": 64,
-                "n_predict_samples": 16, "device": "cpu"}
+        return {"width": 16, "n_blocks": 1, "teacher_steps": 30, "distill_steps": 10, "batch_size": 64,
+                "n_predict_samples": 8, "device": "cpu"}

@@ -1,0 +1,216 @@
+"""Tests of the IWDD estimators: conformance, the public release's mistakes, and accuracy on a simple design."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from estimators.checks import iter_checks, tiny_data
+from estimators.iwdd import IWDD, DiffusionTeacher
+from estimators.iwdd.distill import distill, draw_conditions, generate
+from estimators.iwdd.edm import (
+    EDMPrecond, NoiseEmbedding, ResidualMLPDenoiser, heun_sample, karras_sigmas, make_condition, train_teacher,
+)
+
+_CONFORMANCE = [
+    IWDD(**IWDD.test_params()),
+    DiffusionTeacher(**DiffusionTeacher.test_params()),
+]
+
+
+@pytest.mark.parametrize(
+    "check",
+    [c for est in _CONFORMANCE for c in iter_checks(est)],
+    ids=lambda c: f"{c.func.__name__}" if hasattr(c, "func") else c.__name__,
+)
+def test_conformance(check):
+    check()
+
+
+def _fitted(**kw):
+    X, t, y, *_ = tiny_data(n=200)
+    return IWDD(**{**IWDD.test_params(), **kw}).fit(X, t, y), X
+
+
+def _small_teacher(d=3, seed=0):
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return EDMPrecond(ResidualMLPDenoiser(d + 1, width=16, n_blocks=1))
+
+
+# ---- the release's mistakes -------------------------------------------------------------------------------------
+def test_generator_output_depends_on_x_and_t():
+    est, X = _fitted()
+    G = est.generator_
+    x = torch.as_tensor((X[:50] - est.x_mean_) / est.x_scale_, dtype=torch.float32)
+    z = torch.zeros(50)
+
+    def draw(xx, zz):
+        g = torch.Generator().manual_seed(7)
+        return generate(G, make_condition(xx, zz), g, est.sigma_init)
+
+    base = draw(x, z)
+    assert not torch.allclose(base, draw(x, 1 - z), atol=1e-4), "generator ignores the treatment"
+    assert not torch.allclose(base, draw(x.flip(0), z), atol=1e-4), "generator ignores the covariates"
+    torch.testing.assert_close(base, draw(x, z))  # same inputs, same seed: same draws
+    # and through the public API: the two arms differ
+    y0, y1 = est.sample(X[:20], 5)
+    assert np.abs(y0 - y1).max() > 1e-4
+
+
+def test_teacher_output_depends_on_x_and_t():
+    est, X = _fitted()
+    x = torch.as_tensor((X[:30] - est.x_mean_) / est.x_scale_, dtype=torch.float32)
+    z = torch.ones(30)
+
+    def draw(xx, zz):
+        return heun_sample(est.teacher_, make_condition(xx, zz), torch.Generator().manual_seed(3), n_steps=6)
+
+    base = draw(x, z)
+    assert not torch.allclose(base, draw(x, 1 - z), atol=1e-4), "teacher sampler ignores the treatment"
+    assert not torch.allclose(base, draw(x.flip(0), z), atol=1e-4), "teacher sampler ignores the covariates"
+    # the denoiser itself at a fixed noisy input
+    y = torch.zeros(30)
+    d1 = est.teacher_(y, 0.5, make_condition(x, z))
+    assert not torch.allclose(d1, est.teacher_(y, 0.5, make_condition(x, 1 - z)), atol=1e-5)
+
+
+def test_distinct_noise_levels_give_distinct_embeddings():
+    emb = NoiseEmbedding(32)
+    sigmas = torch.cat([karras_sigmas(torch.linspace(0, 1, 50)), torch.tensor([0.50, 0.51, 0.5001])])
+    e = emb(torch.log(sigmas) / 4)
+    dist = torch.cdist(e, e) + torch.eye(len(e)) * 1e9
+    assert float(dist.min()) > 1e-5, "two distinct noise levels share an embedding"
+    # the embedding is continuous in the noise level, not rounded: a tiny change moves it a little
+    a, b = emb(torch.tensor([0.1])), emb(torch.tensor([0.1 + 1e-3]))
+    assert 0 < float((a - b).norm()) < 0.5
+    with pytest.raises(ValueError, match="even"):
+        NoiseEmbedding(7)
+
+
+def test_denoiser_output_varies_with_sigma():
+    model = _small_teacher()
+    cond = make_condition(torch.randn(4, 3), torch.tensor([0.0, 1.0, 0.0, 1.0]))
+    y = torch.full((4,), 0.3)
+    outs = torch.stack([model(y, s, cond) for s in (0.01, 0.1, 0.5, 2.0, 10.0)])
+    assert torch.unique(outs.round(decimals=6), dim=0).shape[0] == 5
+
+
+class _Spy:
+    """Records (module id, condition) of every denoiser call, copies of the teacher included."""
+
+    def __init__(self, monkeypatch):
+        self.calls = []
+        original = ResidualMLPDenoiser.forward
+
+        def forward(module, y_in, c_noise, cond):
+            self.calls.append((id(module), cond.detach().clone()))
+            return original(module, y_in, c_noise, cond)
+
+        monkeypatch.setattr(ResidualMLPDenoiser, "forward", forward)
+
+
+def test_condition_layout_is_the_same_in_every_stage(monkeypatch):
+    rng = np.random.default_rng(0)
+    n, d = 64, 3
+    x = torch.as_tensor(rng.normal(size=(n, d)), dtype=torch.float32)
+    x[:, 0] += 10.0  # a column that cannot be mistaken for a treatment
+    z = torch.as_tensor(rng.uniform(size=n) < 0.3, dtype=torch.float32)
+    y = x[:, 1] + z
+    model = _small_teacher(d)
+    spy = _Spy(monkeypatch)
+    g = torch.Generator().manual_seed(0)
+    train_teacher(model, x, z, y, g, n_steps=3, batch_size=16, lr=1e-3)
+    G = distill(model, x, z, g, adjustment="plain", n_steps=2, batch_size=16)
+    heun_sample(model, make_condition(x[:5], torch.ones(5)), g, n_steps=3)
+    generate(G, make_condition(x[:5], torch.zeros(5)), g, 2.5)
+    rows = {tuple(np.round(r, 5)) for r in torch.cat([x, z[:, None]], 1).numpy()}
+    assert len(spy.calls) == 3 + 2 * 5 + 5 + 1
+    for i, (_, cond) in enumerate(spy.calls):
+        assert cond.shape[1] == d + 1
+        assert set(cond[:, -1].unique().tolist()) <= {0.0, 1.0}, f"call {i}: last column is not the treatment"
+        assert float(cond[:, 0].min()) > 5.0, f"call {i}: first column is not x[:, 0]"
+    # teacher training and plain distillation see observed (x, z) pairs in the [x, z] layout
+    for _, cond in spy.calls[:-(5 + 1)]:
+        assert {tuple(np.round(r, 5)) for r in cond.numpy()} <= rows
+
+
+@pytest.mark.parametrize("adjustment", ["rand", "ipw", "plain"])
+def test_fake_net_and_generator_share_conditions(adjustment, monkeypatch):
+    rng = np.random.default_rng(1)
+    n, d = 40, 2
+    x = torch.as_tensor(rng.normal(size=(n, d)), dtype=torch.float32)
+    z = torch.as_tensor(rng.uniform(size=n) < 0.5, dtype=torch.float32)
+    model = _small_teacher(d)
+    spy = _Spy(monkeypatch)
+    w = torch.ones(n) if adjustment == "ipw" else None
+    distill(model, x, z, torch.Generator().manual_seed(0), adjustment=adjustment, weights=w, n_steps=1,
+            batch_size=16)
+    # one step: G draws for the fake step, fake EDM loss, G for the generator step, teacher, fake
+    assert len(spy.calls) == 5
+    assert len({m for m, _ in spy.calls}) == 3  # generator, fake net and teacher all called
+    for _, cond in spy.calls[1:]:
+        torch.testing.assert_close(cond, spy.calls[0][1])
+
+
+def test_randomized_conditions_decouple_x_and_z():
+    n = 4000
+    x = torch.arange(n, dtype=torch.float32).reshape(-1, 1)
+    z = (x[:, 0] < 1000).float()  # perfectly confounded
+    cond, w = draw_conditions("rand", x, z, None, 0.25, 2000, torch.Generator().manual_seed(0))
+    zz, xx = cond[:, -1], cond[:, 0]
+    assert abs(float(zz.mean()) - 0.25) < 0.04
+    assert float(xx[zz == 1].mean()) > 1000  # treated draws are not confined to the x < 1000 units
+    assert torch.equal(w, torch.ones(2000))
+    cond, w = draw_conditions("ipw", x, z, torch.linspace(1, 2, n), 0.5, 100, torch.Generator().manual_seed(0))
+    assert abs(float(w.mean()) - 1.0) < 1e-5
+
+
+def test_treat_prob_default_and_errors():
+    est, _ = _fitted()
+    X, t, y, *_ = tiny_data(n=200)
+    assert est.treat_prob_ == pytest.approx(t.mean())
+    for bad, match in [({"adjustment": "x"}, "adjustment"), ({"treat_prob": 1.5}, "treat_prob"),
+                       ({"divergence": "w"}, "divergence"), ({"point": "mode"}, "point"),
+                       ({"width": 0}, "width")]:
+        with pytest.raises(ValueError, match=match):
+            IWDD(**{**IWDD.test_params(), **bad}).fit(X, t, y)
+
+
+def test_median_point_and_kl_variant_run():
+    est, X = _fitted(divergence="kl", point="median")
+    mu0, mu1 = est.predict(X[:10])
+    y0, y1 = est._sample_seeded(X[:10], est.n_predict_samples, 0)
+    assert mu0.shape == (10,) and np.all(np.isfinite(mu1))
+    assert est.catebench_tags().uses_propensity is False
+    assert IWDD(adjustment="ipw").catebench_tags().uses_propensity is True
+
+
+# ---- accuracy ---------------------------------------------------------------------------------------------------
+def _simple_design(n, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, 2))
+    e = 1 / (1 + np.exp(-X[:, 0]))
+    t = (rng.uniform(size=n) < e).astype(float)
+    mu0 = X[:, 0] + 0.5 * X[:, 1]
+    mu1 = mu0 + 1.0 + 1.5 * X[:, 1]
+    y = np.where(t == 1, mu1, mu0) + 0.2 * rng.normal(size=n)
+    return X, t, y, mu1 - mu0
+
+
+def _r2(tau_hat, tau):
+    return 1 - np.mean((tau_hat - tau) ** 2) / np.var(tau)
+
+
+@pytest.mark.slow
+def test_teacher_and_generator_track_the_truth():
+    X, t, y, _ = _simple_design(800, 0)
+    Xte, _, _, tau = _simple_design(300, 1)
+    est = IWDD(width=64, n_blocks=2, teacher_steps=800, distill_steps=150, batch_size=256, n_predict_samples=100,
+               device="cpu", random_state=0).fit(X, t, y)
+    r2_gen = _r2(est.effect(Xte), tau)
+    y0, y1 = est.sample_teacher(Xte, n_samples=40, heun_steps=20)
+    r2_teacher = _r2(y1.mean(1) - y0.mean(1), tau)
+    assert r2_gen > 0.8, f"generator CATE R^2 {r2_gen:.3f}"
+    assert r2_teacher > 0.8, f"teacher CATE R^2 {r2_teacher:.3f}"
