@@ -246,7 +246,8 @@ def write_report(
 
     Files: ``leaderboard.md/.csv`` (with published IHDP rows in the Markdown), ``coverage.csv`` (ok / failed /
     absent tasks), ``winrates.md``, ``winrates.csv`` (long: scope, metric, a, b, winrate, CI, counts),
-    ``best.csv`` ("% best"), ``stats.md``, ``ci.csv``, ``wilcoxon.csv``, ``ranks.csv``, ``nemenyi.csv``, ``report_meta.json`` (command, config, versions, hardware), ``figures/*.png|svg``
+    ``best.csv`` ("% best"), ``stats.md``, ``ci.csv``, ``wilcoxon.csv``, ``ranks.csv``, ``nemenyi.csv``,
+    ``report_meta.json`` (command, config, versions, hardware), ``figures/*.png|svg``
     and ``report.html`` (self-contained).
 
     Parameters
@@ -351,7 +352,8 @@ def write_report(
     winrates_md = ("# Win rates\n\n## Coverage\n\nTasks per dataset = distinct (replication, seed, split) seen "
                    "for any estimator; `absent` = no row in the store (not run yet or not run at all). Win rates use "
                    "only tasks on which both estimators are `ok`; the others are counted per pair in "
-                   "`winrates.csv` (`n_missing`).\n\n" + "\n".join(cov_md) + "\n\n## Pairwise\n\nPaired tasks share dataset, replication, seed and split; both "
+                   "`winrates.csv` (`n_missing`).\n\n" + "\n".join(cov_md)
+                   + "\n\n## Pairwise\n\nPaired tasks share dataset, replication, seed and split; both "
                    "estimators must have finished `ok`. 95 % bootstrap CIs (replications resampled) are in "
                    "`winrates.csv`.\n\n" + "\n".join(wr_md) + "\n## % best (IWDD / DiffPO sense)\n\nShare of units "
                    "(replications within a dataset; datasets when pooled) on which the estimator is best of all "
@@ -461,7 +463,8 @@ def write_report(
     vers = ", ".join(f"{k} {'/'.join(v)}" for k, v in meta["versions"].items())
     repro = (f"- Command: `{command}`\n- Store: `{store_path}` ({len(results)} tasks; statuses "
              f"{meta['status_counts']})\n- Generated: {stamp}\n"
-             f"- Hardware of the machine that wrote this report (the run's platform is in the versions): {hw['cpu_model']}, {hw['cpu_count']} "
+             "- Hardware of the machine that wrote this report (the run's platform is in the versions): "
+             f"{hw['cpu_model']}, {hw['cpu_count']} "
              f"cores ({hw['cpus_available']} available), GPU: {hw['gpu']}, {hw['platform']}, Python {hw['python']}\n"
              f"- Versions (from the store): {vers}\n- Seeds: {meta['config']['seeds']}\n\n"
              "Effective configuration (from the store rows; full JSON in `report_meta.json`):\n\n"

@@ -320,7 +320,8 @@ def test_report_end_to_end(tmp_path):
                    "Paper2017,OLS,IHDP-1000,ate_error,0.7,0.04,0.9,0.06,recalled\n")
     out = tmp_path / "res"
     assert main(["report", "--store", str(tmp_path / "s.sqlite"), "--out", str(out), "--reference", str(ref)]) == 0
-    for name in ["leaderboard.md", "leaderboard.csv", "coverage.csv", "nemenyi.csv", "winrates.md", "winrates.csv", "best.csv", "stats.md",
+    for name in ["leaderboard.md", "leaderboard.csv", "coverage.csv", "nemenyi.csv", "winrates.md", "winrates.csv",
+                 "best.csv", "stats.md",
                  "ci.csv", "wilcoxon.csv", "ranks.csv", "report_meta.json", "report.html"]:
         assert (out / name).stat().st_size > 0, name
     md = (out / "leaderboard.md").read_text()
