@@ -55,7 +55,8 @@ def _command_line(argv: list[str] | None = None) -> str:
     return "catebench " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
 
-def _report(store_path: str, out: str, command: str, reference: str | None = "default", full: bool = True) -> int:
+def _report(store_path: str, out: str, command: str, reference: str | None = "default", full: bool = True,
+            n_boot: int = 2000, seed: int = 0) -> int:
     from .report import write_leaderboard, write_report
     from .store import Store
 
@@ -69,7 +70,8 @@ def _report(store_path: str, out: str, command: str, reference: str | None = "de
         csv_path, md_path = write_leaderboard(results, out, preamble=preamble)
         print(f"wrote {md_path} and {csv_path}")
         return 0
-    paths = write_report(results, out, command=command, store_path=store_path, reference=reference)
+    paths = write_report(results, out, command=command, store_path=store_path, reference=reference, n_boot=n_boot,
+                         seed=seed)
     print(f"wrote {len(paths)} report files to {out} (open {paths['html']})")
     return 0
 
@@ -77,7 +79,7 @@ def _report(store_path: str, out: str, command: str, reference: str | None = "de
 def _cmd_report(args) -> int:
     reference = None if args.no_reference else (args.reference or "default")
     return _report(args.store, args.out, command=_command_line(getattr(args, "argv", None)), reference=reference,
-                   full=not args.leaderboard_only)
+                   full=not args.leaderboard_only, n_boot=args.n_boot, seed=args.bootstrap_seed)
 
 
 def _cmd_list(args) -> int:
@@ -160,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--reference", help="published IHDP rows CSV (default: ../shared/reference/ihdp_published.csv)")
     rep.add_argument("--no-reference", action="store_true", help="omit the published reference rows")
     rep.add_argument("--leaderboard-only", action="store_true", help="only leaderboard.md/.csv (no stats, figures)")
+    rep.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the CIs (default 2000)")
+    rep.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap generator (default 0)")
     rep.set_defaults(func=_cmd_report)
 
     ls = sub.add_parser("list", help="list registered estimators and datasets, with where they come from")
