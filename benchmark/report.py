@@ -99,7 +99,7 @@ def default_reference_path() -> Path:
 
 
 def published_rows(path: str | Path | None) -> tuple[list[dict], str]:
-    """Published IHDP rows as leaderboard-shaped dicts, plus a note.
+    """Published IHDP rows as leaderboard-shaped dicts (shown under every dataset named ihdp*), plus a note.
 
     Parameters
     ----------
@@ -144,7 +144,7 @@ def _markdown_with_reference(board: pd.DataFrame, ref_rows: list[dict]) -> str:
     for dataset, g in board.groupby("dataset", sort=True):
         header = ["estimator", "ok", "failed", *metrics, "fit s (median)"]
         lines = [f"### {dataset}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        extra = pd.DataFrame(ref_rows) if (dataset == "ihdp" and ref_rows) else pd.DataFrame()
+        extra = pd.DataFrame(ref_rows) if (str(dataset).startswith("ihdp") and ref_rows) else pd.DataFrame()
         for _, r in pd.concat([g, extra], ignore_index=True).iterrows():
             pub = PUBLISHED_TAG in str(r["estimator"])
             cells = [f"*{r['estimator']}*" if pub else str(r["estimator"])]
