@@ -329,3 +329,23 @@ def test_cli_datasets_prints_every_card(capsys):
     for name in BUILTIN:
         assert f"\n{name}\n" in "\n" + out
     assert out.count("licence") >= len(BUILTIN) and "not redistributable" in out
+
+
+def test_ihdp_1000_zip_is_read_and_unpinned_digest_is_named(tmp_path):
+    import zipfile
+
+    rng = np.random.default_rng(3)
+    for part, n in (("train", 4), ("test", 2)):
+        arrs = {"x": rng.normal(size=(n, 25, 3)), **{k: rng.normal(size=(n, 3)) for k in ("t", "yf", "ycf", "mu0", "mu1")}}
+        arrs["t"] = (arrs["t"] > 0).astype(float)
+        npz = tmp_path / f"ihdp_npci_1-1000.{part}.npz"
+        np.savez(npz, **arrs)
+        with zipfile.ZipFile(str(npz) + ".zip", "w") as z:
+            z.write(npz, npz.name)
+        npz.unlink()
+    zipped = tmp_path / "ihdp_npci_1-1000.train.npz.zip"
+    with pytest.warns(UserWarning) as caught:
+        d = IHDPNpz(size=1000, data_dir=str(tmp_path)).load(3)
+    assert any(sha256_of(zipped) in str(w.message) for w in caught)
+    assert d.X.shape == (6, 25) and d.test_mask.sum() == 2
+    assert IHDPNpz(size=1000).n_replications == 1000
