@@ -1,0 +1,112 @@
+"""Parallel efficiency of the local executor: 2 worker processes vs 1 on a CPU-bound leaderboard.
+
+The leaderboard: gradient-boosting T- and S-learners (causalml, scikit-learn ``HistGradientBoostingRegressor``,
+one thread per task) on IHDP replications 1..R. Each repeat runs the whole leaderboard into a fresh store with
+``n_jobs=1`` and then with ``n_jobs=2`` (alternating, so slow drifts in machine load hit both alike); the wall
+time of :func:`benchmark.runner.run` includes starting the workers. Reported: the median wall time of each, the
+speed-up ``T1 / T2`` and the parallel efficiency ``T1 / (2 T2)``, and the 1-minute load average seen before each
+repeat. The two runs must give bit-identical metrics (checked).
+
+Run::
+
+    python -m benchmark.studies.parallel_efficiency --replications 8 --repeats 3
+
+writes ``results/parallel_efficiency/summary.md`` and ``timings.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["leaderboard_config", "time_run", "main"]
+
+
+def leaderboard_config(replications: int, store: str, n_jobs: int):
+    from benchmark.config import config_from_dict
+
+    return config_from_dict({
+        "name": f"parallel-efficiency-{n_jobs}", "seed": 0, "n_jobs": n_jobs, "executor": "local", "store": store,
+        "datasets": [{"name": "ihdp", "replications": replications}],
+        "estimators": [{"name": "t-learner"}, {"name": "s-learner"}],
+    })  # fmt: skip
+
+
+def time_run(config) -> tuple[float, "object"]:
+    """Wall seconds of one run into the config's (fresh) store, and the stored results."""
+    from benchmark.runner import run
+    from benchmark.store import Store
+
+    t0 = time.perf_counter()
+    summary = run(config, progress=False)
+    wall = time.perf_counter() - t0
+    if summary.failed or summary.skipped:
+        raise RuntimeError(f"the timing run was not clean: {summary}")
+    return wall, Store(config.store).results()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--replications", type=int, default=8, help="IHDP replications (default 8; 2 tasks each)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats of each setting (default 3)")
+    ap.add_argument("--out", default="results/parallel_efficiency", help="output folder")
+    args = ap.parse_args(argv)
+    import pandas as pd
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, frames = [], {}
+    with tempfile.TemporaryDirectory(prefix="catebench-pe-") as tmp:
+        for rep in range(args.repeats):
+            for n_jobs in (1, 2):
+                cfg = leaderboard_config(args.replications, str(Path(tmp) / f"r{rep}-j{n_jobs}.sqlite"), n_jobs)
+                load = os.getloadavg()[0]
+                wall, df = time_run(cfg)
+                frames[(rep, n_jobs)] = df
+                rows.append({"repeat": rep + 1, "n_jobs": n_jobs, "wall_s": round(wall, 3), "tasks": len(df),
+                             "sum_fit_s": round(float(df["fit_seconds"].sum()), 3), "load_avg_1min": load})  # fmt: skip
+                print(rows[-1], flush=True)
+    t = pd.DataFrame(rows)
+    t.to_csv(out / "timings.csv", index=False)
+    metric_cols = ["key", "pehe_out", "pehe_in", "ate_out"]
+    ref = frames[(0, 1)][metric_cols].sort_values("key").reset_index(drop=True)
+    identical = all(f[metric_cols].sort_values("key").reset_index(drop=True).equals(ref) for f in frames.values())
+    t1 = float(t.loc[t.n_jobs == 1, "wall_s"].median())
+    t2 = float(t.loc[t.n_jobs == 2, "wall_s"].median())
+    speedup = t1 / t2
+    lines = [
+        "# Parallel efficiency: 2 local workers vs 1 (issue 7)",
+        "",
+        f"Command: `python -m benchmark.studies.parallel_efficiency --replications {args.replications} "
+        f"--repeats {args.repeats}`",
+        "",
+        f"Leaderboard: t-learner and s-learner (gradient boosting, one thread per task) on IHDP replications "
+        f"1-{args.replications} ({len(ref)} tasks), local executor, fresh store each run; wall time of `run()` "
+        "including worker start-up; n_jobs=1 and n_jobs=2 alternate within each repeat.",
+        "",
+        "| workers | median wall (s) | runs (s) |",
+        "|---|---|---|",
+        f"| 1 | {t1:.1f} | {', '.join(f'{v:.1f}' for v in t.loc[t.n_jobs == 1, 'wall_s'])} |",
+        f"| 2 | {t2:.1f} | {', '.join(f'{v:.1f}' for v in t.loc[t.n_jobs == 2, 'wall_s'])} |",
+        "",
+        f"**Speed-up T1/T2 = {speedup:.2f}; parallel efficiency T1/(2 T2) = {speedup / 2:.2f}.**",
+        "",
+        f"Metrics identical across all runs (task by task): {identical}.",
+        f"1-minute load average before the runs: {', '.join(f'{v:.1f}' for v in t['load_avg_1min'])} "
+        f"(the machine has {os.cpu_count()} cores and was shared with other jobs, so these timings are noisy; "
+        "rerun the command on a quiet machine to re-measure).",
+    ]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Executors (issue 7): dask and local runs agree task by task; time limits, crash attribution, retries, GPU placement."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark import executors
+from benchmark.config import config_from_dict
+from benchmark.executors import InlineExecutor, LocalExecutor, _pick, make_executor
+from benchmark.runner import run
+from benchmark.store import Store, TaskResult
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = str(Path(__file__).resolve().parent)
+
+
+def _config(tmp_path, estimators, reps=2, executor="local", **kw):
+    raw = {
+        "name": "t", "store": str(tmp_path / f"{executor}.sqlite"), "executor": executor, "n_jobs": 2,
+        "datasets": [{"name": "ihdp", "replications": reps}],
+        "estimators": [e if isinstance(e, dict) else {"name": e} for e in estimators], **kw,
+    }  # fmt: skip
+    return config_from_dict(raw)
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeTask:
+    key: str
+    seconds: float = 0.0
+    action: str = "ok"  # ok, exit
+
+
+def fake_fn(task: FakeTask) -> TaskResult:
+    """A picklable task function: sleeps, reports its process and GPU view, or kills its process."""
+    t0 = time.time()
+    if task.action == "exit":
+        os._exit(7)
+    time.sleep(task.seconds)
+    info = {"pid": float(os.getpid()), "start": t0, "end": time.time()}
+    return TaskResult(key=task.key, status="ok", metrics=info, error=os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+
+@pytest.mark.slow
+def test_dask_local_and_inline_runs_agree_task_by_task(tmp_path):
+    ests = ["t-learner-linear", "s-learner-linear", "s-learner"]
+    stores = {}
+    for ex in ("inline", "local", "dask"):
+        cfg = _config(tmp_path, ests, executor=ex)
+        s = run(cfg, progress=False)
+        assert (s.ok, s.failed) == (6, 0), ex
+        stores[ex] = Store(cfg.store)
+    ref = stores["inline"].results().set_index("key").sort_index()
+    metrics = [c for c in ref.columns if c.startswith(("pehe", "ate", "rmse"))]
+    assert len(metrics) >= 4
+    for ex in ("local", "dask"):
+        df = stores[ex].results().set_index("key").sort_index()
+        assert list(df.index) == list(ref.index)
+        assert df[metrics].equals(ref[metrics]), ex  # bit-identical, task by task
+        for k in ref.index:
+            a, b = stores[ex].predictions(k), stores["inline"].predictions(k)
+            np.testing.assert_array_equal(a["mu1_hat"], b["mu1_hat"])
+            np.testing.assert_array_equal(a["fit_idx"], b["fit_idx"])
+
+
+def test_local_timeout_stops_only_the_slow_task():
+    tasks = [FakeTask("slow", seconds=60), FakeTask("a", 0.2), FakeTask("b", 0.2), FakeTask("c", 0.2)]
+    t0 = time.monotonic()
+    out = dict((t.key, r) for t, r in LocalExecutor(2, task_timeout=2.0).run(fake_fn, tasks))
+    assert time.monotonic() - t0 < 30
+    assert out["slow"].status == "timeout" and "task_timeout=2" in out["slow"].error
+    assert all(out[k].status == "ok" for k in "abc")
+
+
+def test_local_crash_blames_only_the_crashing_task_and_is_retried_bounded():
+    tasks = [FakeTask("a", 1.0), FakeTask("boom", action="exit"), FakeTask("b", 0.5), FakeTask("c", 0.1)]
+    out = {t.key: r for t, r in LocalExecutor(2, max_attempts=3).run(fake_fn, tasks)}
+    assert out["boom"].status == "crashed" and out["boom"].attempts == 3
+    assert "exit code 7" in out["boom"].error and "3 attempt" in out["boom"].error
+    assert all(out[k].status == "ok" and out[k].attempts == 1 for k in "abc")  # bystanders untouched
+
+
+def test_transient_worker_loss_is_retried(tmp_path):
+    sys.path.insert(0, TESTS)
+    try:
+        est = {"name": "fault_estimators:FlakyKill", "params": {"marker_dir": str(tmp_path)}}
+        cfg = _config(tmp_path, [est, "t-learner-linear"], reps=1)
+        s = run(cfg, progress=False)
+        assert (s.ok, s.failed) == (2, 0)
+        df = Store(cfg.store).results().set_index("estimator")
+        assert df.loc["fault_estimators:FlakyKill", "attempts"] == 2
+        assert df.loc["t-learner-linear", "attempts"] == 1
+    finally:
+        sys.path.remove(TESTS)
+
+
+def test_gpu_tasks_one_per_device_at_a_time(monkeypatch):
+    """With (pretend) 1 GPU and 3 workers, GPU tasks run only on the GPU worker, one at a time; CPU tasks elsewhere."""
+    monkeypatch.setattr(executors, "_cuda_device_count", lambda tasks: 1)
+    monkeypatch.setattr(executors, "_is_torch_task", lambda t: t.key.startswith("gpu"))
+    tasks = [FakeTask(f"gpu{i}", 0.3) for i in range(3)] + [FakeTask(f"cpu{i}", 0.3) for i in range(4)]
+    out = {t.key: r for t, r in LocalExecutor(3).run(fake_fn, tasks)}
+    gpu = sorted((out[f"gpu{i}"].metrics["start"], out[f"gpu{i}"].metrics["end"]) for i in range(3))
+    assert all(out[f"gpu{i}"].error == "0" for i in range(3))  # CUDA_VISIBLE_DEVICES of the GPU worker
+    assert all(e0 <= s1 for (_, e0), (s1, _) in zip(gpu, gpu[1:]))  # never two at once
+    assert {out[f"cpu{i}"].error for i in range(4)} <= {"", "0"}
+
+
+def test_pick_routes_gpu_and_cpu_tasks():
+    q = [FakeTask("cpu2"), FakeTask("gpu1"), FakeTask("cpu1")]  # next task last
+    assert q[_pick(q, True, {"gpu1"})].key == "gpu1"
+    assert q[_pick(q, False, {"gpu1"})].key == "cpu1"
+    assert _pick([FakeTask("gpu1")], False, {"gpu1"}) is None
+    assert q[_pick(q, True, set())].key == "cpu1"
+
+
+def test_make_executor_and_bad_arguments(tmp_path):
+    cfg = _config(tmp_path, ["t-learner-linear"], executor="inline", task_timeout=5)
+    assert isinstance(make_executor(cfg), InlineExecutor) and make_executor(cfg).task_timeout == 5
+    ex = make_executor(dataclasses.replace(cfg, executor="local"))
+    assert isinstance(ex, LocalExecutor) and ex.task_timeout == 5 and ex.n_jobs == 2
+    with pytest.raises(ValueError, match="n_jobs must be a positive integer; got 0"):
+        LocalExecutor(0)
+    with pytest.raises(ValueError, match="task_timeout must be positive seconds or None; got -1"):
+        LocalExecutor(1, task_timeout=-1)
+    with pytest.raises(ValueError, match="task_timeout must be positive"):
+        _config(tmp_path, ["t-learner-linear"], task_timeout=0)
+    with pytest.raises(ValueError, match="executor must be 'local', 'inline' or 'dask'; got 'ray'"):
+        _config(tmp_path, ["t-learner-linear"], executor="ray")
+
+
+def test_cli_executor_and_timeout_flags(tmp_path):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": os.pathsep.join([TESTS, str(ROOT)])}
+    cmd = [sys.executable, "-m", "benchmark", "run", "smoke", "--store", str(tmp_path / "s.sqlite"), "--no-progress",
+           "--executor", "local", "--task-timeout", "8", "--replications", "1", "--estimators", "t-learner-linear,fault_estimators:Hang"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "1 ran ok, 1 failed (1 timed out)" in out.stdout
+    df = Store(tmp_path / "s.sqlite").results()
+    assert sorted(df["status"]) == ["ok", "timeout"]
