@@ -17,16 +17,17 @@ _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;max-width:1200px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
-table{border-collapse:collapse;margin:0.8em 0;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}th{background:#f0f0f0}
-td:first-child,th:first-child{text-align:left}
+table{border-collapse:collapse;margin:0.8em 0;font-size:0.85em}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}th{background:#f0f0f0}
+td:first-child,th:first-child{text-align:left;white-space:normal;min-width:15em;max-width:24em}
+.tw{overflow-x:auto;max-width:100%}
 tr.published td{color:#777;font-style:italic;background:#fafafa}
 .figs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
 figure{margin:0.5em 0;flex:1 1 520px;max-width:100%}figure img{width:100%;border:1px solid #ddd}
 figure.wide{flex-basis:100%}figure.wide img{width:auto;max-width:100%}
 figcaption{font-size:0.9em;color:#555}
 code,pre{background:#f5f5f5;padding:1px 4px}pre{padding:8px;overflow-x:auto;font-size:0.85em}
-.note{color:#555;font-size:0.9em}
+.note{color:#555;font-size:0.9em}summary{cursor:pointer;color:#245;margin:0.5em 0}
 """
 
 
@@ -47,20 +48,27 @@ def _inline(text: str) -> str:
     return t
 
 
+#: Tables with more body rows than this are folded into a ``<details>`` element (click to expand).
+FOLD_ROWS = 25
+
+
 def markdown_table_to_html(lines: list[str]) -> str:
     """Convert a GitHub-style Markdown table (list of ``| a | b |`` lines) to an HTML table.
 
-    Rows whose text contains "published, orientation only" get the CSS class ``published``.
+    Rows whose text contains "published, orientation only" get the CSS class ``published``; tables longer than
+    :data:`FOLD_ROWS` rows are folded (``<details>``).
     """
     def cells(line: str) -> list[str]:
         return [c.strip() for c in line.strip().strip("|").split("|")]
 
     head, body = cells(lines[0]), [cells(x) for x in lines[2:]]
-    out = ["<table>", "<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"]
+    out = ['<div class="tw"><table>', "<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"]
     for row, raw in zip(body, lines[2:]):
         cls = ' class="published"' if "published, orientation only" in raw else ""
         out.append(f"<tr{cls}>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>")
-    out.append("</table>")
+    out.append("</table></div>")
+    if len(body) > FOLD_ROWS:
+        out = [f"<details><summary>table with {len(body)} rows (click to expand)</summary>", *out, "</details>"]
     return "\n".join(out)
 
 

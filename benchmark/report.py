@@ -214,6 +214,16 @@ def versions_summary(results: pd.DataFrame) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in sorted(seen.items())}
 
 
+def _html_winrates(md: str) -> str:
+    """The win-rate Markdown for the HTML page: matrices for sqrt-PEHE only (the rest stay in winrates.md)."""
+    body = md.split("\n", 2)[2]
+    pairwise, best = body.split("\n## % best", 1)
+    blocks = pairwise.split("#### ")
+    kept = [blocks[0]] + ["#### " + b for b in blocks[1:] if ": pehe_" in b.split("\n", 1)[0]]
+    return ("".join(kept) + "\nMatrices for the ATE error are in `winrates.md` and `winrates.csv`.\n\n## % best"
+            + best)
+
+
 def coverage(results: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, estimator): task count and how many are ok / failed / timeout / crashed / absent.
 
@@ -476,7 +486,7 @@ def write_report(
                        for e, c in meta["config"]["estimators"].items()))
     sections = [
         ("Leaderboard", intro + board_md, []),
-        ("Win rates", winrates_md.split("\n", 2)[2], figs["winrates"]),
+        ("Win rates", _html_winrates(winrates_md), figs["winrates"]),
         ("Distributions", "", figs["distributions"]),
         ("Statistics", stats_text.split("\n", 2)[2], figs["cd"]),
         ("Error vs fit time", "", figs["time"]),
