@@ -209,16 +209,21 @@ def error_vs_time(results: pd.DataFrame, metric: str = "pehe_out", dataset: str 
     q = lambda s, p: s.quantile(p)  # noqa: E731
     e_med, e_lo, e_hi = g[metric].median(), g[metric].agg(q, 0.25), g[metric].agg(q, 0.75)
     t_med, t_lo, t_hi = g["fit_seconds"].median(), g["fit_seconds"].agg(q, 0.25), g["fit_seconds"].agg(q, 0.75)
-    fig, ax = plt.subplots(figsize=(7.5, 5) if len(e_med) <= 8 else (10, 7))
-    colors = plt.cm.tab20(np.arange(20))
+    many = len(e_med) > 10  # labels would collide: use a legend with unique colour x marker instead
+    fig, ax = plt.subplots(figsize=(7.5, 5) if not many else (11, 6.5))
+    colors = plt.cm.tab10(np.arange(10))
+    markers = ["o", "s", "^", "D", "v", "P", "X"]
     for i, est in enumerate(e_med.index):
-        c = colors[i % 20]
+        c, mk = colors[i % 10], markers[(i // 10) % len(markers)] if many else "o"
         ax.errorbar(t_med[est], e_med[est],
                     xerr=[[t_med[est] - t_lo[est]], [t_hi[est] - t_med[est]]],
                     yerr=[[e_med[est] - e_lo[est]], [e_hi[est] - e_med[est]]],
-                    fmt="o", color=c, capsize=3, ms=7, label=est, elinewidth=1, alpha=0.85)
-        ax.annotate(est, (t_med[est], e_med[est]), textcoords="offset points", xytext=(6, 5), fontsize=9,
-                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
+                    fmt=mk, color=c, capsize=3, ms=7, label=est, elinewidth=1, alpha=0.85)
+        if not many:
+            ax.annotate(est, (t_med[est], e_med[est]), textcoords="offset points", xytext=(6, 5), fontsize=9,
+                        bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
+    if many:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     ax.set_xscale("log")
     ax.set_yscale("log")
     _plain_log(ax.xaxis)

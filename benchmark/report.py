@@ -385,7 +385,13 @@ def write_report(
             label = ds or "pooled over datasets"
             unit = "dataset" if ds is None else "replication"
             tab = unit_table(results, metric, unit, dataset=ds, estimators=estimators, complete=True)
-            head = f"### {label}: {metric} ({len(tab)} complete {unit}s as blocks)"
+            head = f"### {label}: {metric} ({len(tab)} complete {unit}(s) as blocks)"
+            sub_res = results if ds is None else results[results["dataset"] == ds]
+            cov_s = coverage(sub_res)
+            short = cov_s.loc[cov_s["ok"] < cov_s["tasks"], "estimator"].unique()
+            if len(short):
+                head += (f"\n\nReplications where any estimator lacks an `ok` result are left out of the rank tests; "
+                         f"estimators short of results here: {', '.join(sorted(short))} (see Coverage).")
             if len(tab) >= 2 and len(estimators) >= 2:
                 w = wilcoxon_holm(tab, alpha)
                 w.insert(0, "metric", metric)
@@ -448,7 +454,8 @@ def write_report(
             wr = pairwise_winrates(results, metric, dataset=ds, estimators=estimators)
             p = plots.save(plots.winrate_heatmap(wr["winrate"], f"{label}: win rate on {metric}", wr["n_pairs"]),
                            fig_dir, f"winrate_{label}_{metric}")
-            figs["winrates"].append((p[0], f"Pairwise win rates on `{metric}` ({label}); row beats column."))
+            wide_fig = "wide: " if len(estimators) > 8 else ""
+            figs["winrates"].append((p[0], f"{wide_fig}Pairwise win rates on `{metric}` ({label}); row beats column."))
         fr = friedman.get((ds or "pooled over datasets", "pehe_out"))
         if fr is not None:
             p = plots.save(plots.cd_diagram(fr["avg_ranks"], fr["cd"],
@@ -459,7 +466,8 @@ def write_report(
     for metric in ("pehe_out", "ate_out"):
         if metric in metrics:
             p = plots.save(plots.metric_distributions(results, metric), fig_dir, f"dist_{metric}")
-            figs["distributions"].append((p[0], f"{'wide: ' if len(datasets) > 1 else ''}Per-task `{metric}` per "
+            figs["distributions"].append((p[0], f"{'wide: ' if len(datasets) > 1 or len(estimators) > 8 else ''}"
+                                                f"Per-task `{metric}` per "
                                                 f"estimator and dataset (boxes: quartiles; whiskers 1.5 IQR)."))
     for ds in datasets:
         if "pehe_out" in metrics:
