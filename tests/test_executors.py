@@ -136,6 +136,7 @@ def test_make_executor_and_bad_arguments(tmp_path):
         _config(tmp_path, ["t-learner-linear"], executor="ray")
 
 
+@pytest.mark.slow
 def test_cli_executor_and_timeout_flags(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": os.pathsep.join([TESTS, str(ROOT)])}
     cmd = [sys.executable, "-m", "benchmark", "run", "smoke", "--store", str(tmp_path / "s.sqlite"), "--no-progress",
