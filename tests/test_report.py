@@ -328,6 +328,7 @@ def test_report_end_to_end(tmp_path):
     md = (out / "leaderboard.md").read_text()
     ihdp_table = md.split("### ihdp")[1]
     assert "OLS [Paper2017] (published, orientation only)" in ihdp_table and "5.900 ± 0.300" in ihdp_table
+    assert "**Incomplete store:** 2 task(s) stored as failed/timeout/crashed and 1 task(s) absent" in md
     assert "published" not in md.split("### acic-1")[1].split("### ihdp")[0]  # only in the IHDP table
     wr = pd.read_csv(out / "winrates.csv")
     pooled = wr[(wr["scope"] == "pooled over datasets") & (wr["metric"] == "pehe_out")].set_index(["a", "b"])
