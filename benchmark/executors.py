@@ -78,7 +78,9 @@ def _is_torch_task(task) -> bool:
         from .registry import import_object
 
         cls = import_object(task.estimator_target)
-        return bool(cls.catebench_tags().torch)
+        if task.estimator_params.get("device") == "cpu":
+            return False  # a torch estimator pinned to the CPU needs no GPU slot
+        return bool(cls(**task.estimator_params).catebench_tags().torch)
     except Exception:  # noqa: BLE001 - an unimportable estimator fails inside its task, not here
         return False
 
