@@ -13,6 +13,15 @@ from estimators.iwdd.edm import (
     EDMPrecond, NoiseEmbedding, ResidualMLPDenoiser, heun_sample, karras_sigmas, make_condition, train_teacher,
 )
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Small networks: one intra-op thread is fastest and does not oversubscribe a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 _CONFORMANCE = [
     IWDD(**IWDD.test_params()),
     DiffusionTeacher(**DiffusionTeacher.test_params()),

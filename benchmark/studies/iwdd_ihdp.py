@@ -18,7 +18,8 @@ Steps:
    (trace of the covariance across minibatches) of each, and their ratio.
 
 Options: ``--skip-run`` (summarise the store only), ``--speed-repeats N`` (default 3), ``--grad-batches N``
-(default 200).
+(default 200), ``--reuse-measurements`` (take steps 2 and 3 from the ``speed.json`` / ``gradvar.json`` an
+earlier run wrote).
 """
 
 from __future__ import annotations
@@ -169,15 +170,26 @@ def main(argv=None) -> None:
     ap.add_argument("--skip-run", action="store_true")
     ap.add_argument("--speed-repeats", type=int, default=3)
     ap.add_argument("--grad-batches", type=int, default=200)
+    ap.add_argument("--reuse-measurements", action="store_true",
+                    help="read speed.json / gradvar.json written by an earlier run instead of measuring again")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
     results = run_benchmark(args.skip_run)
     table = accuracy_table(results)
     print(table)
-    speed = sampling_speed(args.speed_repeats)
+    import json
+
+    if args.reuse_measurements:
+        speed = json.loads((OUT / "speed.json").read_text())
+        gv = json.loads((OUT / "gradvar.json").read_text())
+        args.speed_repeats = len(speed["one_step"])
+    else:
+        speed = sampling_speed(args.speed_repeats)
+        (OUT / "speed.json").write_text(json.dumps(speed, indent=1))
+        gv = gradient_variance(args.grad_batches)
+        (OUT / "gradvar.json").write_text(json.dumps(gv, indent=1))
     print(speed)
-    gv = gradient_variance(args.grad_batches)
     print(gv)
     md = f"""# IWDD on IHDP
 
