@@ -9,8 +9,9 @@ return draws and means in the original outcome scale. Point predictions are the 
 ``n_predict_samples`` draws per unit and arm, drawn with a seed derived from ``random_state`` so that
 ``predict`` is deterministic.
 
-CPU-sized defaults (chosen so that one IHDP fit, 672 rows x 25 covariates, takes about 20 s on one CPU thread;
-see ``results/iwdd_ihdp/summary.md`` for measured times): width 128, 3 residual blocks, 32-d noise embedding,
+CPU-sized defaults, aimed at about 20 s per IHDP fit (672 rows x 25 covariates) on one CPU thread. Measured on
+a shared, overloaded 2-core machine (load average 7-10), so upper bounds: teacher alone 7.9 s, a whole ``IWDD``
+fit 31-37 s at load ~7 and 120-160 s at load ~10 (``results/iwdd_ihdp/summary.md``). Defaults: width 128, 3 residual blocks, 32-d noise embedding,
 teacher 2000 Adam steps at batch 256 (lr 2e-3, x0.3 drops at 50/75/90 %), distillation 400 steps at batch 256
 (lr 1e-4, alpha 1.0, sigma_init 2.5), 100 draws per unit and arm for the one-step generator, 30 draws for the
 50-step Heun teacher (whose sampling costs 99 network calls per draw).
