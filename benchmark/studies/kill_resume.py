@@ -205,7 +205,10 @@ def _write_summary(out: Path, trials: list[dict], args, full: float):
         f"- trials where the driver was killed mid-run: {len(killed)} (the others had finished before the kill)",
         f"- rows already stored at the kill: min {killed['rows_at_kill'].min() if len(killed) else '-'}, "
         f"median {killed['rows_at_kill'].median() if len(killed) else '-'}, "
-        f"max {killed['rows_at_kill'].max() if len(killed) else '-'} of 24",
+        f"max {killed['rows_at_kill'].max() if len(killed) else '-'} of 24; killed with 0 rows stored: "
+        f"{int((killed['rows_at_kill'] == 0).sum())}, with 1-23 rows: "
+        f"{int(((killed['rows_at_kill'] > 0) & (killed['rows_at_kill'] < N_TASKS)).sum())}, with all 24 rows "
+        f"stored (before the driver exited): {int((killed['rows_at_kill'] == N_TASKS).sum())}",
         "",
         "Measured on a shared 2-core machine; per-trial rows in `trials.csv`.",
     ]
