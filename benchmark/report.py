@@ -424,7 +424,14 @@ def write_report(
                 for r in w.itertuples():
                     lines.append(f"| {r.a} | {r.b} | {r.n} | {r.median_diff:.3f} | {r.p:.3g} | {r.p_holm:.3g} | "
                                  f"{r.better or 'n.s.'} |")
-                stats_md.append("Paired Wilcoxon signed-rank tests, Holm-corrected:\n\n" + "\n".join(lines) + "\n")
+                n_u, m_pairs = int(w["n"].max()), len(w)
+                floor = 2.0 / 2**n_u  # smallest two-sided exact Wilcoxon p-value with n_u pairs
+                power_note = (f" With {n_u} paired units the smallest attainable p-value is {floor:.2g}, so no pair "
+                              f"can pass Holm over {m_pairs} pairs at α = {alpha}; more replications are needed."
+                              if floor * m_pairs > alpha and not w["significant"].any() else "")
+                stats_md.append(f"Paired Wilcoxon signed-rank tests, Holm-corrected over {m_pairs} pairs "
+                                f"({int(w['significant'].sum())} significant).{power_note}\n\n"
+                                + "\n".join(lines) + "\n")
     ci = pd.DataFrame(ci_rows)
     paths["ci_csv"] = out / "ci.csv"
     ci.to_csv(paths["ci_csv"], index=False, float_format="%.6g")
