@@ -52,7 +52,7 @@ def _inline(text: str) -> str:
 FOLD_ROWS = 25
 
 
-def markdown_table_to_html(lines: list[str]) -> str:
+def markdown_table_to_html(lines: list[str], fold: bool = True) -> str:
     """Convert a GitHub-style Markdown table (list of ``| a | b |`` lines) to an HTML table.
 
     Rows whose text contains "published, orientation only" get the CSS class ``published``; tables longer than
@@ -67,15 +67,16 @@ def markdown_table_to_html(lines: list[str]) -> str:
         cls = ' class="published"' if "published, orientation only" in raw else ""
         out.append(f"<tr{cls}>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>")
     out.append("</table></div>")
-    if len(body) > FOLD_ROWS:
+    if fold and len(body) > FOLD_ROWS:
         out = [f"<details><summary>table with {len(body)} rows (click to expand)</summary>", *out, "</details>"]
     return "\n".join(out)
 
 
-def markdown_to_html(md: str, shift: int = 0) -> str:
+def markdown_to_html(md: str, shift: int = 0, fold: bool = True) -> str:
     """Small Markdown subset used by the report: headings, paragraphs, tables, bullet lists, fenced code.
 
-    ``shift`` (default 0) demotes every heading by that many levels (``##`` becomes ``<h3>`` with shift 1).
+    ``shift`` (default 0) demotes every heading by that many levels (``##`` becomes ``<h3>`` with shift 1);
+    ``fold`` (default True) folds long tables (see :func:`markdown_table_to_html`).
     """
     out: list[str] = []
     lines = md.splitlines()
@@ -92,7 +93,7 @@ def markdown_to_html(md: str, shift: int = 0) -> str:
             j = i
             while j < len(lines) and lines[j].startswith("|"):
                 j += 1
-            out.append(markdown_table_to_html(lines[i:j]))
+            out.append(markdown_table_to_html(lines[i:j], fold=fold))
             i = j
         elif m := re.match(r"^(#{1,6})\s+(.*)", line):
             n = min(6, len(m.group(1)) + shift)
@@ -125,7 +126,7 @@ def render_page(title: str, sections: list[tuple[str, str, list[tuple[Path, str]
     Parameters
     ----------
     title : str
-    sections : list of (heading, markdown_body, figures)
+    sections : list of (heading, markdown_body, figures) or (heading, markdown_body, figures, fold)
         ``figures`` is a list of (PNG path, caption); each is embedded as a data URI, two per row on wide
         screens (a caption starting with "wide:" takes the full row).  Headings in the body are demoted one
         level below the section heading.
@@ -136,10 +137,12 @@ def render_page(title: str, sections: list[tuple[str, str, list[tuple[Path, str]
         A complete HTML document with no external references.
     """
     body = [f"<h1>{_html.escape(title)}</h1>"]
-    for heading, md, figs in sections:
+    for section in sections:
+        heading, md, figs = section[:3]
+        fold = section[3] if len(section) > 3 else True
         body.append(f"<h2>{_html.escape(heading)}</h2>")
         if md:
-            body.append(markdown_to_html(md, shift=1))
+            body.append(markdown_to_html(md, shift=1, fold=fold))
         if figs:
             body.append('<div class="figs">')
             for path, caption in figs:

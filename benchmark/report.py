@@ -507,7 +507,7 @@ def write_report(
              + "".join(f"| {e} | `{c['target']}` | {'; '.join(json.dumps(x, sort_keys=True) for x in c['params'])} |\n"
                        for e, c in meta["config"]["estimators"].items()))
     sections = [
-        ("Leaderboard", intro + board_md, []),
+        ("Leaderboard", intro + board_md, [], False),
         ("Win rates", _html_winrates(winrates_md), figs["winrates"]),
         ("Distributions", "", figs["distributions"]),
         ("Statistics", stats_text.split("\n", 2)[2], figs["cd"]),
