@@ -87,6 +87,8 @@ class IHDP(Dataset):
 
     def load(self, replication: int) -> CausalData:
         self.check_replication(replication)
+        if not (isinstance(self.noise_sd, (int, float)) and self.noise_sd >= 0):
+            raise ValueError(f"ihdp: noise_sd must be a non-negative number; got {self.noise_sd!r}.")
         X, t = ihdp_covariates()
         rng = np.random.default_rng(self.seed_for(replication))
         mu0, mu1 = response_surface_b(X, t, rng)

@@ -214,3 +214,18 @@ def test_entry_point_plugin_is_listed_and_runs(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "| ridge-t | 2 | 0 |" in (tmp_path / "r" / "leaderboard.md").read_text()
+
+
+def test_ihdp_parameters_and_replications_are_checked():
+    from datasets.ihdp import IHDP
+
+    with pytest.raises(ValueError, match="noise_sd"):
+        IHDP(noise_sd=-1.0).load(1)
+    with pytest.raises(ValueError, match="numbered from 1"):
+        IHDP().load(0)
+    a, b = IHDP().load(7), IHDP().load(7)
+    np.testing.assert_array_equal(a.y, b.y)  # replication r is the same draw every time
+    assert not np.array_equal(a.mu0, IHDP().load(8).mu0)
+    assert a.X.shape == (747, 25) and int(a.t.sum()) == 139
+    att = np.mean((a.mu1 - a.mu0)[a.t == 1])
+    assert att == pytest.approx(4.0)  # NPCI setting A: effect on the treated averages 4
