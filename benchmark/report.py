@@ -44,20 +44,39 @@ def _pm(mean: float, se: float) -> str:
     return f"{mean:.3f} ± {se:.3f}" if np.isfinite(se) else f"{mean:.3f}"
 
 
-def format_markdown(board: pd.DataFrame, metrics: list[str] | None = None) -> str:
-    """Markdown tables, one per dataset, sorted by out-of-sample sqrt-PEHE."""
+LEGEND = (
+    "Cells: mean ± standard error over replications (x seeds); lower is better. "
+    "`pehe` = sqrt-PEHE, `ate` = absolute ATE error, `rmse_mu0/1` = RMSE of each potential-outcome surface; "
+    "`_in` = fit rows (train + validation), `_out` = held-out test rows."
+)
+
+
+def format_markdown(board: pd.DataFrame, metrics: list[str] | None = None, ref_rows: list[dict] = ()) -> str:
+    """Markdown tables, one per dataset, in the board's order (by out-of-sample sqrt-PEHE).
+
+    ``ref_rows`` (from :func:`published_rows`) are appended in italics under every dataset named ``ihdp*``.
+    """
     metrics = [m for m in (metrics or HEADLINE) if f"{m}_mean" in board]
     parts = []
     for dataset, g in board.groupby("dataset", sort=True):
         header = ["estimator", "ok", "failed", *metrics, "fit s (median)"]
         lines = [f"### {dataset}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for _, r in g.iterrows():
-            cells = [str(r["estimator"]), str(int(r["n_ok"])), str(int(r["n_failed"]))]
-            cells += [_pm(r[f"{m}_mean"], r[f"{m}_se"]) for m in metrics]
-            cells.append(f"{r['fit_seconds_median']:.2f}" if np.isfinite(r["fit_seconds_median"]) else "-")
+        extra = pd.DataFrame(list(ref_rows)) if (str(dataset).startswith("ihdp") and ref_rows) else pd.DataFrame()
+        for _, r in pd.concat([g, extra], ignore_index=True).iterrows():
+            pub = PUBLISHED_TAG in str(r["estimator"])
+            cells = [f"*{r['estimator']}*" if pub else str(r["estimator"])]
+            cells += ["-", "-"] if pub else [str(int(r["n_ok"])), str(int(r["n_failed"]))]
+            cells += [_pm(r.get(f"{m}_mean", np.nan), r.get(f"{m}_se", np.nan)) for m in metrics]
+            fs = r.get("fit_seconds_median", np.nan)
+            cells.append(f"{fs:.3g}" if np.isfinite(fs) else "-")
             lines.append("| " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
+
+
+def leaderboard_intro(preamble: str = "", notes: str = "") -> str:
+    """The text above the leaderboard tables: ``preamble``, the legend, then ``notes``."""
+    return (preamble + "\n\n" if preamble else "") + LEGEND + "\n\n" + notes
 
 
 def write_leaderboard(results: pd.DataFrame, out_dir: str | Path, preamble: str = "") -> tuple[Path, Path]:
@@ -67,12 +86,7 @@ def write_leaderboard(results: pd.DataFrame, out_dir: str | Path, preamble: str 
     board = leaderboard(results)
     csv_path, md_path = out / "leaderboard.csv", out / "leaderboard.md"
     board.to_csv(csv_path, index=False, float_format="%.6g")
-    md = "# catebench leaderboard\n\n" + (preamble + "\n\n" if preamble else "")
-    md += "Cells: mean ± standard error over replications (x seeds); lower is better. "
-    md += "`pehe` = sqrt-PEHE, `ate` = absolute ATE error, `rmse_mu0/1` = RMSE of each potential-outcome surface; "
-    md += "`_in` = fit rows (train + validation), `_out` = held-out test rows.\n\n"
-    md += format_markdown(board)
-    md_path.write_text(md)
+    md_path.write_text("# catebench leaderboard\n\n" + leaderboard_intro(preamble) + format_markdown(board))
     return csv_path, md_path
 
 
@@ -136,25 +150,6 @@ def published_rows(path: str | Path | None) -> tuple[list[dict], str]:
             f"{'; '.join(sorted(protocols))}); they use other replications, splits and often 1000 draws, "
             "so they orient, they do not rank. Only sqrt-PEHE and absolute ATE error rows are shown.")
     return list(rows.values()), note
-
-
-def _markdown_with_reference(board: pd.DataFrame, ref_rows: list[dict]) -> str:
-    metrics = [m for m in HEADLINE if f"{m}_mean" in board]
-    parts = []
-    for dataset, g in board.groupby("dataset", sort=True):
-        header = ["estimator", "ok", "failed", *metrics, "fit s (median)"]
-        lines = [f"### {dataset}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        extra = pd.DataFrame(ref_rows) if (str(dataset).startswith("ihdp") and ref_rows) else pd.DataFrame()
-        for _, r in pd.concat([g, extra], ignore_index=True).iterrows():
-            pub = PUBLISHED_TAG in str(r["estimator"])
-            cells = [f"*{r['estimator']}*" if pub else str(r["estimator"])]
-            cells += ["-", "-"] if pub else [str(int(r["n_ok"])), str(int(r["n_failed"]))]
-            cells += [_pm(r.get(f"{m}_mean", np.nan), r.get(f"{m}_se", np.nan)) for m in metrics]
-            fs = r.get("fit_seconds_median", np.nan)
-            cells.append(f"{fs:.3g}" if np.isfinite(fs) else "-")
-            lines.append("| " + " | ".join(cells) + " |")
-        parts.append("\n".join(lines))
-    return "\n\n".join(parts) + "\n"
 
 
 def hardware() -> dict:
@@ -308,7 +303,7 @@ def write_report(
     board = leaderboard(results)
     paths["leaderboard_csv"] = out / "leaderboard.csv"
     board.to_csv(paths["leaderboard_csv"], index=False, float_format="%.6g")
-    board_md = _markdown_with_reference(board, ref_rows)
+    board_md = format_markdown(board, ref_rows=ref_rows)
     cov = coverage(results)
     n_absent, n_not_ok = int(cov["absent"].sum()), int((results["status"] != "ok").sum())
     warn = ""
@@ -317,10 +312,8 @@ def write_report(
                 "absent (not run) out of the dataset x replication x seed x estimator grid seen in the store; "
                 "see the Coverage table in `winrates.md`. Means below use each estimator's `ok` tasks only, so "
                 "rows with fewer tasks are not directly comparable.\n\n")
-    intro = (f"Generated by `{command}` from the store `{store_path}` on {stamp}.\n\n"
-             "Cells: mean ± standard error over replications (x seeds); lower is better. "
-             "`pehe` = sqrt-PEHE, `ate` = absolute ATE error, `rmse_mu0/1` = RMSE of each potential-outcome "
-             "surface; `_in` = fit rows (train + validation), `_out` = held-out test rows.\n\n" + warn + ref_note + "\n\n")
+    intro = leaderboard_intro(f"Generated by `{command}` from the store `{store_path}` on {stamp}.",
+                              warn + ref_note + "\n\n")
     paths["leaderboard_md"] = out / "leaderboard.md"
     paths["leaderboard_md"].write_text("# catebench leaderboard\n\n" + intro + board_md)
 
