@@ -4,10 +4,15 @@
 * :func:`metric_distributions`: per-dataset box plots of a metric per estimator (log scale when heavy-tailed).
 * :func:`cd_diagram`: critical-difference diagram (average ranks, Nemenyi CD, cliques of non-different estimators).
 * :func:`error_vs_time`: median error vs median fit time, one point per estimator, with IQR whiskers.
+
+Every function draws (and :func:`save` writes) under matplotlib's default style, whatever the process set before:
+some estimator libraries change the global style when imported (causalml applies "fivethirtyeight"), and a report
+written at the end of ``catebench run`` must look the same as one written by ``catebench report``.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib
@@ -23,6 +28,17 @@ __all__ = ["save", "winrate_heatmap", "metric_distributions", "cd_diagram", "err
 HEAVY_TAIL_RATIO = 20.0
 
 
+def _default_style(func):
+    """Run ``func`` under matplotlib's default style (see the module docstring)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with plt.style.context("default"):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 def _plain_log(axis) -> None:
     """Label a log axis with plain numbers (0.5, 1, 2, 5, ...) instead of powers of ten."""
     from matplotlib import ticker
@@ -33,6 +49,7 @@ def _plain_log(axis) -> None:
     axis.set_minor_formatter(fmt)
 
 
+@_default_style
 def save(fig, out_dir: str | Path, stem: str) -> list[Path]:
     """Save ``fig`` as ``stem.png`` (150 dpi) and ``stem.svg`` in ``out_dir``; close it; return both paths."""
     out = Path(out_dir)
@@ -44,6 +61,7 @@ def save(fig, out_dir: str | Path, stem: str) -> list[Path]:
     return paths
 
 
+@_default_style
 def winrate_heatmap(winrate: pd.DataFrame, title: str = "", n_pairs: pd.DataFrame | None = None):
     """Heatmap of w(A, B) (rows A, columns B) in percent, diverging around 50 %.
 
@@ -85,6 +103,7 @@ def winrate_heatmap(winrate: pd.DataFrame, title: str = "", n_pairs: pd.DataFram
     return fig
 
 
+@_default_style
 def metric_distributions(results: pd.DataFrame, metric: str = "pehe_out", log: bool | None = None):
     """Box plots of ``metric`` per estimator, one panel per dataset, ``ok`` tasks only (failures in the labels).
 
@@ -129,6 +148,7 @@ def metric_distributions(results: pd.DataFrame, metric: str = "pehe_out", log: b
     return fig
 
 
+@_default_style
 def cd_diagram(avg_ranks: pd.Series, cd: float, title: str = "", pairwise_p: pd.DataFrame | None = None,
                alpha: float = 0.05):
     """Critical-difference diagram (Demšar 2006).
@@ -195,6 +215,7 @@ def cd_diagram(avg_ranks: pd.Series, cd: float, title: str = "", pairwise_p: pd.
     return fig
 
 
+@_default_style
 def error_vs_time(results: pd.DataFrame, metric: str = "pehe_out", dataset: str | None = None):
     """Median ``metric`` vs median fit time per estimator (log-log), IQR whiskers on both axes.
 

@@ -290,6 +290,20 @@ def test_plots_written(tmp_path):
     assert (tmp_path / "cd.svg").read_text().lstrip().startswith("<?xml")
 
 
+def test_plots_ignore_a_global_style_set_by_another_library(tmp_path):
+    import matplotlib.pyplot as plt
+
+    df = synthetic()
+    wr = pairwise_winrates(df, "pehe_out")
+    with plt.style.context("default"):
+        plain = plots.save(plots.winrate_heatmap(wr["winrate"], "t", wr["n_pairs"]), tmp_path, "plain")[0]
+    with plt.style.context("fivethirtyeight"):  # what importing causalml does to the global style
+        fig = plots.winrate_heatmap(wr["winrate"], "t", wr["n_pairs"])
+        assert fig.get_facecolor() == (1.0, 1.0, 1.0, 1.0)
+        styled = plots.save(fig, tmp_path, "styled")[0]
+    assert plain.read_bytes() == styled.read_bytes()
+
+
 # ---- report end to end ---------------------------------------------------------------------------------------
 def _write_store(path, df):
     from benchmark.store import Store, TaskResult
