@@ -38,7 +38,8 @@ def leaderboard(results: pd.DataFrame, metrics: list[str] | None = None) -> pd.D
     return board
 
 
-def _pm(mean: float, se: float) -> str:
+def plus_minus(mean: float, se: float) -> str:
+    """``mean ± se`` with 3 decimals; ``-`` for a missing mean; the mean alone for a missing SE."""
     if not np.isfinite(mean):
         return "-"
     return f"{mean:.3f} ± {se:.3f}" if np.isfinite(se) else f"{mean:.3f}"
@@ -66,7 +67,7 @@ def format_markdown(board: pd.DataFrame, metrics: list[str] | None = None, ref_r
             pub = PUBLISHED_TAG in str(r["estimator"])
             cells = [f"*{r['estimator']}*" if pub else str(r["estimator"])]
             cells += ["-", "-"] if pub else [str(int(r["n_ok"])), str(int(r["n_failed"]))]
-            cells += [_pm(r.get(f"{m}_mean", np.nan), r.get(f"{m}_se", np.nan)) for m in metrics]
+            cells += [plus_minus(r.get(f"{m}_mean", np.nan), r.get(f"{m}_se", np.nan)) for m in metrics]
             fs = r.get("fit_seconds_median", np.nan)
             cells.append(f"{fs:.3g}" if np.isfinite(fs) else "-")
             lines.append("| " + " | ".join(cells) + " |")

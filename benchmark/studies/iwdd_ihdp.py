@@ -52,20 +52,17 @@ def run_benchmark(skip_run: bool) -> pd.DataFrame:
 
 
 def accuracy_table(results: pd.DataFrame) -> str:
-    lines = ["| estimator | n ok | sqrt-PEHE out (mean +- SE) | ATE error out (mean +- SE) | "
+    """Out-of-sample accuracy per estimator from :func:`benchmark.report.leaderboard`, best first."""
+    from benchmark.report import leaderboard, plus_minus
+
+    lines = ["| estimator | n ok | sqrt-PEHE out (mean ± SE) | ATE error out (mean ± SE) | "
              "sqrt-PEHE in | median fit s | median predict s |", "|---|---|---|---|---|---|---|"]
-    rows = []
-    for est, g in results.groupby("estimator"):
-        ok = g[g.status == "ok"]
-        if not len(ok):
-            rows.append((np.inf, f"| {est} | 0 (of {len(g)}) | - | - | - | - | - |"))
-            continue
-        se = lambda v: v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")  # noqa: E731
-        p, a, pin = ok.pehe_out, ok.ate_out.abs(), ok.pehe_in
-        rows.append((p.mean(), f"| {est} | {len(ok)} (of {len(g)}) | {p.mean():.3f} +- {se(p):.3f} | "
-                     f"{a.mean():.3f} +- {se(a):.3f} | {pin.mean():.3f} +- {se(pin):.3f} | "
-                     f"{ok.fit_seconds.median():.1f} | {ok.predict_seconds.median():.2f} |"))
-    return "\n".join(lines + [r for _, r in sorted(rows)])
+    predict_s = results[results.status == "ok"].groupby("estimator")["predict_seconds"].median()
+    for r in leaderboard(results).itertuples():
+        lines.append(f"| {r.estimator} | {r.n_ok} (of {r.n_ok + r.n_failed}) | {plus_minus(r.pehe_out_mean, r.pehe_out_se)} | "
+                     f"{plus_minus(r.ate_out_mean, r.ate_out_se)} | {plus_minus(r.pehe_in_mean, r.pehe_in_se)} | "
+                     f"{r.fit_seconds_median:.1f} | {predict_s.get(r.estimator, float('nan')):.2f} |")
+    return "\n".join(lines)
 
 
 def _timeit(fn, repeats: int) -> list[float]:

@@ -18,50 +18,24 @@ import platform
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from benchmark.config import load_config
+from benchmark.report import PUBLISHED_TAG, default_reference_path, leaderboard, plus_minus
 from benchmark.runner import run
 from benchmark.store import Store
 
 OUT = Path("results/neural_ihdp")
-PUBLISHED = "published, orientation only"
 # estimator name here -> method name in ihdp_published.csv
 PUBLISHED_NAMES = {"tarnet": "TARNet", "cfr-mmd": "CFR-MMD", "cfr-wass": "CFR-WASS"}
 
 
-def reference_path() -> Path:
-    root = os.environ.get("CATEBENCH_SHARED")
-    base = Path(root) if root else Path(__file__).resolve().parents[3] / "shared"
-    return base / "reference" / "ihdp_published.csv"
-
-
-def _mse(x: pd.Series) -> tuple[float, float]:
-    x = x.dropna().to_numpy(float)
-    if len(x) == 0:
-        return np.nan, np.nan
-    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else np.nan
-
-
 def summarise(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    rows = []
-    for name in order:
-        g = results[results.estimator == name]
-        ok = g[g.status == "ok"]
-        row = {"estimator": name, "n_ok": len(ok), "n_failed": int((g.status != "ok").sum())}
-        for col in ("pehe_out", "ate_out", "pehe_in", "ate_in"):
-            row[f"{col}_mean"], row[f"{col}_se"] = _mse(ok[col]) if len(ok) else (np.nan, np.nan)
-        row["fit_seconds_median"] = float(ok.fit_seconds.median()) if len(ok) else np.nan
-        row["fit_seconds_max"] = float(ok.fit_seconds.max()) if len(ok) else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _pm(m: float, s: float) -> str:
-    if not np.isfinite(m):
-        return "-"
-    return f"{m:.3f} ± {s:.3f}" if np.isfinite(s) else f"{m:.3f}"
+    """The leaderboard rows of ``order`` (see :func:`benchmark.report.leaderboard`) plus the slowest fit."""
+    board = leaderboard(results).set_index("estimator").reindex(order).reset_index()
+    ok = results[results.status == "ok"]
+    board["fit_seconds_max"] = board["estimator"].map(ok.groupby("estimator")["fit_seconds"].max())
+    return board
 
 
 def published_tables(path: Path) -> tuple[list[str], list[str]]:
@@ -76,19 +50,19 @@ def published_tables(path: Path) -> tuple[list[str], list[str]]:
         if all(len(v) for v in get.values()):
             p, a = get["sqrt_pehe"].iloc[0], get["ate_error"].iloc[0]
             main.append(
-                f"| *{method} [Shalit2017_Table1] ({PUBLISHED})* | - | {_pm(p.out_of_sample, p.out_se)} | "
-                f"{_pm(a.out_of_sample, a.out_se)} | {_pm(p.within_sample, p.within_se)} | "
-                f"{_pm(a.within_sample, a.within_se)} | - |"
+                f"| *{method} [Shalit2017_Table1] ({PUBLISHED_TAG})* | - | {plus_minus(p.out_of_sample, p.out_se)} | "
+                f"{plus_minus(a.out_of_sample, a.out_se)} | {plus_minus(p.within_sample, p.within_se)} | "
+                f"{plus_minus(a.within_sample, a.within_se)} | - |"
             )
     shi = ref[ref.source == "Shi2019_DragonNet"]
     extra = []
     if len(shi):
-        extra = ["", f"Shi et al. (2019), {PUBLISHED}: a different metric (absolute ATE error after trimming "
+        extra = ["", f"Shi et al. (2019), {PUBLISHED_TAG}: a different metric (absolute ATE error after trimming "
                      "propensities outside [0.01, 0.99]) on their own 1,000 NPCI-A draws, so not comparable with the "
                      "rows above:", "", "| method | protocol | metric | within-sample | out-of-sample |", "|---|---|---|---|---|"]
         for r in shi.itertuples():
-            extra.append(f"| *{r.method}* | {r.protocol} | {r.metric} | {_pm(r.within_sample, r.within_se)} | "
-                         f"{_pm(r.out_of_sample, r.out_se)} |")
+            extra.append(f"| *{r.method}* | {r.protocol} | {r.metric} | {plus_minus(r.within_sample, r.within_se)} | "
+                         f"{plus_minus(r.out_of_sample, r.out_se)} |")
     return main, extra
 
 
@@ -111,14 +85,14 @@ def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: s
     ]
     for r in board.itertuples():
         lines.append(
-            f"| {r.estimator} | {r.n_ok} / {r.n_failed} | {_pm(r.pehe_out_mean, r.pehe_out_se)} | "
-            f"{_pm(r.ate_out_mean, r.ate_out_se)} | {_pm(r.pehe_in_mean, r.pehe_in_se)} | "
-            f"{_pm(r.ate_in_mean, r.ate_in_se)} | {r.fit_seconds_median:.2f} / {r.fit_seconds_max:.2f} |"
+            f"| {r.estimator} | {r.n_ok} / {r.n_failed} | {plus_minus(r.pehe_out_mean, r.pehe_out_se)} | "
+            f"{plus_minus(r.ate_out_mean, r.ate_out_se)} | {plus_minus(r.pehe_in_mean, r.pehe_in_se)} | "
+            f"{plus_minus(r.ate_in_mean, r.ate_in_se)} | {r.fit_seconds_median:.2f} / {r.fit_seconds_max:.2f} |"
         )
-    main, extra = published_tables(reference_path())
+    main, extra = published_tables(default_reference_path())
     lines += main
     if main:
-        lines += ["", f"Rows in *italics* are {PUBLISHED}: Shalit et al. (2017) used the 1,000 IHDP files' draws and "
+        lines += ["", f"Rows in *italics* are {PUBLISHED_TAG}: Shalit et al. (2017) used the 1,000 IHDP files' draws and "
                       "their own hyperparameter search, so they orient, they do not rank."]
     lines += extra
     lines += ["", f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}."]
