@@ -20,7 +20,7 @@ def _cmd_run(args) -> int:
     changes = {}
     if args.store:
         changes["store"] = args.store
-    if args.n_jobs:
+    if args.n_jobs is not None:
         changes["n_jobs"] = args.n_jobs
     if args.executor:
         changes["executor"] = args.executor
@@ -29,9 +29,11 @@ def _cmd_run(args) -> int:
         changes.setdefault("executor", "dask")
     if args.seed is not None:
         changes["seed"] = args.seed
-    if args.task_timeout:
+    if args.task_timeout is not None:
         changes["task_timeout"] = args.task_timeout
-    if args.replications:
+    if args.replications is not None:
+        if args.replications < 1:
+            raise ValueError(f"--replications must be at least 1; got {args.replications}.")
         changes["datasets"] = [dataclasses.replace(d, replications=tuple(range(1, args.replications + 1))) for d in config.datasets]
     if args.estimators:
         wanted = [e.strip() for e in args.estimators.split(",") if e.strip()]

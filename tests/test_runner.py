@@ -229,3 +229,13 @@ def test_ihdp_parameters_and_replications_are_checked():
     assert a.X.shape == (747, 25) and int(a.t.sum()) == 139
     att = np.mean((a.mu1 - a.mu0)[a.t == 1])
     assert att == pytest.approx(4.0)  # NPCI setting A: effect on the treated averages 4
+
+
+@pytest.mark.parametrize(
+    "flag, words", [("--replications=0", "at least 1"), ("--n-jobs=0", "n_jobs"), ("--task-timeout=0", "task_timeout")]
+)
+def test_cli_rejects_zero_counts_instead_of_ignoring_them(flag, words, capsys):
+    from benchmark.cli import main
+
+    assert main(["run", "smoke", flag, "--store", "/nonexistent/never-written.sqlite"]) == 2
+    assert words in capsys.readouterr().err
