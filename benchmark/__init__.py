@@ -2,6 +2,14 @@
 
 __all__ = ["__version__"]
 
-from .tasks import catebench_version as _v
 
-__version__ = _v()
+def __getattr__(name: str):
+    # Lazy, so that ``catebench --help`` / ``list`` do not import numpy, scikit-learn or torch (issue 14).
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("catebench")
+        except PackageNotFoundError:  # a source tree that was never installed
+            return "0+unknown"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -53,7 +53,16 @@ class Entry:
         """Import and return the class."""
         if not isinstance(self.target, str):
             return self.target
-        return import_object(self.target)
+        if not self.source.startswith("plugin"):
+            return import_object(self.target)
+        try:  # plugins are imported on first use, not when listed
+            obj = import_object(self.target)
+        except Exception as exc:
+            raise ValueError(f"plugin {self.name!r} ({self.target}, {self.source}) failed to load: {exc}") from exc
+        if not isinstance(obj, type):
+            raise ValueError(f"plugin {self.name!r} ({self.source}): {self.target!r} is a {type(obj).__name__}, "
+                             "not a class.")
+        return obj
 
     def create(self, **overrides) -> Any:
         """An instance with the entry's params, then ``overrides``, applied."""
@@ -83,6 +92,62 @@ def import_object(spec: str) -> Any:
     return obj
 
 
+def _find_source(module_name: str) -> str | None:
+    """The source file of ``module_name``, found without executing any of its packages' code.
+
+    Returns None when the module exists but has no Python source (an extension module, a namespace package);
+    raises ``ModuleNotFoundError`` when it does not exist.
+    """
+    import importlib.machinery
+    import sys
+
+    if module_name in sys.modules:  # already imported: nothing to save
+        return getattr(sys.modules[module_name], "__file__", None)
+    path = None
+    spec = None
+    parts = module_name.split(".")
+    for i in range(len(parts)):
+        spec = importlib.machinery.PathFinder.find_spec(".".join(parts[: i + 1]), path)
+        if spec is None:
+            raise ModuleNotFoundError(f"no module named {'.'.join(parts[: i + 1])!r}")
+        path = spec.submodule_search_locations
+        if i < len(parts) - 1 and path is None:
+            raise ModuleNotFoundError(f"{'.'.join(parts[: i + 1])!r} is not a package")
+    origin = spec.origin if spec is not None else None
+    return origin if origin and origin.endswith(".py") else None
+
+
+def _static_summary(module_name: str, attr: str) -> str:
+    """First docstring line of class ``attr`` in ``module_name``, read from its source without importing it.
+
+    Raises when the module does not exist, does not parse, or surely lacks ``attr`` (so that ``catebench list``
+    still names a broken plugin); returns "" when the answer needs an import (a re-export, a module
+    ``__getattr__``, no source file).
+    """
+    import ast
+
+    path = _find_source(module_name)
+    if path is None:
+        return ""
+    with open(path, encoding="utf-8") as fh:
+        tree = ast.parse(fh.read(), filename=path)
+    head = attr.split(".")[0]
+    bound = False
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == head:
+            return (ast.get_docstring(node) or "").strip().split("\n")[0] if head == attr else ""
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in (head, "__getattr__"):
+            bound = True
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.asname or a.name.split(".")[0] for a in node.names]
+            bound = bound or head in names or "*" in names
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.If, ast.Try, ast.With, ast.For)):
+            bound = bound or any(isinstance(n, ast.Name) and n.id == head for n in ast.walk(node))
+    if not bound:
+        raise AttributeError(f"module {module_name!r} has no attribute {head!r}")
+    return ""
+
+
 class Registry:
     """Names -> :class:`Entry` for one kind of thing (``"estimator"`` or ``"dataset"``)."""
 
@@ -107,15 +172,16 @@ class Registry:
             if ep.name in entries:
                 self._problem(f"{self.kind} plugin {ep.name!r} ({source}) clashes with an existing name; ignored.")
                 continue
+            # Plugin code is not imported here (listing stays fast and free of torch): the summary is read from
+            # the class docstring in the module's source, and the class is imported on first use (Entry.load).
             try:
-                target = ep.load()
-                if not isinstance(target, type):
-                    raise TypeError(f"entry point value {ep.value!r} is a {type(target).__name__}, not a class")
+                summary = _static_summary(ep.module, ep.attr)
             except Exception as exc:  # a broken plugin must not break the listing
-                self._problem(f"{self.kind} plugin {ep.name!r} ({ep.value}, {source}) failed to load: {exc!r}")
+                self._problem(f"{self.kind} plugin {ep.name!r} ({ep.value}, {source}) failed to load: {exc}")
                 continue
-            summary = (target.__doc__ or "").strip().split("\n")[0]
-            entries[ep.name] = Entry(ep.name, target, {}, summary, source)
+            if not summary and dist is not None:
+                summary = (dist.metadata.get("Summary") or "").strip()
+            entries[ep.name] = Entry(ep.name, f"{ep.module}:{ep.attr}", {}, summary, source)
         self._entries = entries
         return entries
 

@@ -56,6 +56,8 @@ class Task:
 
 def _target_name(entry) -> str:
     t = entry.target
+    if isinstance(t, str) and entry.source.startswith("plugin"):
+        t = entry.load()  # plugins are listed without importing; keys name the class where it is defined, as before
     return t if isinstance(t, str) else f"{t.__module__}:{t.__qualname__}"
 
 

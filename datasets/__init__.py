@@ -3,8 +3,22 @@
 ``BUILTIN`` maps each registered name to ``(target "module:Class", parameters, one-line summary)``.
 """
 
-from .base import CausalData, Dataset, DatasetCard, DatasetUnavailable, derive_seed
-from .splits import SPLITS, Split, get_split, split_indices
+_LAZY = {
+    "base": ("CausalData", "Dataset", "DatasetCard", "DatasetUnavailable", "derive_seed"),
+    "splits": ("SPLITS", "Split", "get_split", "split_indices"),
+}
+
+
+def __getattr__(name: str):
+    # Loaded on first use, so that reading BUILTIN (``catebench list``) imports neither numpy nor scikit-learn
+    # (issue 14); ``from datasets import Dataset`` works as before.
+    for module, names in _LAZY.items():
+        if name in names:
+            import importlib
+
+            return getattr(importlib.import_module(f".{module}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CausalData", "Dataset", "DatasetCard", "DatasetUnavailable", "derive_seed",

@@ -4,7 +4,18 @@
 registry in :mod:`benchmark.registry` reads it lazily, so importing this package does not import torch.
 """
 
-from .base import CATEEstimator, NotFittedError, Tags, validate_fit_inputs, validate_X
+_LAZY = {"CATEEstimator", "NotFittedError", "Tags", "validate_fit_inputs", "validate_X"}
+
+
+def __getattr__(name: str):
+    # The contract's names load on first use, so that reading BUILTIN (``catebench list``) imports neither numpy
+    # nor scikit-learn (issue 14); ``from estimators import CATEEstimator`` works as before.
+    if name in _LAZY:
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["CATEEstimator", "Tags", "NotFittedError", "validate_fit_inputs", "validate_X", "BUILTIN"]
 

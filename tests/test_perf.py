@@ -1,0 +1,132 @@
+"""Issue 14: the quick commands stay quick (no heavy imports), and the perf study's pieces work on tiny inputs.
+
+No timing assertions here (machines vary up to 3x day to day): what is checked is *what gets imported*, which is
+what makes ``catebench --help`` and ``catebench list`` slow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "econml", "causalml", "causallib", "xgboost", "lightgbm", "dask", "distributed")
+
+
+def _imported_after(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter; return which of HEAVY (and a few others) it imported."""
+    probe = textwrap.dedent(f"""
+        import contextlib, io, json, sys
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            try:
+                {code}
+            except SystemExit:
+                pass
+        mods = {list(HEAVY) + ["numpy", "sklearn", "toy_lazy_plugin"]!r}
+        print(json.dumps({{"imported": sorted(m for m in mods if m in sys.modules), "stdout": out.getvalue()}}))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["datasets"]], ids=lambda a: a[0])
+def test_quick_commands_import_no_torch_econml_or_causalml(argv):
+    got = _imported_after(f"from benchmark.cli import main; main({argv!r})")
+    heavy = [m for m in got["imported"] if m in HEAVY]
+    assert heavy == [], f"catebench {' '.join(argv)} imported {heavy}"
+    if argv == ["list"]:
+        assert "tarnet" in got["stdout"] and "ihdp" in got["stdout"]
+        # listing reads the BUILTIN tables only: not even numpy / scikit-learn
+        assert "numpy" not in got["imported"] and "sklearn" not in got["imported"], got["imported"]
+
+
+def test_package_names_still_resolve_lazily():
+    import datasets
+    import estimators
+
+    from estimators.base import CATEEstimator
+
+    assert estimators.CATEEstimator is CATEEstimator
+    assert datasets.get_split("90/10").name == "90/10"
+    with pytest.raises(AttributeError, match="no_such_name"):
+        estimators.no_such_name  # noqa: B018
+
+
+def _lazy_plugin(tmp_path: Path) -> Path:
+    """An installed-looking distribution whose module records being imported (a file) when it is."""
+    site = tmp_path / "site"
+    pkg = site / "toy_lazy_plugin"
+    pkg.mkdir(parents=True)
+    marker = tmp_path / "imported.txt"
+    (pkg / "__init__.py").write_text("")
+    (pkg / "impl.py").write_text(textwrap.dedent(f'''
+        from pathlib import Path
+        Path({str(marker)!r}).write_text("imported")
+        from sklearn.linear_model import Ridge
+        from estimators.base import CATEEstimator
+
+        class LazyRidgeT(CATEEstimator):
+            """Ridge T-learner whose module is imported only on use."""
+            def __init__(self, alpha=1.0, random_state=None):
+                self.alpha = alpha
+                self.random_state = random_state
+            def _fit(self, X, t, y):
+                self.m_ = [Ridge(alpha=self.alpha).fit(X[t == a], y[t == a]) for a in (0, 1)]
+            def _predict(self, X):
+                return self.m_[0].predict(X), self.m_[1].predict(X)
+
+        def not_a_class():
+            return None
+    '''))
+    dist = site / "toy_lazy_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-lazy-plugin\nVersion: 0.1\nSummary: meta\n")
+    (dist / "entry_points.txt").write_text(
+        "[catebench.estimators]\nlazy-ridge = toy_lazy_plugin.impl:LazyRidgeT\n"
+        "lazy-missing = toy_lazy_plugin.impl:Nope\nlazy-nomodule = toy_lazy_plugin.absent:X\n"
+        "lazy-function = toy_lazy_plugin.impl:not_a_class\n"
+    )
+    return site
+
+
+def test_list_reads_plugins_without_importing_them_and_imports_on_use(tmp_path):
+    site = _lazy_plugin(tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]), "PYTHONWARNINGS": "ignore"}
+    listing = subprocess.run([sys.executable, "-m", "benchmark", "list"], capture_output=True, text=True, env=env,
+                             cwd=tmp_path, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    line = next(ln for ln in listing.stdout.splitlines() if "lazy-ridge" in ln)
+    assert "Ridge T-learner whose module is imported only on use." in line and "plugin toy-lazy-plugin 0.1" in line
+    # broken entries are still named, with why, though nothing was imported
+    assert "lazy-missing" in listing.stderr and "has no attribute 'Nope'" in listing.stderr
+    assert "lazy-nomodule" in listing.stderr and "toy_lazy_plugin.absent" in listing.stderr
+    assert not (tmp_path / "imported.txt").exists(), "catebench list imported plugin code"
+    # a function is not caught statically; it is refused on use, with a message naming it
+    code = textwrap.dedent("""
+        from benchmark.registry import ESTIMATORS
+        import numpy as np
+        try:
+            ESTIMATORS.create("lazy-function")
+        except ValueError as exc:
+            print("REFUSED", exc)
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(40, 3)); t = (np.arange(40) % 2).astype(float); y = X[:, 0] + t
+        est = ESTIMATORS.create("lazy-ridge").fit(X, t, y)
+        print("FITTED", est.effect(X).shape)
+    """)
+    used = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=120)
+    assert used.returncode == 0, used.stderr
+    assert "REFUSED" in used.stdout and "not a class" in used.stdout and "lazy-function" in used.stdout
+    assert "FITTED (40,)" in used.stdout
+    assert (tmp_path / "imported.txt").exists()
