@@ -31,6 +31,10 @@ def _cmd_run(args) -> int:
         changes["seed"] = args.seed
     if args.task_timeout is not None:
         changes["task_timeout"] = args.task_timeout
+    if args.tune is not None:
+        changes["tune"] = args.tune
+    if args.tune_criterion is not None:
+        changes["tune_criterion"] = args.tune_criterion
     if args.replications is not None:
         if args.replications < 1:
             raise ValueError(f"--replications must be at least 1; got {args.replications}.")
@@ -153,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--datasets", help="comma-separated subset of the config's datasets")
     r.add_argument("--task-timeout", type=float, help="seconds before a task is stopped and recorded as timeout")
     r.add_argument("--retry-failed", action="store_true", help="rerun tasks stored as failed")
+    r.add_argument("--tune", type=int, metavar="BUDGET",
+                   help="also run every estimator tuned on validation rows with BUDGET candidates (defaults included)")
+    r.add_argument("--tune-criterion", choices=["factual", "nn-pehe", "rloss"],
+                   help="validation criterion of --tune (default: the config's, else factual)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--report", action="store_true", help="write the leaderboard after the run")
     r.add_argument("--out", default="results", help="report directory (with --report)")

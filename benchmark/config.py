@@ -19,6 +19,10 @@ A run is datasets x replications x estimators x seeds. Example (``benchmark/conf
     params = {}             # overrides of the estimator's defaults
     label = "..."           # optional display name (defaults to the name)
 
+Optional top-level keys ``tune = 8`` and ``tune_criterion = "nn-pehe"`` (or ``"factual"``, ``"rloss"``, or a
+list) add, beside every estimator's default tasks, a tuned twin labelled ``{label}@tuned-{criterion}-{budget}``
+(see :mod:`benchmark.tuning`).
+
 Relative paths are resolved against the current directory.
 """
 
@@ -66,6 +70,8 @@ class RunConfig:
     executor: str = "local"
     scheduler: str | None = None
     task_timeout: float | None = None
+    tune: int = 0  # > 0: also run every estimator tuned with this budget (benchmark.tuning)
+    tune_criterion: str | list[str] = "factual"  # "factual", "nn-pehe", "rloss", or a list of them
     datasets: list[DatasetSpec] = dataclasses.field(default_factory=list)
     estimators: list[EstimatorSpec] = dataclasses.field(default_factory=list)
     source: str | None = None  # the file it came from
@@ -81,6 +87,13 @@ class RunConfig:
             raise ValueError(f"executor must be 'local', 'inline' or 'dask'; got {self.executor!r}.")
         if self.task_timeout is not None and not self.task_timeout > 0:
             raise ValueError(f"task_timeout must be positive seconds or absent; got {self.task_timeout!r}.")
+        if isinstance(self.tune, bool) or not isinstance(self.tune, int) or self.tune < 0:
+            raise ValueError(f"tune must be a non-negative integer (candidates per tuned task); got {self.tune!r}.")
+        from benchmark.tuning import CRITERIA
+
+        crits = [self.tune_criterion] if isinstance(self.tune_criterion, str) else self.tune_criterion
+        if not isinstance(crits, (list, tuple)) or not crits or any(c not in CRITERIA for c in crits):
+            raise ValueError(f"tune_criterion must be one of {CRITERIA} or a list of them; got {self.tune_criterion!r}.")
         if not self.datasets:
             raise ValueError("the config names no datasets ([[datasets]] tables).")
         if not self.estimators:

@@ -97,6 +97,13 @@ def execute_task(task: Task) -> TaskResult:
         est = cls(**task.estimator_params, random_state=task.random_state)
         _limit_threads()  # an estimator module may have imported torch just now
         t0 = time.perf_counter()
+        tuning = None
+        if task.tuning_json:  # tuned task: select on validation rows of the fit rows only, then refit (issue 16)
+            from .tuning import tune_task
+
+            tuning = tune_task(task, cls, data.X[fit_idx], data.t[fit_idx], data.y[fit_idx],
+                               split.validation_fraction, _split_seed(task))  # fmt: skip
+            est = cls(**{**task.estimator_params, **tuning.chosen_params}, random_state=task.random_state)
         est.fit(data.X[fit_idx], data.t[fit_idx], data.y[fit_idx])
         t1 = time.perf_counter()
         mu0_hat, mu1_hat = est.predict(data.X)
@@ -105,10 +112,13 @@ def execute_task(task: Task) -> TaskResult:
         bad = [k for k, v in metrics.items() if not np.isfinite(v)]
         if bad:
             raise ValueError(f"non-finite metric(s) {bad}")
+        extra = {} if tuning is None else tuning.blob()
+        if tuning is not None:
+            metrics.update(tuning.metrics())
         return TaskResult(
             key=task.key, status="ok", metrics=metrics, truth=truth, n_fit=len(fit_idx), n_test=len(test_idx),
             fit_seconds=t1 - t0, predict_seconds=t2 - t1, versions=versions,
-            predictions={"mu0_hat": mu0_hat, "mu1_hat": mu1_hat, "fit_idx": fit_idx, "test_idx": test_idx},
+            predictions={"mu0_hat": mu0_hat, "mu1_hat": mu1_hat, "fit_idx": fit_idx, "test_idx": test_idx, **extra},
         )  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - any estimator fault is recorded, not raised
         return TaskResult(key=task.key, status="failed", error=_error_text(exc), versions=versions)

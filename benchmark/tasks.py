@@ -44,6 +44,7 @@ class Task:
     estimator_params_json: str
     seed: int  # seed index, 0 .. seeds-1
     random_state: int
+    tuning_json: str | None = None  # tuned tasks: {"budget", "criterion", "space"} (see benchmark.tuning)
 
     @property
     def dataset_params(self) -> dict:
@@ -75,6 +76,29 @@ def _estimator_specs(config: RunConfig):
     return sorted(out.items())
 
 
+def _tuned_specs(config: RunConfig, estimators: list) -> list:
+    """Tuned twins of every estimator when ``config.tune`` > 0: label ``{label}@tuned-{criterion}-{budget}``, the
+    same fixed parameters, and the tuning settings (budget, criterion, the estimator's search space), which are part
+    of the task key (see :mod:`benchmark.tuning`)."""
+    budget = getattr(config, "tune", 0) or 0
+    if not budget:
+        return []
+    from .registry import import_object
+    from .tuning import check_tuning, estimator_space, tuned_label
+
+    criteria = config.tune_criterion
+    criteria = [criteria] if isinstance(criteria, str) else list(criteria)
+    out = []
+    for label, target, params, overrides, _ in estimators:
+        cls = import_object(target)
+        space = estimator_space(cls, params)
+        for criterion in criteria:
+            check_tuning(budget, criterion)
+            tuning = {"budget": int(budget), "criterion": criterion, "space": space}
+            out.append((tuned_label(label, criterion, budget), target, params, overrides, tuning))
+    return out
+
+
 def plan_tasks(config: RunConfig) -> list[Task]:
     """All tasks of a run, in a deterministic order (dataset, replication, estimator, seed)."""
     pkg = catebench_version()
@@ -83,7 +107,8 @@ def plan_tasks(config: RunConfig) -> list[Task]:
         est = entry.create(**overrides)  # validates parameter names now, not in a worker
         params = est.get_params(deep=False)
         params.pop("random_state", None)
-        estimators.append((label, _target_name(entry), params, overrides))
+        estimators.append((label, _target_name(entry), params, overrides, None))
+    estimators += _tuned_specs(config, estimators)
     tasks = []
     for dspec in config.datasets:
         split = get_split(dspec.split)
@@ -94,7 +119,7 @@ def plan_tasks(config: RunConfig) -> list[Task]:
         if n is not None and max(dspec.replications) > n:
             raise ValueError(f"dataset {dspec.name!r} has {n} replications; the config asks for up to {max(dspec.replications)}.")
         for rep in dspec.replications:
-            for label, target, params, overrides in estimators:
+            for label, target, params, overrides, tuning in estimators:
                 if "validation_fraction" in params and "validation_fraction" not in overrides:
                     params = {**params, "validation_fraction": split.validation_fraction}
                 eparams = canonical_json(params)
@@ -105,10 +130,13 @@ def plan_tasks(config: RunConfig) -> list[Task]:
                         "replication": rep, "split": dspec.split, "estimator": label, "estimator_target": target,
                         "estimator_params": eparams, "random_state": random_state, "catebench": pkg,
                     }  # fmt: skip
+                    if tuning is not None:  # untuned keys stay as they were
+                        ident["tuning"] = tuning
                     key = hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:24]
                     tasks.append(
                         Task(key, dspec.name, _target_name(dentry), dparams, dataset.version, rep, dspec.split,
-                             label, target, eparams, s, random_state)
+                             label, target, eparams, s, random_state,
+                             None if tuning is None else canonical_json(tuning))
                     )  # fmt: skip
     keys = [t.key for t in tasks]
     if len(set(keys)) != len(keys):

@@ -239,3 +239,23 @@ class CATEEstimator(BaseEstimator):
     def test_params(cls) -> dict[str, Any]:
         """Small parameter values for fast conformance tests (few epochs, few trees). Override as needed."""
         return {}
+
+    @classmethod
+    def search_space(cls, params: dict[str, Any] | None = None) -> dict[str, list[Any]] | None:
+        """The hyperparameters a tuned run (``catebench run CONFIG --tune BUDGET``) may choose from.
+
+        Parameters
+        ----------
+        params : dict, optional
+            The estimator's fixed parameters (its registered defaults plus config overrides), so that a space can
+            depend on them (e.g. CFR's IPM weight only when an IPM is used).
+
+        Returns
+        -------
+        dict or None
+            ``{parameter name: list of candidate values}``: a small discrete grid, JSON-encodable values (it is
+            part of the tuned task's key). :mod:`benchmark.tuning` draws ``budget - 1`` distinct grid points at
+            random (seeded), beside candidate 0 = the defaults. ``None`` (this default) or ``{}``: nothing to
+            tune; a tuned run then fits the defaults only. Document in the override how the grid was chosen.
+        """
+        return None

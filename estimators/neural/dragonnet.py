@@ -180,3 +180,19 @@ class DragonNet(NeuralCATE):
     def test_params(cls) -> dict[str, Any]:
         return {"rep_units": 16, "head_units": 8, "n_rep_layers": 2, "n_head_layers": 1, "max_epochs": 5,
                 "patience": 2, "device": "cpu"}  # fmt: skip
+
+    @classmethod
+    def search_space(cls, params: dict[str, Any] | None = None) -> dict[str, list[Any]]:
+        """Grid for tuned runs (:mod:`benchmark.tuning`): propensity-loss weight ``alpha`` in {0.1, 0.3, 1, 3},
+        ``learning_rate`` in {3e-4, 1e-3, 3e-3}, representation width ``rep_units`` in {100, 200} and head width
+        ``head_units`` in {50, 100}, ``weight_decay`` in {1e-4, 1e-3}; with ``targeted_reg=True`` also the
+        targeted-regularization weight ``beta`` in {0.1, 0.3, 1, 3}. Shi et al. (2019) fix alpha = beta = 1; the
+        grid spans that by about a factor 10 and was fixed a priori, not on any test rows.
+        """
+        space: dict[str, list[Any]] = {
+            "alpha": [0.1, 0.3, 1.0, 3.0], "learning_rate": [3e-4, 1e-3, 3e-3], "rep_units": [100, 200],
+            "head_units": [50, 100], "weight_decay": [1e-4, 1e-3],
+        }  # fmt: skip
+        if (params or {}).get("targeted_reg", False):
+            space["beta"] = [0.1, 0.3, 1.0, 3.0]
+        return space

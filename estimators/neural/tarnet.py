@@ -181,3 +181,25 @@ class TARNet(NeuralCATE):
     def test_params(cls) -> dict[str, Any]:
         return {"rep_units": 16, "head_units": 8, "n_rep_layers": 2, "n_head_layers": 1, "max_epochs": 5,
                 "patience": 2, "device": "cpu"}  # fmt: skip
+
+    @classmethod
+    def search_space(cls, params: dict[str, Any] | None = None) -> dict[str, list[Any]]:
+        """Grid for tuned runs (:mod:`benchmark.tuning`), a CPU-sized version of Shalit et al.'s (2017) search:
+
+        representation width ``rep_units`` in {50, 100, 200} and depth ``n_rep_layers`` in {1, 2, 3}, head width
+        ``head_units`` in {50, 100} and depth ``n_head_layers`` in {1, 2, 3}, ``learning_rate`` in {3e-4, 1e-3,
+        3e-3}, ``weight_decay`` in {1e-4, 1e-3}; for CFR (``ipm`` not ``"none"``) also the IPM weight ``alpha``
+        in {0.01, 0.1, 0.3, 1, 3} (cfrnet's ``p_alpha``, searched on a log grid in the paper) and, for
+        ``"mmd-rbf"``, the kernel bandwidth ``rbf_sigma`` in {0.1, 0.3, 1, 3} (representations have unit norm,
+        so distances lie in [0, 2]). The grid was fixed a priori, not on any test rows.
+        """
+        ipm = (params or {}).get("ipm", "none")
+        space: dict[str, list[Any]] = {
+            "rep_units": [50, 100, 200], "n_rep_layers": [1, 2, 3], "head_units": [50, 100],
+            "n_head_layers": [1, 2, 3], "learning_rate": [3e-4, 1e-3, 3e-3], "weight_decay": [1e-4, 1e-3],
+        }  # fmt: skip
+        if ipm != "none":
+            space["alpha"] = [0.01, 0.1, 0.3, 1.0, 3.0]
+        if ipm == "mmd-rbf":
+            space["rbf_sigma"] = [0.1, 0.3, 1.0, 3.0]
+        return space
