@@ -88,6 +88,12 @@ def _cmd_report(args) -> int:
                    full=not args.leaderboard_only, n_boot=args.n_boot, seed=args.bootstrap_seed)
 
 
+def _cmd_paper(args) -> int:
+    from .paper import cmd_paper
+
+    return cmd_paper(args, _command_line(getattr(args, "argv", None)))
+
+
 def _cmd_list(args) -> int:
     from .registry import DATASETS, ESTIMATORS
 
@@ -175,6 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the CIs (default 2000)")
     rep.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap generator (default 0)")
     rep.set_defaults(func=_cmd_report)
+
+    pp = sub.add_parser("paper", help="the IWDD paper's experiments: run (resumably) and write results/paper/",
+                        description="Run the IWDD paper's protocol (ACIC 2016 settings, ACIC 2018, IHDP; 80/20 "
+                                    "row-order split; every registered estimator) and write tables, figures and "
+                                    "claims.md into --out. Rerunning resumes; --report-only rewrites the outputs.")
+    from .paper_cli import add_arguments as _paper_arguments
+
+    _paper_arguments(pp)
+    pp.set_defaults(func=_cmd_paper)
 
     ls = sub.add_parser("list", help="list registered estimators and datasets, with where they come from")
     ls.set_defaults(func=_cmd_list)

@@ -33,7 +33,8 @@ import pandas as pd
 from ._files import data_dir as _data_dir
 from .base import CausalData, Dataset, DatasetCard, DatasetUnavailable
 
-__all__ = ["ACIC2016", "CAUSALLIB_BUNDLED", "acic2016_covariates", "list_replications"]
+__all__ = ["ACIC2016", "CAUSALLIB_BUNDLED", "acic2016_covariates", "list_replications", "find_data_cf_all",
+           "verify_manifest"]
 
 N_SETTINGS = 77
 N_SIMULATIONS = 100
@@ -91,6 +92,70 @@ def list_replications(data_dir, setting: int) -> list[int]:
         return []
     nums = {int(m.group(1)) for p in d.iterdir() if (m := re.fullmatch(r"zymu_(\d+)\.csv(\.gz)?", p.name))}
     return sorted(nums)
+
+
+def find_data_cf_all(path=None) -> Path | None:
+    """The ``data_cf_all`` directory under ``path`` (or ``path`` itself), else ``None``.
+
+    Parameters
+    ----------
+    path : str or path-like or None
+        A directory holding ``data_cf_all/`` or ``acic2016/data_cf_all/``, or the ``data_cf_all`` directory itself;
+        ``None`` means ``$CATEBENCH_DATA`` or ``~/.cache/catebench``.
+    """
+    base = _data_dir(path)
+    if base.name == "data_cf_all" and base.is_dir():
+        return base
+    root = _dir_root(path)
+    return root if root.is_dir() else None
+
+
+def verify_manifest(data_cf_all: str | os.PathLike, settings=None, simulation: int = 1) -> int:
+    """Check the files of ``settings`` against a ``MANIFEST.sha256`` beside ``data_cf_all`` (``sha256sum`` format).
+
+    Parameters
+    ----------
+    data_cf_all : path of the ``data_cf_all`` directory.
+    settings : iterable of int or None
+        Settings whose ``zymu_<simulation>`` file to check (with the covariates); ``None``: every listed file.
+    simulation : int, default 1
+
+    Returns
+    -------
+    int
+        Number of files checked; 0 when there is no manifest (nothing to check).
+
+    Raises
+    ------
+    ValueError
+        A file's digest differs from the manifest, naming the file and both digests.
+    """
+    from ._files import sha256_of
+
+    root = Path(data_cf_all)
+    manifest = root.parent / "MANIFEST.sha256"
+    if not manifest.is_file():
+        return 0
+    want = {}
+    for line in manifest.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            want[name.strip().lstrip("*")] = digest
+    prefix = root.name + "/"
+    names = [n for n in want if n.startswith(prefix)]
+    if settings is not None:
+        keep = {f"{prefix}x.csv", f"{prefix}x.csv.gz"}
+        keep |= {f"{prefix}{k}/zymu_{simulation}.csv{gz}" for k in settings for gz in ("", ".gz")}
+        names = [n for n in names if n in keep]
+    for name in names:
+        path = root.parent / name
+        if not path.is_file():
+            raise ValueError(f"acic2016: {path} is listed in {manifest} but missing.")
+        got = sha256_of(path)
+        if got != want[name]:
+            raise ValueError(f"acic2016: {path} has sha256 {got}, but {manifest} says {want[name]}; the file is "
+                             "damaged or from another generator run.")
+    return len(names)
 
 
 class ACIC2016(Dataset):

@@ -1,0 +1,128 @@
+"""The three IWDD measurements ``catebench paper`` reports, as functions of an output directory.
+
+Each returns a JSON-able dict (with a one-line ``summary``) and writes its files into ``out_dir``:
+
+* :func:`toy_figure`: the paper's 1-D toy figure, made by :mod:`benchmark.studies.iwdd_toy`;
+* :func:`sampling_speed`: one-step generator vs multi-step Heun sampling of the teacher, timed side by side through
+  the estimator's public sampling methods;
+* :func:`gradient_variance`: variance of the SiD generator gradient with explicit IPW weights vs randomized
+  conditions, measured by :mod:`benchmark.studies.iwdd_ihdp`, with a bootstrap CI.
+
+``quick=True`` shrinks every size to a smoke test (seconds; not a measurement to report).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["toy_figure", "sampling_speed", "gradient_variance"]
+
+
+def toy_figure(out_dir: Path, quick: bool = False) -> dict:
+    """Run :mod:`benchmark.studies.iwdd_toy` into ``out_dir/toy``; return the figure's path and its W1 table."""
+    from . import iwdd_toy
+
+    toy_dir = Path(out_dir) / "toy"
+    args = ["--out", str(toy_dir), "--draws", "5" if quick else "50", "--seed", "0"]
+    if quick:
+        args.append("--quick")
+    iwdd_toy.main(args)
+    summary = (toy_dir / "summary.md").read_text() if (toy_dir / "summary.md").exists() else ""
+    w1 = [line for line in summary.splitlines() if line.startswith("| ") and "method" not in line]
+    return {"figure": str(toy_dir / "figure.png"), "w1_rows": w1,
+            "summary": "toy-1d replication 1, teacher / KL / SiD distillation at registered defaults; W1 per panel in "
+                       "`studies/toy/summary.md`."}
+
+
+def sampling_speed(out_dir: Path, quick: bool = False, repeats: int = 5) -> dict:
+    """Time ``IWDD.sample`` (one-step generator) against ``IWDD.sample_teacher`` (Heun, 50 steps) side by side.
+
+    An ``iwdd-rand`` with registered defaults is fitted on IHDP replication 1's fit rows (80/20 row order); then
+    100 draws for each of 1000 units (drawn with replacement from all rows) are timed ``repeats`` times, the two
+    samplers alternating, one CPU thread. Quick: test parameters, 10 draws x 50 units, 3 repeats.
+    """
+    import torch
+
+    from benchmark.paper import SPLIT
+    from datasets.ihdp import IHDP
+    from datasets.splits import get_split, split_indices
+    from estimators.iwdd import IWDD
+
+    torch.set_num_threads(1)
+    data = IHDP().load(1)
+    fit_idx, _ = split_indices(data.n, get_split(SPLIT), seed=0)
+    params = IWDD.test_params() if quick else {}
+    est = IWDD(**{**params, "device": "cpu", "random_state": 0})
+    t0 = time.perf_counter()
+    est.fit(data.X[fit_idx], data.t[fit_idx], data.y[fit_idx])
+    fit_s = time.perf_counter() - t0
+    n_units, n_draws, heun_steps = (50, 10, 50) if quick else (1000, 100, 50)
+    repeats = 3 if quick else repeats
+    X = data.X[np.random.default_rng(0).integers(0, data.n, n_units)]
+    one, heun = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        est.sample(X, n_samples=n_draws)
+        one.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        est.sample_teacher(X, n_samples=n_draws, heun_steps=heun_steps)
+        heun.append(time.perf_counter() - t0)
+    ratio = statistics.median(heun) / statistics.median(one)
+    return {"fit_s": fit_s, "one_step": one, "heun": heun, "ratio": ratio, "heun_steps": heun_steps,
+            "what": f"{n_draws} draws x {n_units} IHDP units, both arms",
+            "summary": f"`iwdd-rand` ({'test' if quick else 'registered default'} parameters) fitted on IHDP "
+                       f"replication 1 in {fit_s:.0f} s; {n_draws} draws x {n_units} units: one-step "
+                       f"{statistics.median(one):.3g} s vs Heun ({heun_steps} steps) {statistics.median(heun):.3g} s, "
+                       f"median of {repeats} alternating repeats: {ratio:.1f}x."}
+
+
+def gradient_variance(out_dir: Path, quick: bool = False, n_batches: int = 200, n_boot: int = 2000) -> dict:
+    """IPW vs randomized generator-gradient variance from :func:`benchmark.studies.iwdd_ihdp.gradient_variance`.
+
+    The CI of the ratio IPW / randomized comes from the study's per-minibatch gradients when it returns them
+    (bootstrap over minibatches, ``n_boot`` draws, seed 0), else from its own CI fields.
+    """
+    from . import iwdd_ihdp
+
+    n_batches = 20 if quick else n_batches
+    kwargs = {"quick": True} if quick else {}
+    try:
+        gv = iwdd_ihdp.gradient_variance(n_batches, **kwargs)
+    except TypeError:
+        gv = iwdd_ihdp.gradient_variance(n_batches)
+    out = {"ipw_total_var": gv["ipw"]["total_var"], "rand_total_var": gv["rand"]["total_var"],
+           "ratio": gv.get("ratio_ipw_over_rand", gv["ipw"]["total_var"] / gv["rand"]["total_var"]),
+           "n_batches": gv.get("n_batches", n_batches), "max_weight": gv.get("max_weight", float("nan")),
+           "design": gv.get("design", "confounded synthetic design, n = 2000, d = 5")}
+    grads = {k: gv[k].get("grads") for k in ("ipw", "rand")}
+    if all(g is not None for g in grads.values()):
+        out.update(_ratio_ci(np.asarray(grads["ipw"], float), np.asarray(grads["rand"], float), n_boot))
+    else:
+        for k in ("ci_low", "ci_high", "ipw_ci", "rand_ci"):
+            if k in gv:
+                out[k] = gv[k]
+    lo, hi = out.get("ci_low", float("nan")), out.get("ci_high", float("nan"))
+    out["summary"] = (f"total variance of the SiD generator gradient over {out['n_batches']} minibatches: IPW "
+                      f"{out['ipw_total_var']:.4g}, randomized {out['rand_total_var']:.4g}, ratio {out['ratio']:.2f} "
+                      f"(95 % CI [{lo:.2f}, {hi:.2f}]).")
+    return out
+
+
+def _ratio_ci(g_ipw: np.ndarray, g_rand: np.ndarray, n_boot: int, seed: int = 0) -> dict:
+    """Bootstrap CI (minibatches resampled) of total variances and their ratio; gradients (n_batches, n_params)."""
+    rng = np.random.default_rng(seed)
+
+    def totvar(g, idx):
+        return g[idx].var(axis=0, ddof=1).sum()
+
+    n1, n2 = len(g_ipw), len(g_rand)
+    b1 = np.array([totvar(g_ipw, rng.integers(0, n1, n1)) for _ in range(n_boot)])
+    b2 = np.array([totvar(g_rand, rng.integers(0, n2, n2)) for _ in range(n_boot)])
+    r = b1 / b2
+    return {"ci_low": float(np.quantile(r, 0.025)), "ci_high": float(np.quantile(r, 0.975)),
+            "ipw_ci": [float(v) for v in np.quantile(b1, [0.025, 0.975])],
+            "rand_ci": [float(v) for v in np.quantile(b2, [0.025, 0.975])]}

@@ -1,0 +1,206 @@
+"""`catebench paper`: planning, the paper-layout tables, the claim verdicts, and a smoke run end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark import paper
+from benchmark.cli import main as cli_main
+from benchmark.paper import FAILS, HOLDS, MAIN, TEACHER, UNTESTABLE
+
+
+# ---- planning --------------------------------------------------------------------------------------------------
+
+
+def test_parse_ranges():
+    assert paper.parse_ranges("1-3,35, 2", 1, 77, "--settings") == (1, 2, 3, 35)
+    for bad, word in (("0-3", "outside"), ("5-2", "backwards"), ("x", "'x'"), ("78", "outside"), (",", "nothing")):
+        with pytest.raises(ValueError, match=word):
+            paper.parse_ranges(bad, 1, 77, "--settings")
+
+
+def test_select_estimators_patterns_and_errors():
+    names = paper.select_estimators("iwdd-*,t-learner-linear", exclude="iwdd-kl")
+    assert "iwdd-rand" in names and "iwdd-kl" not in names and names[-1] == "t-learner-linear"
+    assert paper.select_estimators("mypkg.mod:Cls") == ["mypkg.mod:Cls"]
+    with pytest.raises(ValueError, match="'nope-\\*'"):
+        paper.select_estimators("nope-*")
+    with pytest.raises(ValueError, match="no estimator left"):
+        paper.select_estimators("t-learner", exclude="t-learner")
+
+
+def test_plan_offline_acic2016_is_settings_1_to_10(tmp_path, monkeypatch):
+    monkeypatch.setenv("CATEBENCH_DATA", str(tmp_path))  # no data_cf_all there
+    plan = paper.build_plan(families="acic2016,ihdp", estimators="t-learner-linear", replications=3)
+    spec = {d.name: d for d in plan.config.datasets}
+    assert spec["acic2016"].replications == tuple(range(1, 11))
+    assert spec["acic2016"].params == {"source": "causallib", "simulation": "bundled"}
+    assert spec["ihdp"].replications == (1, 2, 3)
+    assert all(d.split == "80/20-row-order" for d in plan.config.datasets)
+    with pytest.raises(ValueError, match="settings 11-12 need the data_cf_all"):
+        paper.build_plan(families="acic2016", settings="9-12", estimators="t-learner-linear")
+    with pytest.raises(ValueError, match="--acic2016-dir"):
+        paper.build_plan(families="acic2016", acic2016_dir=str(tmp_path), estimators="t-learner-linear")
+    with pytest.raises(ValueError, match="--families 'acic2017'"):
+        paper.build_plan(families="acic2017")
+
+
+def test_plan_skips_acic2018_with_a_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("CATEBENCH_DATA", str(tmp_path))
+    plan = paper.build_plan(families="acic2018,ihdp", estimators="t-learner-linear")
+    assert [d.name for d in plan.config.datasets] == ["ihdp"]
+    assert any(n.startswith("ACIC 2018 skipped") for n in plan.notes)
+    with pytest.raises(ValueError, match="--acic2018-dir"):
+        paper.build_plan(families="acic2018", acic2018_dir=str(tmp_path), estimators="t-learner-linear")
+
+
+# ---- statistics and verdicts on constructed results ------------------------------------------------------------
+
+
+def test_best_share_ci_splits_ties_and_sums_to_100():
+    tab = pd.DataFrame({"a": [1.0, 1.0, 3.0, 2.0], "b": [2.0, 1.0, 1.0, 2.0], "c": [3.0, 5.0, 4.0, 2.0]})
+    bs = paper.best_share_ci(tab, n_boot=500, seed=0)
+    assert bs["best_pct"].sum() == pytest.approx(100.0)
+    assert bs.loc["a", "best_pct"] == pytest.approx(100 * (1 + 0.5 + 0 + 1 / 3) / 4)
+    assert (bs["ci_low"] <= bs["best_pct"] + 1e-9).all() and (bs["best_pct"] <= bs["ci_high"] + 1e-9).all()
+    assert bs.attrs["boots"].shape == (500, 3)
+
+
+def _results(errors: dict[str, np.ndarray], family: str = "acic2016", predict: dict | None = None) -> pd.DataFrame:
+    rows = []
+    for est, v in errors.items():
+        target = "estimators.iwdd:IWDD" if est.startswith("iwdd") or est == TEACHER else "estimators.meta:MetaLearner"
+        for rep, x in enumerate(v, start=1):
+            rows.append({"dataset": family, "replication": rep, "seed": 0, "split": paper.SPLIT, "estimator": est,
+                         "estimator_target": target, "status": "ok", "pehe_out": x, "pehe_in": x * 0.9,
+                         "fit_seconds": 1.0, "predict_seconds": (predict or {}).get(est, 0.1)})
+    return pd.DataFrame(rows)
+
+
+def _claims(results, studies=None):
+    return {c.key: c for c in paper.evaluate_claims(results, studies or {}, n_boot=500, seed=0)}
+
+
+def test_claims_hold_when_iwdd_wins_everywhere():
+    rng = np.random.default_rng(0)
+    base = 1.0 + rng.uniform(0, 0.1, 20)
+    res = _results({MAIN: base, "t-learner": base + 0.5, "s-learner": base + 0.8, TEACHER: base + 0.01},
+                   predict={MAIN: 0.1, TEACHER: 5.0})
+    studies = {"speed": {"one_step": [0.1, 0.11, 0.1], "heun": [5.0, 5.2, 4.9], "heun_steps": 50},
+               "gradvar": {"ratio": 3.0, "ci_low": 2.1, "ci_high": 4.0, "ipw_total_var": 3.0, "rand_total_var": 1.0}}
+    c = _claims(res, studies)
+    assert c["sota"].verdict == HOLDS
+    assert c["winrate"].verdict == HOLDS
+    assert c["gradvar"].verdict == HOLDS
+    assert c["one_step"].verdict == HOLDS
+
+
+def test_claims_fail_when_a_baseline_wins_everywhere():
+    rng = np.random.default_rng(1)
+    base = 1.0 + rng.uniform(0, 0.1, 20)
+    res = _results({MAIN: base + 0.6, "t-learner": base, "s-learner": base + 0.8, TEACHER: base + 0.1})
+    studies = {"speed": {"one_step": [1.0, 1.1], "heun": [0.5, 0.6]},
+               "gradvar": {"ratio": 0.7, "ci_low": 0.5, "ci_high": 0.9, "ipw_total_var": 0.7, "rand_total_var": 1.0}}
+    c = _claims(res, studies)
+    assert c["sota"].verdict == FAILS
+    assert c["winrate"].verdict == FAILS
+    assert c["gradvar"].verdict == FAILS
+    assert c["one_step"].verdict == FAILS  # 0.5 worse than the teacher: beyond the 10 % margin, and slower
+
+
+def test_claims_untestable_without_measurements_or_with_few_datasets():
+    res = _results({MAIN: np.array([1.0, 2.0, 1.5]), "t-learner": np.array([1.2, 1.1, 1.6])})
+    c = _claims(res)
+    assert c["sota"].verdict == UNTESTABLE  # not first, not significantly beaten with 3 datasets
+    assert c["gradvar"].verdict == UNTESTABLE and "did not run" in c["gradvar"].why
+    assert c["one_step"].verdict == UNTESTABLE
+    c = _claims(_results({"t-learner": np.ones(5), "s-learner": np.ones(5) * 2}))
+    assert all(v.verdict == UNTESTABLE for v in c.values())
+
+
+def test_gradvar_ci_straddling_one_cannot_decide():
+    c = _claims(_results({"t-learner": np.ones(3)}),
+                {"gradvar": {"ratio": 1.2, "ci_low": 0.8, "ci_high": 1.6, "ipw_total_var": 1.2, "rand_total_var": 1.0}})
+    assert c["gradvar"].verdict == UNTESTABLE and "includes 1" in c["gradvar"].why
+
+
+def test_write_paper_draws_the_study_figures(tmp_path):
+    rng = np.random.default_rng(2)
+    base = 1.0 + rng.uniform(0, 0.3, 6)
+    res = pd.concat([_results({MAIN: base, TEACHER: base + 0.05, "t-learner": base + 0.1}),
+                     _results({MAIN: base[:4], TEACHER: base[:4], "t-learner": base[:4] - 0.1}, family="ihdp")])
+    toy = tmp_path / "toy_src"
+    toy.mkdir()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    fig.savefig(toy / "figure.png")
+    fig.savefig(toy / "figure.svg")
+    plt.close(fig)
+    studies = {"speed": {"one_step": [0.1, 0.12], "heun": [4.0, 4.1], "heun_steps": 50, "what": "x"},
+               "gradvar": {"ratio": 2.0, "ci_low": 1.5, "ci_high": 2.6, "ipw_total_var": 2.0, "rand_total_var": 1.0,
+                           "ipw_ci": [1.6, 2.4], "rand_ci": [0.8, 1.2]},
+               "toy": {"figure": str(toy / "figure.png")}}
+    out = tmp_path / "paper"
+    paper.write_paper(res, out, command="test", studies=studies, n_boot=200)
+    for stem in ("winrates_best", "winrate_matrix_acic2016_pehe_out", "winrate_matrix_ihdp_pehe_out", "toy",
+                 "sampling_time", "gradient_variance"):
+        for ext in ("png", "svg"):
+            assert (out / "figures" / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
+    page = (out / "index.html").read_text()
+    assert page.count("<img") == 6 and "data:image/png;base64" in page
+
+
+# ---- the smoke run ---------------------------------------------------------------------------------------------
+
+
+def test_smoke_run_writes_every_output_and_resumes(shared, tmp_path, capsys):
+    acic = shared / "data" / "acic2016"
+    if not (acic / "data_cf_all").is_dir():
+        pytest.skip(f"{acic}/data_cf_all (ACIC 2016 replication 1 of the 77 settings) is not present")
+    out, store = tmp_path / "paper", tmp_path / "store.sqlite"
+    argv = ["paper", "--settings", "1-2", "--acic2016-dir", str(acic), "--replications", "2", "--estimators",
+            "t-learner-linear,s-learner-linear", "--executor", "inline", "--store", str(store), "--out", str(out),
+            "--studies", "skip", "--n-boot", "200", "--no-progress"]
+    assert cli_main(argv) == 0
+    for name in ("README.md", "claims.md", "claims.json", "tables.md", "index.html", "table_pehe.csv",
+                 "winrates_pairwise.csv", "distributional.csv", "coverage.csv", "leaderboard_all.csv", "tasks.csv",
+                 "budget.csv", "runs.jsonl"):
+        assert (out / name).is_file(), name
+    for stem in ("winrates_best", "winrate_matrix_acic2016_pehe_out", "winrate_matrix_ihdp_pehe_out"):
+        assert (out / "figures" / f"{stem}.png").is_file() and (out / "figures" / f"{stem}.svg").is_file()
+    table = pd.read_csv(out / "table_pehe.csv")
+    assert set(table["family"]) == {"acic2016", "ihdp"}
+    assert set(table["estimator"]) == {"t-learner-linear", "s-learner-linear"}
+    assert (table["n_units"] == 2).all()
+    for fam in ("acic2016", "ihdp"):  # % best shares of one family's table sum to 100 (ties split)
+        assert table.loc[table["family"] == fam, "best_pehe_out_pct"].sum() == pytest.approx(100.0)
+    tasks = pd.read_csv(out / "tasks.csv")
+    assert len(tasks) == 8 and (tasks["status"] == "ok").all()
+    assert set(tasks.loc[tasks["dataset"] == "acic2016", "n_test"]) == {960}  # 20 % of 4802 rows, row order
+    claims = json.loads((out / "claims.json").read_text())
+    assert [c["key"] for c in claims] == ["sota", "winrate", "gradvar", "one_step"]
+    assert all(c["verdict"] in (HOLDS, FAILS, UNTESTABLE) for c in claims)
+    md = (out / "claims.md").read_text()
+    assert md.count("**Verdict:") == 4 and "Decision rule" in md
+    assert "ACIC 2016" in (out / "tables.md").read_text() and "% best" in (out / "tables.md").read_text()
+    # a second run resumes: every task is already in the store
+    capsys.readouterr()
+    assert cli_main(argv) == 0
+    assert "8 tasks planned, 8 already in the store, 0 ran ok" in capsys.readouterr().out
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in runs] == ["started", "finished", "started", "finished"]
+
+
+def test_cli_rejects_bad_values(capsys):
+    assert cli_main(["paper", "--settings", "3-1", "--report-only"]) == 2
+    assert "--settings: range '3-1' runs backwards" in capsys.readouterr().err
+    assert cli_main(["paper", "--estimators", "nope", "--report-only", "--families", "ihdp"]) == 2
+    assert "'nope' matches no registered estimator" in capsys.readouterr().err
