@@ -386,38 +386,55 @@ def _summary_rows(results, family, estimators, n_boot, seed) -> tuple[pd.DataFra
     return df.sort_values(["pehe_out_mean", "estimator"], na_position="last").reset_index(drop=True), n_units
 
 
+def coverage_sets(results: pd.DataFrame, family: str) -> tuple[dict[str, frozenset], frozenset]:
+    """Per estimator, the units (replications) of ``family`` it finished ``ok`` on; and all units of the family."""
+    sub = results[results["dataset"] == family]
+    ok = sub[sub["status"] == "ok"]
+    cover = {e: frozenset(int(r) for r in g["replication"]) for e, g in ok.groupby("estimator")}
+    return cover, frozenset(int(r) for r in sub["replication"].unique())
+
+
 def family_tables(results: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> dict[str, list[dict]]:
     """The paper-layout tables of every family present in ``results``.
 
-    For each family, table "all" lists every estimator with results there, computed on the *complete* units
-    (datasets on which every listed estimator finished ``ok``), so that its rows are comparable and the "% best"
-    shares refer to the same datasets. When some estimators cover more units than that (a staged run: fast
-    estimators on all ACIC settings, the IWDD family on a subset), table "widest" repeats the computation for the
-    estimators that finished every unit of the family, over all those units.
+    A staged run covers estimators unequally (fast estimators on all 77 ACIC settings, the IWDD family on a
+    subset), and means or "% best" over different datasets are not comparable. So each table fixes a set of units
+    and lists the estimators that finished *every* one of them (the others are named under the table with their
+    coverage):
+
+    * scope ``"iwdd"``: the units `iwdd-rand` finished (when it has results), i.e. the IWDD comparison;
+    * scope ``"widest"``: every unit of the family, for the estimators that finished all of them (when that set
+      of units or estimators differs from the first table); when no estimator finished all of them, the units all
+      estimators share (``"common"``).
 
     Returns
     -------
-    dict family -> list of {"scope": "all"|"widest", "estimators": [...], "n_units": int, "units": [...],
-    "frame": DataFrame (one row per estimator)}.
+    dict family -> list of {"scope", "estimators", "left_out" {name: units finished}, "n_units",
+    "n_units_total", "units", "frame" (one row per estimator)}.
     """
     out: dict[str, list[dict]] = {}
     for fam in FAMILIES:
-        sub = results[results["dataset"] == fam]
-        if sub.empty:
+        cover, all_units = coverage_sets(results, fam)
+        if not cover:
             continue
-        ok = sub[sub["status"] == "ok"]
-        ests = sorted(ok["estimator"].unique())
-        if not ests:
-            continue
-        all_units = sorted(int(r) for r in sub["replication"].unique())
-        frame, n = _summary_rows(results, fam, ests, n_boot, seed)
-        tabs = [{"scope": "all", "estimators": ests, "n_units": n, "n_units_total": len(all_units), "frame": frame}]
-        per_est = ok.groupby("estimator")["replication"].nunique()
-        full = sorted(e for e in ests if per_est.get(e, 0) == len(all_units))
-        if n < len(all_units) and len(full) >= 2 and len(full) < len(ests):
-            frame2, n2 = _summary_rows(results, fam, full, n_boot, seed)
-            tabs.append({"scope": "widest", "estimators": full, "n_units": n2, "n_units_total": len(all_units),
-                         "frame": frame2})
+        candidates = []
+        if MAIN in cover:
+            candidates.append(("iwdd", cover[MAIN]))
+        candidates.append(("widest", all_units))
+        tabs, seen = [], set()
+        for scope, units in candidates:
+            members = sorted(e for e, c in cover.items() if units <= c)
+            if not members and scope == "widest":
+                units = frozenset.intersection(*cover.values())
+                members, scope = sorted(cover), "common"
+            if not members or not units or (units, tuple(members)) in seen:
+                continue
+            seen.add((units, tuple(members)))
+            sub = results[(results["dataset"] != fam) | results["replication"].isin(sorted(units))]
+            frame, n = _summary_rows(sub, fam, members, n_boot, seed)
+            tabs.append({"scope": scope, "estimators": members, "n_units": n, "n_units_total": len(all_units),
+                         "units": sorted(units), "frame": frame,
+                         "left_out": {e: len(c & units) for e, c in sorted(cover.items()) if e not in members}})
         out[fam] = tabs
     return out
 
@@ -436,13 +453,13 @@ def format_family_table(fam: str, tab: dict, main_family: list[str]) -> str:
     """Markdown of one :func:`family_tables` entry, in the paper's layout (IWDD family in bold)."""
     f = tab["frame"]
     unit = "settings" if fam == "acic2016" else ("datasets" if fam == "acic2018" else "replications")
-    what = ("every estimator with results here" if tab["scope"] == "all"
-            else "the estimators that finished every one of them")
-    head = (f"### {FAMILIES[fam]}: {tab['n_units']} of {tab['n_units_total']} {unit} ({what})\n\n"
-            f"sqrt-PEHE, mean ± SE over the {unit} on which all {len(tab['estimators'])} estimators below finished, "
-            "median beside it; % best = share of those "
-            f"{unit} on which the estimator has the lowest sqrt-PEHE among all of them (ties split), with its 95 % "
-            f"bootstrap CI ({unit} resampled). Bold: the IWDD family.\n")
+    what = {"iwdd": f"those `{MAIN}` finished", "widest": "all of them", "common": "those every estimator finished"}
+    units = _compact(tab["units"]) if len(tab["units"]) < tab["n_units_total"] else "all"
+    head = (f"### {FAMILIES[fam]}: {tab['n_units']} of {tab['n_units_total']} {unit} ({what[tab['scope']]}: {units})"
+            f"\n\nsqrt-PEHE, mean ± SE over these {unit}, median beside it; % best = share of these {unit} on which "
+            f"the estimator has the lowest sqrt-PEHE among the {len(tab['estimators'])} listed (ties split), with its "
+            f"95 % bootstrap CI ({unit} resampled). Every listed estimator finished every one of these {unit}. Bold: "
+            "the IWDD family.\n")
     lines = [head, "| estimator | in-sample sqrt-PEHE | median | % best in [95 % CI] | out-of-sample sqrt-PEHE | "
                    "median | % best out [95 % CI] |", "|---|---|---|---|---|---|---|"]
     for r in f.itertuples():
@@ -451,6 +468,9 @@ def format_family_table(fam: str, tab: dict, main_family: list[str]) -> str:
                      f"{_pct(r.best_pehe_in_pct, r.best_pehe_in_low, r.best_pehe_in_high)} | "
                      f"{_pm(r.pehe_out_mean, r.pehe_out_se)} | {r.pehe_out_median:.3f} | "
                      f"{_pct(r.best_pehe_out_pct, r.best_pehe_out_low, r.best_pehe_out_high)} |")
+    if tab.get("left_out"):
+        lines.append("\nNot in this table (finished only some of these " + unit + "): "
+                     + ", ".join(f"{e} ({k} of {tab['n_units']})" for e, k in tab["left_out"].items()) + ".")
     return "\n".join(lines) + "\n"
 
 
@@ -589,9 +609,20 @@ class Claim:
 
 
 def _baselines(results: pd.DataFrame, family: str) -> list[str]:
-    sub = results[(results["dataset"] == family) & (results["status"] == "ok")]
+    """Estimators outside the IWDD family that finished every unit `iwdd-rand` finished in ``family``."""
+    cover, _ = coverage_sets(results, family)
     fam = set(iwdd_family(results))
-    return sorted(e for e in sub["estimator"].unique() if e not in fam)
+    mine = cover.get(MAIN, frozenset())
+    return sorted(e for e, c in cover.items() if e not in fam and mine <= c)
+
+
+def _short_baselines(results: pd.DataFrame, family: str) -> str:
+    """Baselines left out of a claim because they did not finish every unit `iwdd-rand` finished."""
+    cover, _ = coverage_sets(results, family)
+    fam = set(iwdd_family(results))
+    mine = cover.get(MAIN, frozenset())
+    short = [f"{e} ({len(c & mine)} of {len(mine)})" for e, c in sorted(cover.items()) if e not in fam and not mine <= c]
+    return f" Baselines left out (did not finish every one of these datasets): {', '.join(short)}." if short else ""
 
 
 def _paired(results, family, metric, a, others) -> pd.DataFrame:
@@ -654,7 +685,8 @@ def _claim_sota(results, n_boot, seed) -> Claim:
                f"{means[MAIN]:.3f}, rank {rank} of {len(means)}; best baseline `{best_b}` {means[best_b]:.3f} "
                f"(paired difference {MAIN} − {best_b} = {m:+.3f}, 95 % CI [{lo:+.3f}, {hi:+.3f}], Holm p = "
                f"{padj[best_b]:.3g}). Significantly better baselines: "
-               f"{', '.join(f'`{b}`' for b in better) if better else 'none'}. → {v}.")
+               f"{', '.join(f'`{b}`' for b in better) if better else 'none'}. → {v}."
+               + _short_baselines(results, fam))
         ev.append(txt)
     verdict = _combine(verdicts)
     why = {HOLDS: f"`{MAIN}` has the lowest mean out-of-sample error in every family tested and no baseline beats it "
@@ -715,7 +747,7 @@ def _claim_winrate(results, n_boot, seed) -> Claim:
                   f"{_pct(theirs, bs.loc[top, 'ci_low'], bs.loc[top, 'ci_high'])} (difference {theirs - mine:+.0f} "
                   f"points, 95 % CI [{dlo:+.0f}, {dhi:+.0f}]). Pairwise (CI excludes 50 %): `{MAIN}` beats "
                   f"{len(beat)} baseline(s){' (' + ', '.join(beat) + ')' if beat else ''} and loses to {len(lost)}"
-                  f"{' (' + ', '.join(lost) + ')' if lost else ''}. → {v}.")
+                  f"{' (' + ', '.join(lost) + ')' if lost else ''}. → {v}." + _short_baselines(results, fam))
     verdict = _combine(verdicts)
     why = {HOLDS: f"`{MAIN}` has the highest \"% best\" against the baselines in every family tested.",
            FAILS: f"In at least one family a baseline is best on significantly more datasets than `{MAIN}`.",

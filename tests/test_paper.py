@@ -204,3 +204,42 @@ def test_cli_rejects_bad_values(capsys):
     assert "--settings: range '3-1' runs backwards" in capsys.readouterr().err
     assert cli_main(["paper", "--estimators", "nope", "--report-only", "--families", "ihdp"]) == 2
     assert "'nope' matches no registered estimator" in capsys.readouterr().err
+
+
+def test_family_tables_with_staged_coverage():
+    """Fast estimators on 10 datasets, iwdd-rand on 4: one table on iwdd-rand's 4, one on all 10 for the fast."""
+    rng = np.random.default_rng(3)
+    res = pd.concat([_results({"t-learner": rng.uniform(1, 2, 10), "s-learner": rng.uniform(1, 2, 10)}),
+                     _results({MAIN: rng.uniform(1, 2, 4), "x-learner": rng.uniform(1, 2, 2)})])
+    tabs = paper.family_tables(res, n_boot=200)["acic2016"]
+    assert [t["scope"] for t in tabs] == ["iwdd", "widest"]
+    assert tabs[0]["units"] == [1, 2, 3, 4] and set(tabs[0]["estimators"]) == {MAIN, "t-learner", "s-learner"}
+    assert tabs[0]["left_out"] == {"x-learner": 2}
+    assert tabs[1]["n_units"] == 10 and set(tabs[1]["estimators"]) == {"t-learner", "s-learner"}
+    for t in tabs:
+        assert t["frame"]["best_pehe_out_pct"].sum() == pytest.approx(100.0)
+    md = paper.format_family_table("acic2016", tabs[0], [MAIN])
+    assert "4 of 10 settings" in md and "x-learner (2 of 4)" in md
+    sota = _claims(res)["sota"]
+    assert "x-learner (2 of 4)" in " ".join(sota.evidence)  # left out of the claim, and said so
+
+
+def test_manifest_check_names_a_damaged_file(shared, tmp_path):
+    import shutil
+
+    from datasets.acic2016 import verify_manifest
+
+    src = shared / "data" / "acic2016"
+    if not (src / "MANIFEST.sha256").is_file():
+        pytest.skip(f"{src}/MANIFEST.sha256 is not present")
+    dst = tmp_path / "acic2016"
+    (dst / "data_cf_all" / "1").mkdir(parents=True)
+    shutil.copy(src / "MANIFEST.sha256", dst)
+    shutil.copy(src / "data_cf_all" / "x.csv.gz", dst / "data_cf_all")
+    shutil.copy(src / "data_cf_all" / "1" / "zymu_1.csv.gz", dst / "data_cf_all" / "1")
+    assert verify_manifest(dst / "data_cf_all", [1]) == 2
+    (dst / "data_cf_all" / "1" / "zymu_1.csv.gz").write_bytes(b"damaged")
+    with pytest.raises(ValueError, match="zymu_1.csv.gz has sha256"):
+        verify_manifest(dst / "data_cf_all", [1])
+    with pytest.raises(ValueError, match="missing"):
+        verify_manifest(dst / "data_cf_all", [2])
