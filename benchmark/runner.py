@@ -66,11 +66,51 @@ def _load_replication(target: str, params_json: str, replication: int):
     return dataset.load(replication)
 
 
-def _limit_threads():
-    """One BLAS/OpenMP thread and one torch thread in this process (workers, or inline runs)."""
-    from threadpoolctl import threadpool_limits
+def _loaded_libraries() -> int | None:
+    """How many shared libraries this process has loaded (Linux ``dl_iterate_phdr``); None where unknown."""
+    global _DL_ITERATE
+    if _DL_ITERATE is None:
+        import ctypes
 
-    threadpool_limits(1)
+        try:
+            libc = ctypes.CDLL(None)
+            cb_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+            fn = libc.dl_iterate_phdr
+            fn.argtypes, fn.restype = [cb_type, ctypes.c_void_p], ctypes.c_int
+            _DL_ITERATE = (fn, cb_type)
+        except (OSError, AttributeError):
+            _DL_ITERATE = False
+    if _DL_ITERATE is False:
+        return None
+    fn, cb_type = _DL_ITERATE
+    count = [0]
+
+    def one(info, size, data):
+        count[0] += 1
+        return 0
+
+    fn(cb_type(one), None)
+    return count[0]
+
+
+_DL_ITERATE = None
+_LIMITED_WITH: int | None = None  # number of shared libraries loaded when threadpool limits were last applied
+
+
+def _limit_threads():
+    """One BLAS/OpenMP thread and one torch thread in this process (workers, or inline runs).
+
+    ``threadpoolctl`` scans every loaded library (about 25 ms per call with torch loaded, two calls per task: most
+    of the runner's own cost per task, issue 14), so the limits are applied again only when a shared library was
+    loaded since the last time (a new BLAS or OpenMP runtime is always a new library); limits set once stay set.
+    """
+    global _LIMITED_WITH
+    n_libs = _loaded_libraries()
+    if n_libs is None or n_libs != _LIMITED_WITH:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+        _LIMITED_WITH = _loaded_libraries()
     if "torch" in sys.modules:
         import torch
 
