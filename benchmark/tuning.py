@@ -19,10 +19,12 @@ Protocol of one tuned task (``catebench run CONFIG --tune BUDGET [--tune-criteri
    validation part with a criterion that needs no counterfactuals (lower is better):
 
    * ``"factual"``: the factual outcome MSE, ``mean_i (y_i - mu_hat_{t_i}(x_i))^2``;
-   * ``"nn-pehe"``: the nearest-neighbour PEHE proxy of Shalit, Johansson & Sontag (ICML 2017, Sec. 5):
+   * ``"nn-pehe"``: the nearest-neighbour approximation of PEHE of Shalit, Johansson & Sontag ("Estimating
+     individual treatment effect: generalization bounds and algorithms", ICML 2017), their counterfactual-free
+     stand-in for PEHE on held-out rows:
      ``sqrt(mean_i (tau_hat(x_i) - tau_NN_i)^2)`` with ``tau_NN_i = (2 t_i - 1) (y_i - y_j(i))``, where
      ``j(i)`` is the nearest validation row of the other arm in Euclidean distance on the covariates
-     standardised with the training part's mean and standard deviation;
+     scaled by the training part's per-column standard deviation;
    * ``"rloss"``: the R-loss of Nie & Wager (Biometrika 2021), ``mean_i ((y_i - m(x_i)) - (t_i - e(x_i))
      tau_hat(x_i))^2``, with the nuisances m(x) = E[Y | x] (histogram gradient boosting) and e(x) = P(T=1 | x)
      (logistic regression, clipped to [0.01, 0.99]) fit once on the training part and evaluated on the
