@@ -307,6 +307,35 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def drop_stale(results: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, int]:
+    """Keep only rows whose task key matches the *current* registered parameters of their estimator.
+
+    A store can hold rows written while an estimator had other default parameters (its task keys differ); two rows
+    of one (dataset, replication, estimator) cannot be paired. Rows of estimators no longer registered by name
+    (e.g. ``module:Class`` targets) are kept as they are.
+
+    Returns (current rows, number of stale rows dropped).
+    """
+    from .config import DatasetSpec, EstimatorSpec, RunConfig
+    from .registry import ESTIMATORS
+    from .tasks import plan_tasks
+
+    if results.empty:
+        return results, 0
+    registered = set(ESTIMATORS.names())
+    names = sorted(e for e in results["estimator"].unique() if e in registered)
+    if not names:
+        return results, 0
+    specs = []
+    for (ds, params, split), g in results.groupby(["dataset", "dataset_params", "split"]):
+        specs.append(DatasetSpec(ds, tuple(sorted(int(r) for r in g["replication"].unique())), split,
+                                 json.loads(params)))
+    cfg = RunConfig(name="paper", seed=seed, datasets=specs, estimators=[EstimatorSpec(n) for n in names])
+    keys = {t.key for t in plan_tasks(cfg)}
+    keep = results["key"].isin(keys) | ~results["estimator"].isin(names)
+    return results[keep].reset_index(drop=True), int((~keep).sum())
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Tables
 # ---------------------------------------------------------------------------------------------------------------
@@ -454,8 +483,9 @@ def format_family_table(fam: str, tab: dict, main_family: list[str]) -> str:
     f = tab["frame"]
     unit = "settings" if fam == "acic2016" else ("datasets" if fam == "acic2018" else "replications")
     what = {"iwdd": f"those `{MAIN}` finished", "widest": "all of them", "common": "those every estimator finished"}
-    units = _compact(tab["units"]) if len(tab["units"]) < tab["n_units_total"] else "all"
-    head = (f"### {FAMILIES[fam]}: {tab['n_units']} of {tab['n_units_total']} {unit} ({what[tab['scope']]}: {units})"
+    which = (f"{what[tab['scope']]}: {_compact(tab['units'])}" if len(tab["units"]) < tab["n_units_total"]
+             else "all of them")
+    head = (f"### {FAMILIES[fam]}: {tab['n_units']} of the {tab['n_units_total']} {unit} in the store ({which})"
             f"\n\nsqrt-PEHE, mean ± SE over these {unit}, median beside it; % best = share of these {unit} on which "
             f"the estimator has the lowest sqrt-PEHE among the {len(tab['estimators'])} listed (ties split), with its "
             f"95 % bootstrap CI ({unit} resampled). Every listed estimator finished every one of these {unit}. Bold: "
@@ -1270,6 +1300,10 @@ def cmd_paper(args, command: str) -> int:
     results = Store(args.store).results()
     if results.empty:
         raise ValueError(f"the store {args.store} holds no results yet.")
+    results, n_stale = drop_stale(results, args.seed)
+    if n_stale:
+        plan.notes.append(f"{n_stale} stored task(s) were written with other estimator parameters than the "
+                          "registered ones (an older version) and are left out; rerun to replace them.")
     studies = run_studies(Path(args.out), args.studies, quick=args.quick_studies)
     paths = write_paper(results, args.out, command=command, store_path=args.store, studies=studies, notes=plan.notes,
                         n_jobs=plan.config.n_jobs, acic2018_n=plan.acic2018_n, n_boot=args.n_boot, seed=args.seed)

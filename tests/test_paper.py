@@ -219,7 +219,7 @@ def test_family_tables_with_staged_coverage():
     for t in tabs:
         assert t["frame"]["best_pehe_out_pct"].sum() == pytest.approx(100.0)
     md = paper.format_family_table("acic2016", tabs[0], [MAIN])
-    assert "4 of 10 settings" in md and "x-learner (2 of 4)" in md
+    assert "4 of the 10 settings in the store" in md and "x-learner (2 of 4)" in md
     sota = _claims(res)["sota"]
     assert "x-learner (2 of 4)" in " ".join(sota.evidence)  # left out of the claim, and said so
 
@@ -243,3 +243,18 @@ def test_manifest_check_names_a_damaged_file(shared, tmp_path):
         verify_manifest(dst / "data_cf_all", [1])
     with pytest.raises(ValueError, match="missing"):
         verify_manifest(dst / "data_cf_all", [2])
+
+
+def test_drop_stale_keeps_only_current_parameter_keys():
+    from benchmark.config import DatasetSpec, EstimatorSpec, RunConfig
+    from benchmark.tasks import plan_tasks
+
+    cfg = RunConfig(name="paper", seed=0, datasets=[DatasetSpec("ihdp", (1, 2), paper.SPLIT, {})],
+                    estimators=[EstimatorSpec("t-learner-linear")])
+    tasks = plan_tasks(cfg)
+    rows = [{"key": t.key, "dataset": "ihdp", "dataset_params": t.dataset_params_json, "split": t.split,
+             "replication": t.replication, "estimator": t.estimator} for t in tasks]
+    rows.append({**rows[0], "key": "from-an-older-version"})
+    rows.append({**rows[0], "key": "other", "estimator": "mypkg.mod:Cls"})  # not registered by name: kept
+    kept, n = paper.drop_stale(pd.DataFrame(rows), seed=0)
+    assert n == 1 and "from-an-older-version" not in set(kept["key"]) and len(kept) == 3

@@ -30,7 +30,10 @@ def toy_figure(out_dir: Path, quick: bool = False) -> dict:
     args = ["--out", str(toy_dir), "--draws", "5" if quick else "50", "--seed", "0"]
     if quick:
         args.append("--quick")
-    iwdd_toy.main(args)
+    try:
+        iwdd_toy.main(args)
+    except SystemExit as exc:  # argparse rejected the arguments (e.g. a study without --quick)
+        raise RuntimeError(f"benchmark.studies.iwdd_toy rejected {' '.join(args)} (exit {exc.code})") from None
     summary = (toy_dir / "summary.md").read_text() if (toy_dir / "summary.md").exists() else ""
     w1 = [line for line in summary.splitlines() if line.startswith("| ") and "method" not in line]
     return {"figure": str(toy_dir / "figure.png"), "w1_rows": w1,
