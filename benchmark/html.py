@@ -21,6 +21,7 @@ table{border-collapse:collapse;margin:0.8em 0;font-size:0.85em}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left;white-space:normal;min-width:15em;max-width:24em}
 .tw{overflow-x:auto;max-width:100%}
+td.long{white-space:normal;overflow-wrap:anywhere;text-align:left;min-width:16em;max-width:40em}
 tr.published td{color:#777;font-style:italic;background:#fafafa}
 .figs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
 figure{margin:0.5em 0;flex:1 1 520px;max-width:100%}figure img{width:100%;border:1px solid #ddd}
@@ -50,13 +51,16 @@ def _inline(text: str) -> str:
 
 #: Tables with more body rows than this are folded into a ``<details>`` element (click to expand).
 FOLD_ROWS = 25
+#: Cells with more characters than this wrap (class ``long``) instead of widening the table off-screen.
+LONG_CELL = 40
 
 
 def markdown_table_to_html(lines: list[str], fold: bool = True) -> str:
     """Convert a GitHub-style Markdown table (list of ``| a | b |`` lines) to an HTML table.
 
-    Rows whose text contains "published, orientation only" get the CSS class ``published``; tables longer than
-    :data:`FOLD_ROWS` rows are folded (``<details>``).
+    Rows whose text contains "published, orientation only" get the CSS class ``published``; cells longer than
+    :data:`LONG_CELL` characters wrap (class ``long``); tables longer than :data:`FOLD_ROWS` rows are folded
+    (``<details>``).
     """
     def cells(line: str) -> list[str]:
         return [c.strip() for c in line.strip().strip("|").split("|")]
@@ -65,7 +69,8 @@ def markdown_table_to_html(lines: list[str], fold: bool = True) -> str:
     out = ['<div class="tw"><table>', "<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"]
     for row, raw in zip(body, lines[2:]):
         cls = ' class="published"' if "published, orientation only" in raw else ""
-        out.append(f"<tr{cls}>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>")
+        tds = ("<td class=\"long\">" if len(c) > LONG_CELL else "<td>" for c in row)
+        out.append(f"<tr{cls}>" + "".join(f"{td}{_inline(c)}</td>" for td, c in zip(tds, row)) + "</tr>")
     out.append("</table></div>")
     if fold and len(body) > FOLD_ROWS:
         out = [f"<details><summary>table with {len(body)} rows (click to expand)</summary>", *out, "</details>"]
@@ -128,7 +133,8 @@ def render_page(title: str, sections: list[tuple[str, str, list[tuple[Path, str]
     title : str
     sections : list of (heading, markdown_body, figures) or (heading, markdown_body, figures, fold)
         ``figures`` is a list of (PNG path, caption); each is embedded as a data URI, two per row on wide
-        screens (a caption starting with "wide:" takes the full row).  Headings in the body are demoted one
+        screens (a caption starting with "wide:" takes the full row, e.g. diagrams with text that must stay
+        legible).  Headings in the body are demoted one
         level below the section heading.
 
     Returns

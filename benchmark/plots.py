@@ -5,6 +5,10 @@
 * :func:`cd_diagram`: critical-difference diagram (average ranks, Nemenyi CD, cliques of non-different estimators).
 * :func:`error_vs_time`: median error vs median fit time, one point per estimator, with IQR whiskers.
 
+Files are deterministic: the same figure gives the same PNG and SVG bytes on every run (the SVG's date is left
+out and its element ids are hashed with a fixed salt), so a regenerated report differs only where numbers do.
+Estimators are told apart by a colour x marker pair that is unique for up to :data:`N_STYLES` of them.
+
 Every function draws (and :func:`save` writes) under matplotlib's default style, whatever the process set before:
 some estimator libraries change the global style when imported (causalml applies "fivethirtyeight"), and a report
 written at the end of ``catebench run`` must look the same as one written by ``catebench report``.
@@ -22,10 +26,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["save", "winrate_heatmap", "metric_distributions", "cd_diagram", "error_vs_time", "HEAVY_TAIL_RATIO"]
+__all__ = ["save", "winrate_heatmap", "metric_distributions", "cd_diagram", "error_vs_time", "HEAVY_TAIL_RATIO",
+           "estimator_style", "N_STYLES"]
 
 #: Use a log axis when max / min of the positive values exceeds this ratio.
 HEAVY_TAIL_RATIO = 20.0
+#: Error vs time uses a log axis only when the values span more than this ratio (not over 0.0009-0.0015 s).
+LOG_AXIS_RATIO = 10.0
+
+#: 20 distinguishable colours (tab20's dark shades, then its light ones) and 7 markers; 7 is prime to 20, so
+#: estimator i gets colour i mod 20 and marker i mod 7, unique for N_STYLES = 140 estimators, and neighbours differ
+#: in both.
+_COLORS = [plt.cm.tab20(i) for i in [*range(0, 20, 2), *range(1, 20, 2)]]
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
+N_STYLES = len(_COLORS) * len(_MARKERS)
+
+#: Fixed salt for the ids matplotlib writes into SVG files (random per process otherwise).
+SVG_HASHSALT = "catebench"
 
 
 def _default_style(func):
@@ -49,14 +66,23 @@ def _plain_log(axis) -> None:
     axis.set_minor_formatter(fmt)
 
 
+def estimator_style(i: int) -> tuple[tuple, str]:
+    """(colour, marker) of the ``i``-th estimator; distinct pairs for i < :data:`N_STYLES`."""
+    return _COLORS[i % len(_COLORS)], _MARKERS[i % len(_MARKERS)]
+
+
 @_default_style
 def save(fig, out_dir: str | Path, stem: str) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` (150 dpi) and ``stem.svg`` in ``out_dir``; close it; return both paths."""
+    """Save ``fig`` as ``stem.png`` (150 dpi) and ``stem.svg`` in ``out_dir``; close it; return both paths.
+
+    Both files are byte-identical across runs: no date in the metadata, SVG ids hashed with :data:`SVG_HASHSALT`.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.svg"]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    with plt.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+        fig.savefig(paths[0], dpi=150, bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     return paths
 
@@ -149,7 +175,7 @@ def metric_distributions(results: pd.DataFrame, metric: str = "pehe_out", log: b
 
 
 @_default_style
-def cd_diagram(avg_ranks: pd.Series, cd: float, title: str = "", pairwise_p: pd.DataFrame | None = None,
+def cd_diagram(avg_ranks: pd.Series, cd: float | None, title: str = "", pairwise_p: pd.DataFrame | None = None,
                alpha: float = 0.05):
     """Critical-difference diagram (Demšar 2006).
 
@@ -157,8 +183,9 @@ def cd_diagram(avg_ranks: pd.Series, cd: float, title: str = "", pairwise_p: pd.
     ----------
     avg_ranks : Series
         Average rank per estimator (1 = best).
-    cd : float
-        Nemenyi critical difference.
+    cd : float or None
+        Nemenyi critical difference; None draws the average ranks alone (no CD bar, no cliques), for when the
+        post-hoc test is not run.
     title : str, default ""
     pairwise_p : DataFrame, optional
         Unused for the bars (cliques use ``cd``); kept for API symmetry.
@@ -175,7 +202,7 @@ def cd_diagram(avg_ranks: pd.Series, cd: float, title: str = "", pairwise_p: pd.
     half = (k + 1) // 2
     # cliques: maximal runs of consecutive estimators whose rank span is below cd
     cliques: list[tuple[int, int]] = []
-    for i in range(k):
+    for i in range(k if cd is not None else 0):
         j = i
         while j + 1 < k and vals[j + 1] - vals[i] < cd:
             j += 1
@@ -194,9 +221,10 @@ def cd_diagram(avg_ranks: pd.Series, cd: float, title: str = "", pairwise_p: pd.
     for t in range(lo, hi + 1):
         ax.vlines(t, 0, 0.15, color="black", lw=1)
         ax.text(t, 0.25, str(t), ha="center", va="bottom", fontsize=10)
-    ax.hlines(1.1, lo, lo + cd, color="black", lw=2)
-    ax.vlines([lo, lo + cd], 1.0, 1.2, color="black")
-    ax.text(lo + cd / 2, 1.25, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=10)
+    if cd is not None:
+        ax.hlines(1.1, lo, lo + cd, color="black", lw=2)
+        ax.vlines([lo, lo + cd], 1.0, 1.2, color="black")
+        ax.text(lo + cd / 2, 1.25, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=10)
     # labels: best half on the left, worst half on the right; connectors drop below the clique bars
     for i, (n, v) in enumerate(zip(names, vals)):
         left = i < half
@@ -215,9 +243,20 @@ def cd_diagram(avg_ranks: pd.Series, cd: float, title: str = "", pairwise_p: pd.
     return fig
 
 
+def _log_worthy(values: np.ndarray, ratio: float = LOG_AXIS_RATIO) -> bool:
+    """A log axis helps only when the positive values span more than ``ratio`` (max / min)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    return len(v) > 1 and v.max() / v.min() > ratio
+
+
 @_default_style
 def error_vs_time(results: pd.DataFrame, metric: str = "pehe_out", dataset: str | None = None):
-    """Median ``metric`` vs median fit time per estimator (log-log), IQR whiskers on both axes.
+    """Median ``metric`` vs median fit time per estimator, IQR whiskers on both axes.
+
+    Each axis is logarithmic only when its values (IQR ends included) span more than :data:`LOG_AXIS_RATIO`;
+    each estimator has its own colour x marker (:func:`estimator_style`), named in a legend when there are more
+    than 10, beside the point otherwise.
 
     Returns
     -------
@@ -232,10 +271,8 @@ def error_vs_time(results: pd.DataFrame, metric: str = "pehe_out", dataset: str 
     t_med, t_lo, t_hi = g["fit_seconds"].median(), g["fit_seconds"].agg(q, 0.25), g["fit_seconds"].agg(q, 0.75)
     many = len(e_med) > 10  # labels would collide: use a legend with unique colour x marker instead
     fig, ax = plt.subplots(figsize=(7.5, 5) if not many else (11, 6.5))
-    colors = plt.cm.tab10(np.arange(10))
-    markers = ["o", "s", "^", "D", "v", "P", "X"]
     for i, est in enumerate(e_med.index):
-        c, mk = colors[i % 10], markers[(i // 10) % len(markers)] if many else "o"
+        c, mk = estimator_style(i)
         ax.errorbar(t_med[est], e_med[est],
                     xerr=[[t_med[est] - t_lo[est]], [t_hi[est] - t_med[est]]],
                     yerr=[[e_med[est] - e_lo[est]], [e_hi[est] - e_med[est]]],
@@ -245,12 +282,16 @@ def error_vs_time(results: pd.DataFrame, metric: str = "pehe_out", dataset: str 
                         bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
     if many:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    _plain_log(ax.xaxis)
-    _plain_log(ax.yaxis)
-    ax.set_xlabel("fit time per task, seconds (median, IQR; log scale)")
-    ax.set_ylabel(f"{metric} (median, IQR; log scale)")
+    log_x = _log_worthy(np.concatenate([t_lo.to_numpy(), t_hi.to_numpy()]))
+    log_y = _log_worthy(np.concatenate([e_lo.to_numpy(), e_hi.to_numpy()]))
+    if log_x:
+        ax.set_xscale("log")
+        _plain_log(ax.xaxis)
+    if log_y:
+        ax.set_yscale("log")
+        _plain_log(ax.yaxis)
+    ax.set_xlabel(f"fit time per task, seconds (median, IQR{'; log scale' if log_x else ''})")
+    ax.set_ylabel(f"{metric} (median, IQR{'; log scale' if log_y else ''})")
     ax.set_title(f"Error vs fit time{f' ({dataset})' if dataset else ''}; lower-left is better")
     ax.grid(alpha=0.3, which="both")
     return fig

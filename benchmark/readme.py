@@ -12,31 +12,47 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 START, END = "LEADERBOARD-START", "LEADERBOARD-END"
 
 
+def _pm(mean: float, se: float) -> str:
+    return "-" if not np.isfinite(mean) else f"{mean:.3f} ± {se:.3f}" if np.isfinite(se) else f"{mean:.3f}"
+
+
 def table(board: pd.DataFrame, meta: dict) -> str:
+    """The README block: per dataset, sqrt-PEHE (mean ± SE, median, rank by median), ATE error, fit time, failures,
+    and for generative estimators the out-of-sample 90 % coverage when the board has it."""
+    dist = "cov90_out_mean" in board and np.isfinite(board["cov90_out_mean"].to_numpy(dtype=float)).any()
     lines = [
         f"Latest default leaderboard (`{meta.get('command', '?')}`, {meta.get('generated', '?')}, "
         f"{meta.get('hardware', {}).get('cpu_count', '?')} CPU cores). Lower is better; mean ± SE over "
-        "replications, median beside it; full tables, win rates, statistics and figures in "
+        "replications (seeds averaged within a replication), median beside it and the rank by the median "
+        "(sqrt-PEHE is heavy-tailed, so the two orders can differ)"
+        + ("; `cov90 out`: share of test-row outcomes inside the 90 % predictive interval, generative estimators "
+           "only (nominal 0.9)" if dist else "")
+        + "; full tables, win rates, statistics and figures in "
         "[`results/leaderboard.md`](results/leaderboard.md) and `results/report.html`.",
         "",
     ]
+    n_col = "n_replications" if "n_replications" in board else "n_ok"
     for dataset, g in board.groupby("dataset", sort=True):
-        lines += [
-            f"**{dataset}** ({int(g['n_ok'].max())} replications)",
-            "",
-            "| estimator | sqrt-PEHE out | median | ATE error out | fit s (median) | failed |",
-            "|---|---|---|---|---|---|",
-        ]
-        for _, r in g.sort_values("pehe_out_mean").iterrows():
-            lines.append(
-                f"| {r['estimator']} | {r['pehe_out_mean']:.3f} ± {r['pehe_out_se']:.3f} | {r['pehe_out_median']:.3f} "
-                f"| {r['ate_out_mean']:.3f} ± {r['ate_out_se']:.3f} | {r['fit_seconds_median']:.2f} | {int(r['n_failed'])} |"
-            )
+        head = ["estimator", "sqrt-PEHE out", "median", "rank by median", "ATE error out"]
+        head += ["cov90 out"] if dist else []
+        head += ["fit s (median)", "failed"]
+        lines += [f"**{dataset}** ({int(g[n_col].max())} replications)", "", "| " + " | ".join(head) + " |",
+                  "|" + "---|" * len(head)]
+        med_rank = g["pehe_out_median"].rank(method="min")
+        for idx, r in g.sort_values("pehe_out_mean").iterrows():
+            cells = [r["estimator"], _pm(r["pehe_out_mean"], r["pehe_out_se"]), f"{r['pehe_out_median']:.3f}",
+                     f"{med_rank[idx]:.0f}", _pm(r["ate_out_mean"], r["ate_out_se"])]
+            if dist:
+                c = r["cov90_out_mean"]
+                cells.append(f"{c:.2f}" if np.isfinite(c) else "-")
+            cells += [f"{r['fit_seconds_median']:.2f}", str(int(r["n_failed"]))]
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 

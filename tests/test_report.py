@@ -12,15 +12,22 @@ import pytest
 from scipy import stats as sps
 
 from benchmark import plots
+from benchmark.report import format_distributional, format_markdown, has_distributional, leaderboard, published_rows
 from benchmark.stats import (
+    FEW_BLOCKS,
     average_ranks,
     bootstrap_mean_ci,
     bootstrap_winrate_ci,
+    friedman_exact_p,
     friedman_nemenyi,
+    friedman_permutation_p,
+    friedman_test,
     holm,
     nemenyi_cd,
+    t_mean_ci,
     unit_table,
     wilcoxon_holm,
+    wilcoxon_min_p,
 )
 from benchmark.winrates import best_shares, pairwise_winrates
 
@@ -66,17 +73,60 @@ def naive_winrate(df: pd.DataFrame, a: str, b: str, metric: str, dataset: str | 
 
 
 # ---- win rates -----------------------------------------------------------------------------------------------
+def naive_winrate_datasets(df: pd.DataFrame, a: str, b: str, metric: str):
+    """Datasets weighted equally: the plain mean of the per-dataset naive win rates (datasets with a pair)."""
+    rates = [naive_winrate(df, a, b, metric, ds)[0] for ds in sorted(df["dataset"].unique())]
+    rates = [r for r in rates if np.isfinite(r)]
+    return float(np.mean(rates)) if rates else np.nan
+
+
+@pytest.mark.parametrize("weighting", ["datasets", "tasks"])
 @pytest.mark.parametrize("metric", ["pehe_out", "pehe_in"])
 @pytest.mark.parametrize("dataset", [None, "ihdp", "acic-2"])
-def test_pairwise_winrates_match_naive_loop(metric, dataset):
+def test_pairwise_winrates_match_naive_loop(metric, dataset, weighting):
     df = synthetic()
-    wr = pairwise_winrates(df, metric, dataset=dataset)
+    wr = pairwise_winrates(df, metric, dataset=dataset, weighting=weighting)
     assert (wr["ties"].to_numpy().sum()) > 0, "the synthetic frame should contain ties"
     for a, b in itertools.permutations(EST, 2):
         w, n, missing = naive_winrate(df, a, b, metric, dataset)
+        if dataset is None and weighting == "datasets":
+            w = naive_winrate_datasets(df, a, b, metric)
         assert wr["winrate"].loc[a, b] == pytest.approx(w, abs=1e-12)
         assert wr["n_pairs"].loc[a, b] == n
         assert wr["n_missing"].loc[a, b] == missing
+
+
+def test_pooled_winrate_weights_datasets_equally_not_tasks():
+    """The issue's case: 80 % on a dataset with many replications, 0 % on one with few; pooled by task 53 %,
+    datasets weighted equally 40 %: the task-pooled figure points the wrong way."""
+    rows = []
+    for ds, reps, a_wins in (("ihdp", 20, 16), ("synthetic", 10, 0)):
+        for r in range(1, reps + 1):
+            va, vb = (1.0, 2.0) if r <= a_wins else (2.0, 1.0)
+            for e, v in (("a", va), ("b", vb)):
+                rows.append({"dataset": ds, "replication": r, "seed": 0, "split": "s", "estimator": e,
+                             "status": "ok", "pehe_out": v})
+    df = pd.DataFrame(rows)
+    by_ds = pairwise_winrates(df, "pehe_out")  # the default
+    by_task = pairwise_winrates(df, "pehe_out", weighting="tasks")
+    assert by_ds["winrate"].loc["a", "b"] == pytest.approx(0.5 * (16 / 20 + 0 / 10))
+    assert by_task["winrate"].loc["a", "b"] == pytest.approx(16 / 30)
+    assert by_ds["n_pairs"].loc["a", "b"] == by_task["n_pairs"].loc["a", "b"] == 30
+    assert by_ds["n_datasets"].loc["a", "b"] == 2
+    w, lo, hi, n = bootstrap_winrate_ci(df, "a", "b", "pehe_out", n_boot=400, seed=1)
+    assert w == pytest.approx(0.4) and n == 30 and lo <= 0.4 <= hi < 16 / 30 + 0.2
+    # stratified cluster bootstrap, naive: per dataset resample its replications, average the two rates
+    rng = np.random.default_rng(1)
+    score = {ds: [1.0 if r <= k else 0.0 for r in range(1, n_r + 1)] for ds, n_r, k in
+             (("ihdp", 20, 16), ("synthetic", 10, 0))}
+    per_ds = []
+    for ds in ("ihdp", "synthetic"):
+        draws = rng.integers(0, len(score[ds]), size=(400, len(score[ds])))
+        per_ds.append([np.mean([score[ds][i] for i in d]) for d in draws])
+    boots = np.mean(per_ds, axis=0)
+    assert lo == pytest.approx(np.quantile(boots, 0.025)) and hi == pytest.approx(np.quantile(boots, 0.975))
+    with pytest.raises(ValueError, match="'replications'"):
+        pairwise_winrates(df, "pehe_out", weighting="replications")
 
 
 def test_winrate_invariants_and_direction():
@@ -268,6 +318,85 @@ def test_friedman_nemenyi_against_naive_formulas():
     assert ((p < 0.05) == (gap > fr["cd"])).all()
 
 
+def test_t_interval_and_bca_against_scipy():
+    v = np.random.default_rng(3).lognormal(size=10)
+    m, lo, hi = t_mean_ci(v)
+    ref = sps.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=sps.sem(v))
+    assert (m, lo, hi) == pytest.approx((v.mean(), *ref))
+    # at n = 10 the percentile bootstrap is visibly narrower than the t-interval (it under-covers)
+    _, plo, phi = bootstrap_mean_ci(v, n_boot=20000, seed=0)
+    assert (phi - plo) / (hi - lo) < 0.9
+    _, blo, bhi = bootstrap_mean_ci(v, n_boot=20000, seed=0, method="bca")
+    ref = sps.bootstrap((v,), np.mean, n_resamples=20000, method="BCa", rng=np.random.default_rng(5))
+    assert blo == pytest.approx(ref.confidence_interval.low, rel=0.05)
+    assert bhi == pytest.approx(ref.confidence_interval.high, rel=0.05)
+    assert bootstrap_mean_ci(np.ones(5), method="bca") == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="'basic'"):
+        bootstrap_mean_ci(v, method="basic")
+
+
+def naive_exact_friedman(table: np.ndarray) -> float:
+    """Brute force: every within-block permutation of every block's ranks, P(sum R_j^2 >= observed)."""
+    ranks = sps.rankdata(table, axis=1)
+    obs = (ranks.sum(axis=0) ** 2).sum()
+    hits = total = 0
+    for combo in itertools.product(*[list(itertools.permutations(r)) for r in ranks]):
+        total += 1
+        hits += (np.sum(combo, axis=0) ** 2).sum() >= obs - 1e-9
+    return hits / total
+
+
+@pytest.mark.parametrize("shape,seed", [((3, 3), 0), ((3, 4), 1), ((2, 5), 2), ((4, 3), 3)])
+def test_exact_friedman_matches_brute_force(shape, seed):
+    rng = np.random.default_rng(seed)
+    v = np.round(rng.normal(size=shape), 0 if seed == 1 else 3)  # seed 1: rounded to integers, so ties occur
+    tab = pd.DataFrame(v, columns=[f"e{j}" for j in range(shape[1])])
+    p = friedman_exact_p(tab)
+    assert p == pytest.approx(naive_exact_friedman(v), abs=1e-12)
+    fr = friedman_test(tab)
+    assert fr["method"] == "exact" and fr["p"] == pytest.approx(p)
+    assert friedman_permutation_p(tab, n_perm=20000, seed=0) == pytest.approx(p, abs=0.015)
+
+
+def test_exact_friedman_textbook_value_and_auto_switch():
+    # k = 3, n = 3, every block ranks alike: chi2_r = 6.0, exact p = 1/36 = 0.028 (Friedman's table),
+    # while the chi-square approximation gives 0.050
+    tab = pd.DataFrame([[1.0, 2.0, 3.0]] * 3, columns=list("abc"))
+    fr = friedman_test(tab)
+    assert fr["statistic"] == pytest.approx(6.0) and fr["p"] == pytest.approx(1 / 36)
+    assert fr["p_chi2"] == pytest.approx(sps.chi2.sf(6.0, 2)) and fr["p_min"] == pytest.approx(1 / 36)
+    big = pd.DataFrame(np.random.default_rng(0).normal(size=(FEW_BLOCKS, 4)), columns=list("abcd"))
+    assert friedman_test(big)["method"] == "chi2"
+    wide = pd.DataFrame(np.random.default_rng(0).normal(size=(3, 18)), columns=[f"e{j}" for j in range(18)])
+    assert friedman_test(wide)["method"] == "permutation"  # 18! arrangements: enumeration is out of reach
+
+
+def test_few_blocks_guard_friedman_and_nemenyi():
+    rng = np.random.default_rng(0)
+    # 2 blocks, 3 estimators: the smallest attainable p is 1/6 > 0.05 -> the test cannot reject
+    fr = friedman_nemenyi(pd.DataFrame(rng.normal(size=(2, 3)), columns=list("abc")))
+    assert not fr["can_reject"] and fr["p_min"] == pytest.approx(1 / 6) and not fr["nemenyi_run"]
+    # 2 blocks, 18 estimators: the Nemenyi CD exceeds k - 1, the widest possible rank gap
+    fr = friedman_nemenyi(pd.DataFrame(rng.normal(size=(2, 18)), columns=[f"e{j}" for j in range(18)]))
+    assert fr["cd"] > 17 and not fr["nemenyi_possible"] and not fr["nemenyi_run"]
+    # a clear ordering over 12 blocks: Friedman rejects, Nemenyi runs
+    tab = pd.DataFrame(rng.normal(size=(12, 4)) * 0.1 + np.arange(4), columns=list("abcd"))
+    fr = friedman_nemenyi(tab)
+    assert fr["can_reject"] and fr["rejects"] and fr["nemenyi_possible"] and fr["nemenyi_run"]
+    assert wilcoxon_min_p(2) == 0.5 and wilcoxon_min_p(6) == pytest.approx(1 / 32)
+
+
+def test_wilcoxon_better_follows_the_signed_ranks_not_the_median():
+    # 21 tiny positive differences (a worse by the median) and 19 large negative ones (a better on the big ranks)
+    d = np.r_[np.linspace(0.01, 0.02, 21), -np.linspace(1.0, 2.0, 19)]
+    tab = pd.DataFrame({"a": 5.0 + d, "b": np.full(40, 5.0)})
+    w = wilcoxon_holm(tab).iloc[0]
+    assert w["median_diff"] > 0 and w["r_minus"] > w["r_plus"]
+    assert w["significant"] and w["better"] == "a"
+    assert w["r_plus"] + w["r_minus"] == 40 * 41 / 2
+    assert w["statistic"] == pytest.approx(min(w["r_plus"], w["r_minus"]))
+
+
 def test_friedman_refuses_too_few():
     with pytest.raises(ValueError, match="at least 3 estimators"):
         friedman_nemenyi(pd.DataFrame({"a": [1, 2], "b": [2, 1]}))
@@ -304,6 +433,141 @@ def test_plots_ignore_a_global_style_set_by_another_library(tmp_path):
     assert plain.read_bytes() == styled.read_bytes()
 
 
+def test_svg_and_png_bytes_identical_across_runs(tmp_path):
+    """Two draws of the same figures give byte-identical files (no date, no random SVG ids)."""
+    df = synthetic()
+    fr = friedman_nemenyi(unit_table(df, "pehe_out", "replication", dataset="ihdp"))
+    for run in ("one", "two"):
+        plots.save(plots.cd_diagram(fr["avg_ranks"], fr["cd"], "t"), tmp_path / run, "cd")
+        plots.save(plots.error_vs_time(df, "pehe_out", "ihdp"), tmp_path / run, "time")  # clip paths -> ids
+    for name in ("cd.svg", "cd.png", "time.svg", "time.png"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+    svg = (tmp_path / "one" / "time.svg").read_text()
+    assert "<dc:date>" not in svg and 'id="' in svg
+
+
+def test_error_vs_time_log_axis_only_over_a_wide_range_and_distinct_styles():
+    import matplotlib.pyplot as plt
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for i in range(25):  # 25 estimators, OLS-like fit times 0.0009-0.0015 s, errors 1-3
+        for r in range(5):
+            rows.append({"dataset": "ihdp", "replication": r, "estimator": f"est{i:02d}", "status": "ok",
+                         "pehe_out": 1 + 2 * rng.uniform(), "fit_seconds": rng.uniform(0.0009, 0.0015)})
+    df = pd.DataFrame(rows)
+    fig = plots.error_vs_time(df, "pehe_out", "ihdp")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "linear" and ax.get_yscale() == "linear"
+    handles, labels = ax.get_legend_handles_labels()
+    styles = {(tuple(np.round(h[0].get_color(), 4)), h[0].get_marker()) for h in handles}
+    assert len(labels) == 25 and len(styles) == 25, "every estimator needs its own colour x marker"
+    colours = [tuple(np.round(h[0].get_color(), 4)) for h in handles[:20]]
+    assert len(set(colours)) == 20, "the colour cycle must not repeat within 20 estimators"
+    plt.close(fig)
+    df.loc[df["estimator"] == "est00", "fit_seconds"] = 5.0  # now fit times span > 3 decades
+    fig = plots.error_vs_time(df, "pehe_out", "ihdp")
+    assert fig.axes[0].get_xscale() == "log" and fig.axes[0].get_yscale() == "linear"
+    plt.close(fig)
+    assert len({plots.estimator_style(i) for i in range(plots.N_STYLES)}) == plots.N_STYLES
+
+
+# ---- leaderboard -------------------------------------------------------------------------------------------------
+def test_leaderboard_averages_seeds_within_a_replication_first():
+    df = synthetic(seed=4, datasets=("ihdp",), reps=6, seeds=3, n_failed=0, n_absent=0)
+    board = leaderboard(df).set_index("estimator")
+    for e in EST:
+        per_rep = df[df["estimator"] == e].groupby("replication")["pehe_out"].mean().to_numpy()
+        assert board.loc[e, "pehe_out_mean"] == pytest.approx(per_rep.mean())
+        assert board.loc[e, "pehe_out_se"] == pytest.approx(per_rep.std(ddof=1) / np.sqrt(6))  # n = 6, not 18
+        assert board.loc[e, "pehe_out_median"] == pytest.approx(np.median(per_rep))
+        assert board.loc[e, "n_ok"] == 18 and board.loc[e, "n_replications"] == 6 and board.loc[e, "pehe_out_n"] == 6
+
+
+def test_median_column_and_both_orders_shown():
+    # 'a' has the lower mean (no outlier), 'b' the lower median (one huge replication)
+    vals = {"a": [2.0, 2.0, 2.0, 2.0, 2.0], "b": [1.0, 1.0, 1.0, 1.0, 9.0], "c": [3.0] * 5}
+    rows = [{"dataset": "ihdp", "replication": r, "seed": 0, "split": "s", "estimator": e, "status": "ok",
+             "pehe_out": v, "fit_seconds": 0.1} for e, vs in vals.items() for r, v in enumerate(vs)]
+    board = leaderboard(pd.DataFrame(rows))
+    assert list(board["estimator"]) == ["a", "b", "c"]  # ordered by mean: 2.0, 2.6, 3.0
+    b = board.set_index("estimator")
+    assert b.loc["a", "pehe_out_rank_mean"] == 1 and b.loc["a", "pehe_out_rank_median"] == 2
+    assert b.loc["b", "pehe_out_rank_mean"] == 2 and b.loc["b", "pehe_out_rank_median"] == 1
+    md = format_markdown(board)
+    header = md.splitlines()[2]
+    assert "| pehe_out | pehe_out median |" in header and "rank mean / median" in header
+    row_b = next(line for line in md.splitlines() if line.startswith("| b |"))
+    assert "| 2 / 1 |" in row_b and "| 2.600 ± 1.600 | 1.000 |" in row_b
+
+
+def test_published_cells_carry_their_status(tmp_path):
+    ref = tmp_path / "ref.csv"
+    ref.write_text("source,method,protocol,metric,within_sample,within_se,out_of_sample,out_se,verified\n"
+                   "P,OLS,IHDP-1000,sqrt_pehe,5.8,0.3,5.9,0.3,recalled\n"
+                   "P,OLS,IHDP-1000,ate_error,0.7,0.04,0.9,0.06,verified\n"
+                   "Q,CEVAE,IHDP-1000,sqrt_pehe,2.7,0.1,2.6,0.1,out_verified\n"
+                   "Q,BART,IHDP-1000,sqrt_pehe,2.1,0.1,2.3,0.1,means_verified\n")
+    rows, note = published_rows(ref)
+    assert "recalled" in note and "verified" in note
+    md = format_markdown(leaderboard(synthetic(datasets=("ihdp",))), ref_rows=rows)
+    ols = next(line for line in md.splitlines() if line.startswith("| *OLS"))
+    assert "5.900 ± 0.300 (recalled)" in ols and "0.900 ± 0.060 (verified)" in ols
+    cevae = next(line for line in md.splitlines() if line.startswith("| *CEVAE"))
+    assert "2.600 ± 0.100 (verified)" in cevae and "2.700 ± 0.100 (recalled)" in cevae
+    bart = next(line for line in md.splitlines() if line.startswith("| *BART"))
+    assert "2.300 ± 0.100 (mean verified)" in bart
+
+
+DIST = {"crps": 0.4, "cov50": 0.45, "cov90": 0.86, "width50": 1.1, "width90": 2.9}
+
+
+def with_distributional(df: pd.DataFrame, estimator: str = "c", w1: bool = False) -> pd.DataFrame:
+    """Add the issue-10 distributional metrics to one estimator's ok tasks (others lack them: NaN)."""
+    df = df.copy()
+    rng = np.random.default_rng(0)
+    mask = (df["estimator"] == estimator) & (df["status"] == "ok")
+    names = list(DIST) + (["w1"] if w1 else [])
+    for base in names:
+        for side in ("in", "out"):
+            centre = DIST.get(base, 0.3)
+            df[f"{base}_{side}"] = np.nan
+            df.loc[mask, f"{base}_{side}"] = centre + 0.02 * rng.normal(size=int(mask.sum()))
+    return df
+
+
+def test_distributional_table_only_for_estimators_that_have_the_metrics():
+    df = with_distributional(synthetic(seed=2, datasets=("ihdp",), n_failed=0, n_absent=0), "c")
+    board = leaderboard(df)
+    assert has_distributional(board) and not has_distributional(leaderboard(synthetic()))
+    ok_c = df[(df["estimator"] == "c")]
+    per_rep = (ok_c["cov90_out"] - 0.9).abs().groupby(ok_c["replication"]).mean()
+    b = board.set_index("estimator")
+    assert b.loc["c", "covdist90_out_mean"] == pytest.approx(per_rep.mean())
+    assert np.isnan(b.loc["a", "crps_out_mean"]) and np.isnan(b.loc["a", "covdist90_out_mean"])
+    text = format_distributional(board)
+    lines = text.splitlines()
+    assert sum(line.startswith("| c |") for line in lines) == 2  # test rows and fit rows
+    assert not any(line.startswith(("| a |", "| b |", "| d |")) for line in lines)
+    assert "abs(cov90 − 0.9)" in text and "crps_out median" in text and "w1_out" not in text
+    assert "w1_out" in format_distributional(leaderboard(with_distributional(df, "c", w1=True)))
+    # the point-metric leaderboard keeps every estimator and its numbers
+    plain = leaderboard(synthetic(seed=2, datasets=("ihdp",), n_failed=0, n_absent=0))
+    pd.testing.assert_frame_equal(board[plain.columns], plain)
+    assert format_markdown(board) == format_markdown(plain)
+
+
+def test_readme_table_has_median_and_coverage_for_generative_only():
+    from benchmark.readme import table
+
+    df = with_distributional(synthetic(seed=2, datasets=("ihdp",), n_failed=0, n_absent=0), "c")
+    text = table(leaderboard(df), {"command": "catebench run x", "generated": "now"})
+    head = next(line for line in text.splitlines() if line.startswith("| estimator"))
+    assert "| median | rank by median |" in head and "cov90 out" in head
+    assert "| - |" in next(line for line in text.splitlines() if line.startswith("| a |"))
+    assert "cov90 out" not in table(leaderboard(synthetic(seed=2, datasets=("ihdp",))), {})
+
+
 # ---- report end to end ---------------------------------------------------------------------------------------
 def _write_store(path, df):
     from benchmark.store import Store, TaskResult
@@ -317,6 +581,9 @@ def _write_store(path, df):
                     random_state=i)
         metrics = {} if r.status != "ok" else {"pehe_out": r.pehe_out, "pehe_in": r.pehe_in, "ate_out": r.ate_out,
                                                  "ate_in": r.ate_out}
+        if r.status == "ok":  # distributional metrics only where the frame has them (one estimator's tasks)
+            metrics.update({k: float(getattr(r, k)) for k in df.columns
+                            if k.split("_")[0] in DIST and np.isfinite(getattr(r, k))})
         store.write(task, TaskResult(key=task.key, status=r.status, error=None if r.status == "ok" else "boom",
                                      metrics=metrics, fit_seconds=r.fit_seconds, versions={"numpy": np.__version__}))
     store.close()
@@ -345,14 +612,37 @@ def test_report_end_to_end(tmp_path):
     assert "**Incomplete store:** 2 task(s) stored as failed/timeout/crashed and 1 task(s) absent" in md
     assert "published" not in md.split("### acic-1")[1].split("### ihdp")[0]  # only in the IHDP table
     wr = pd.read_csv(out / "winrates.csv")
-    pooled = wr[(wr["scope"] == "pooled over datasets") & (wr["metric"] == "pehe_out")].set_index(["a", "b"])
+    by_task = wr[(wr["scope"] == "pooled, tasks weighted equally") & (wr["metric"] == "pehe_out")].set_index(["a", "b"])
+    by_ds = wr[(wr["scope"] == "pooled, datasets weighted equally") & (wr["metric"] == "pehe_out")].set_index(["a", "b"])
     for a, b in itertools.permutations(EST, 2):
         w, n, missing = naive_winrate(df, a, b, "pehe_out")
-        assert pooled.loc[(a, b), "winrate"] == pytest.approx(w, abs=1e-6)
-        assert pooled.loc[(a, b), "n_missing"] == missing
+        assert by_task.loc[(a, b), "winrate"] == pytest.approx(w, abs=1e-6)
+        assert by_task.loc[(a, b), "n_missing"] == missing
+        assert by_ds.loc[(a, b), "winrate"] == pytest.approx(naive_winrate_datasets(df, a, b, "pehe_out"), abs=1e-6)
+    wmd = (out / "winrates.md").read_text()
+    assert "avg vs others" in wmd and "this is the pooled figure to read" in wmd
     best = pd.read_csv(out / "best.csv")
     for _, g in best.groupby(["scope", "metric"]):
         assert g["best_pct"].sum() == pytest.approx(100.0, abs=1e-3)
+    assert best.loc[best["unit"] == "dataset", "mean"].isna().all()  # no mean across dataset scales
+    assert best["avg_rank"].notna().all()
+    # statistics: two datasets as blocks -> the wording says datasets; Nemenyi cannot separate any pair with
+    # k = 4 and n = 2 (CD 3.3 > k - 1), so it is neither run nor drawn; Wilcoxon over 2 datasets cannot reject
+    stats_md = (out / "stats.md").read_text()
+    pooled_txt = stats_md.split("### pooled over datasets: pehe_out")[1].split("###")[0]
+    assert "(2 complete datasets as blocks)" in pooled_txt and "with 2 datasets" in pooled_txt
+    assert "Nemenyi post-hoc not run" in pooled_txt or "no Nemenyi post-hoc is run" in pooled_txt
+    assert "Wilcoxon signed-rank tests not run" in pooled_txt
+    assert "exact p-value" in stats_md.split("### ihdp: pehe_out")[1].split("###")[0]  # 7-8 replications: few
+    nem = pd.read_csv(out / "nemenyi.csv") if (out / "nemenyi.csv").stat().st_size > 1 else pd.DataFrame()
+    assert "pooled over datasets" not in set(nem.get("scope", []))
+    ranks = pd.read_csv(out / "ranks.csv")
+    assert not ranks.loc[ranks["scope"] == "pooled over datasets", "nemenyi_run"].any()
+    ci = pd.read_csv(out / "ci.csv")
+    assert (ci["ci_method"] == "t").all() and {"bca_low", "bca_high", "se"} <= set(ci.columns)
+    lb = (out / "leaderboard.md").read_text()
+    assert "pehe_out median" in lb and "rank mean / median" in lb and "(recalled)" in lb
+    assert "Distributional" not in lb and not (out / "distributional.csv").exists()
     meta = json.loads((out / "report_meta.json").read_text())
     assert meta["command"].startswith("catebench report") and meta["hardware"]["cpu_count"] >= 1
     assert meta["versions"]["numpy"] == [np.__version__] and meta["status_counts"]["failed"] == 2
@@ -366,6 +656,29 @@ def test_report_end_to_end(tmp_path):
     assert main(["report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "r2"), "--reference",
                  str(tmp_path / "absent.csv"), "--n-boot", "300"]) == 0
     assert "omitted" in (tmp_path / "r2" / "leaderboard.md").read_text()
-    # one seed drives the bootstrap: a rerun gives byte-identical numbers
+    # one seed drives the bootstrap: a rerun gives byte-identical numbers, and byte-identical figures
     for name in ["winrates.csv", "ci.csv", "best.csv", "wilcoxon.csv", "ranks.csv", "nemenyi.csv", "coverage.csv"]:
         assert (out / name).read_bytes() == (tmp_path / "r2" / name).read_bytes(), name
+    for fig in sorted((out / "figures").iterdir()):
+        assert fig.read_bytes() == (tmp_path / "r2" / "figures" / fig.name).read_bytes(), fig.name
+
+
+def test_report_with_distributional_metrics_for_one_estimator(tmp_path):
+    from benchmark.report import write_report
+    from benchmark.store import Store
+
+    df = with_distributional(synthetic(seed=11, datasets=("ihdp",), reps=4, seeds=1, n_failed=1, n_absent=0), "b")
+    _write_store(tmp_path / "s.sqlite", df)
+    results = Store(tmp_path / "s.sqlite").results()
+    assert results.loc[results["estimator"] != "b", "crps_out"].isna().all()
+    paths = write_report(results, tmp_path / "out", reference=None, n_boot=100)
+    dist = pd.read_csv(paths["distributional_csv"])
+    assert list(dist["estimator"]) == ["b"] and "covdist90_out_mean" in dist and "cov50_in_mean" in dist
+    lb = paths["leaderboard_md"].read_text()
+    section = lb.split("## Distributional metrics (generative estimators)")[1]
+    assert "| b |" in section and "| a |" not in section and "abs(cov90 − 0.9)" in section
+    board = pd.read_csv(paths["leaderboard_csv"])
+    assert set(board["estimator"]) == set(EST) and board["crps_out_mean"].notna().sum() == 1
+    page = paths["html"].read_text()
+    assert "<h2>Distributional metrics (generative estimators)</h2>" in page
+    assert len(pd.read_csv(paths["winrates_csv"])) > 0
