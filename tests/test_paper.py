@@ -258,3 +258,18 @@ def test_drop_stale_keeps_only_current_parameter_keys():
     rows.append({**rows[0], "key": "other", "estimator": "mypkg.mod:Cls"})  # not registered by name: kept
     kept, n = paper.drop_stale(pd.DataFrame(rows), seed=0)
     assert n == 1 and "from-an-older-version" not in set(kept["key"]) and len(kept) == 3
+
+
+@pytest.mark.slow
+def test_quick_studies_measure_or_say_why(tmp_path):
+    """The three IWDD measurements at smoke-test sizes: each either measures or records why it did not."""
+    res = paper.run_studies(tmp_path, "run", quick=True)
+    assert set(res) == {"speed", "gradvar", "toy"}
+    sp = res["speed"]
+    assert "error" not in sp, sp.get("error")
+    assert len(sp["one_step"]) == len(sp["heun"]) == 3 and sp["ratio"] > 0
+    for name in ("gradvar", "toy"):
+        assert "error" in res[name] or res[name].get("summary"), res[name]
+    assert json.loads((tmp_path / "studies" / "speed.json").read_text())["quick"] is True
+    again = paper.run_studies(tmp_path, "auto", quick=True)  # auto: reuses what was measured
+    assert again["speed"]["measured"] == sp["measured"]
