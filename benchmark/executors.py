@@ -4,7 +4,8 @@ Every executor has one method, ``run(fn, tasks)``, yielding ``(task, TaskResult)
 order), and ``close()``. An executor turns faults it can see from outside a task into result rows itself:
 
 ``timeout``
-    the task ran longer than ``task_timeout`` seconds; its worker process was killed (local) or restarted (dask).
+    the task ran longer than ``task_timeout`` seconds; its worker process was killed (local) or retired and
+    restarted by its nanny (dask).
 ``crashed``
     the worker process running the task died (``os._exit``, SIGKILL, segfault, out of memory) on every one of
     ``max_attempts`` tries. A worker death is first taken as transient and the task is retried.
@@ -335,14 +336,25 @@ class LocalExecutor:
 
 
 # ---- dask ---------------------------------------------------------------------------------------------------
+#: In a dask worker process: threads of tasks that passed their time limit and were abandoned, with the moment.
+_ABANDONED: list[tuple[threading.Thread, float]] = []
+#: Seconds a worker with an abandoned task thread sends new tasks elsewhere while it waits for its restart.
+_POISON_SECONDS = 60.0
+
+
 def _dask_call(fn, task, timeout):
     """Runs on a dask worker: ``fn(task)`` in a thread, abandoned after ``timeout`` seconds.
 
     Returns ``(result, worker_address)``; on timeout, result is a ``timeout`` row and the driver restarts that
-    worker (a Python thread cannot be stopped from outside).
+    worker (a Python thread cannot be stopped from outside). Until then (at most ``_POISON_SECONDS``) the worker
+    hands any new task back to the scheduler (:class:`distributed.Reschedule`, which counts as no failure).
     """
-    from distributed import get_worker
+    from distributed import Reschedule, get_worker
 
+    now = time.monotonic()
+    _ABANDONED[:] = [(th, t) for th, t in _ABANDONED if th.is_alive()]
+    if any(now - t < _POISON_SECONDS for _, t in _ABANDONED):
+        raise Reschedule()  # this worker is about to restart: run the task elsewhere
     try:
         address = get_worker().address
     except ValueError:
@@ -355,8 +367,15 @@ def _dask_call(fn, task, timeout):
     th.start()
     th.join(timeout)
     if th.is_alive() or not box:
+        if th.is_alive():
+            _ABANDONED.append((th, time.monotonic()))
         return _timed_out(task, 1, timeout), address
     return box[0], address
+
+
+async def _restart_worker(dask_worker) -> None:
+    """Runs on a dask worker (``Client.run``): retire gracefully, then exit so that the nanny restarts it."""
+    await dask_worker.close_gracefully(restart=True, reason="catebench: a task passed task_timeout")
 
 
 class DaskExecutor:
@@ -373,16 +392,39 @@ class DaskExecutor:
     max_attempts : int, default 2
         For the ``LocalCluster``: tries of a task whose worker dies (dask's ``allowed-failures`` is set to
         ``max_attempts - 1``). With ``address`` the scheduler's own setting applies.
+    worker_wait : float, default 300
+        Liveness limit: when the cluster has had no worker at all for this many seconds, the run stops waiting
+        and every task without a result is recorded as ``crashed`` (a rerun with ``--retry-failed`` runs them).
+        Before that, a ``LocalCluster`` that lost worker processes is scaled back to ``n_workers``.
+
+    Notes
+    -----
+    Why a run could hang before (issue 13): ``SpecCluster`` (the ``LocalCluster``'s base) closes a worker's nanny
+    for good when that worker has not come back within ``distributed.deploy.lost-worker-timeout`` (15 s) of
+    leaving the scheduler. On a loaded machine a nanny restarting a worker that was killed (by a task, or by the
+    restart after a timeout) can take longer than that, so nannies were closed one by one until no worker was
+    left and the remaining tasks waited forever. The executor now keeps that timeout effectively infinite for its
+    own cluster (the nanny restarts its worker however long that takes), scales a cluster that lost workers back
+    to ``n_workers``, and gives up with ``crashed`` rows after ``worker_wait`` seconds without any worker.
     """
 
+    #: Seconds between liveness checks of the cluster.
+    check_every = 2.0
+
     def __init__(self, n_workers: int, address: str | None = None, task_timeout: float | None = None,
-                 max_attempts: int = DEFAULT_MAX_ATTEMPTS):  # fmt: skip
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, worker_wait: float = 300.0):  # fmt: skip
         import dask
         from distributed import Client, LocalCluster
 
+        if not worker_wait > 0:
+            raise ValueError(f"worker_wait must be positive seconds; got {worker_wait!r}.")
+        self.n_workers = n_workers
+        self.address = address
         self.task_timeout = task_timeout
         self.max_attempts = max_attempts
+        self.worker_wait = worker_wait
         self._cluster = None
+        self._config = contextlib.ExitStack()
         if address:
             self.client = Client(address, timeout="30s")
         else:
@@ -391,17 +433,41 @@ class DaskExecutor:
                 "distributed.scheduler.worker-saturation": 1.0,  # one task per worker thread: no bystanders
                 "distributed.worker.daemon": False,
                 "distributed.logging.distributed": "error",
+                # read by the cluster whenever a worker leaves, so it stays set until close(): never give up on
+                # a nanny that is restarting its worker (see Notes)
+                "distributed.deploy.lost-worker-timeout": "100000 days",
             }
-            with dask.config.set(cfg):
+            self._config.enter_context(dask.config.set(cfg))
+            try:
                 self._cluster = LocalCluster(
                     n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address=None, env=WORKER_ENV, silence_logs=50,
                 )  # fmt: skip
                 self.client = Client(self._cluster)
+            except BaseException:
+                self.close()
+                raise
 
     def _gpu_resources(self) -> bool:
         info = self.client.scheduler_info().get("workers", {})
         return any("GPU" in (w.get("resources") or {}) for w in info.values())
+
+    def _n_alive(self) -> int:
+        """Workers the scheduler knows now (0 when it cannot be asked)."""
+        try:
+            return len(self.client.nthreads())
+        except Exception:  # noqa: BLE001 - an unreachable scheduler counts as no worker
+            return 0
+
+    def _restart(self, address: str) -> None:
+        """Restart one worker (to stop the thread of a timed-out task) without blaming any other task.
+
+        The worker retires gracefully (the scheduler moves its tasks and results elsewhere, counting no failure)
+        and closes; its nanny starts a fresh process. ``Client.restart_workers`` killed the worker instead, which
+        charged a worker death to whatever task had just been given to it.
+        """
+        with contextlib.suppress(Exception):
+            self.client.run(_restart_worker, workers=[address], wait=False)
 
     def run(self, fn, tasks):
         from distributed import as_completed
@@ -413,21 +479,58 @@ class DaskExecutor:
             extra = {"resources": {"GPU": 1}} if gpu and _is_torch_task(t) else {}
             fut = self.client.submit(_dask_call, fn, t, self.task_timeout, key=f"catebench-{t.key}", pure=False, **extra)
             futures[fut] = t
-        for fut in as_completed(futures):
-            task = futures.pop(fut)
-            try:
-                result, address = fut.result()
-            except Exception as exc:  # noqa: BLE001 - the task's worker died more times than dask allows
-                result, address = _crashed(task, self.max_attempts, f"worker process died: {type(exc).__name__}: {exc}"), None
-            if result.status == "timeout" and address:
+        pending = as_completed(futures)
+        last_check = time.monotonic()
+        no_worker_since: float | None = None
+        try:
+            while futures:
+                batch = pending.next_batch(block=False) if pending.has_ready() else []
+                for fut in batch:
+                    task = futures.pop(fut)
+                    try:
+                        result, address = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - the task's worker died more times than dask allows
+                        why = f"worker process died: {type(exc).__name__}: {exc}"
+                        result, address = _crashed(task, self.max_attempts, why), None
+                    fut.release()  # before a restart: a result still held there would block the worker's retirement
+                    if result.status == "timeout" and address:
+                        self._restart(address)
+                    yield task, result
+                if batch:
+                    continue
+                now = time.monotonic()
+                if now - last_check < self.check_every:
+                    time.sleep(0.05)
+                    continue
+                last_check = now
+                # liveness: a cluster without workers makes no progress; revive it, and in the end give up
+                if self._n_alive() > 0:
+                    no_worker_since = None
+                    continue
+                if no_worker_since is None:
+                    no_worker_since = now
+                if self._cluster is not None:
+                    with contextlib.suppress(Exception):
+                        self._cluster.scale(self.n_workers)
+                if now - no_worker_since >= self.worker_wait:
+                    where = self.address or "the LocalCluster"
+                    why = (f"no dask worker was alive for {self.worker_wait:g} s ({where}); the run stopped waiting. "
+                           f"Rerun with --retry-failed once workers are available.")  # fmt: skip
+                    for fut, task in list(futures.items()):
+                        with contextlib.suppress(Exception):
+                            fut.cancel()
+                        del futures[fut]
+                        yield task, _crashed(task, 0, why)
+        finally:
+            for fut in futures:
                 with contextlib.suppress(Exception):
-                    self.client.restart_workers([address], timeout=60)
-            fut.release()
-            yield task, result
+                    fut.release()
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.client.close()
+        if getattr(self, "client", None) is not None:
+            with contextlib.suppress(Exception):
+                self.client.close()
         if self._cluster is not None:
             with contextlib.suppress(Exception):
                 self._cluster.close()
+        self._config.close()
