@@ -5,7 +5,10 @@ without duplicates or lost rows: rerunning the same config skips every task whos
 status ``ok`` (and failed ones too, unless ``retry_failed``).
 
 Workers run :func:`execute_task`: load the replication, split it, fit the estimator on the fit rows, predict
-potential outcomes for every row, check them, and score them against the truth. An exception anywhere in a task
+potential outcomes for every row, check them, and score them against the truth; for an estimator tagged
+``generative``, also draw from ``sample`` and score the draws (distributional metrics, :mod:`benchmark.metrics`;
+the sampling time is stored as ``sample_seconds``), and keep the estimator's numeric ``diagnostics_`` (if any) as
+``diag_<name>`` entries beside the metrics. An exception anywhere in a task
 becomes a ``failed`` row with its error text; the run goes on. Each task runs with one BLAS thread and one torch
 thread, whatever the executor, so results do not depend on where a task ran.
 
@@ -37,7 +40,7 @@ from datasets.splits import get_split, split_indices
 
 from .config import RunConfig
 from .executors import make_executor
-from .metrics import score
+from .metrics import MAX_DIST_FIT_ROWS, N_DIST_SAMPLES, score, score_distribution
 from .registry import import_object
 from .store import Store, TaskResult
 from .tasks import Task, catebench_version, plan_tasks
@@ -149,9 +152,14 @@ def execute_task(task: Task) -> TaskResult:
         mu0_hat, mu1_hat = est.predict(data.X)
         t2 = time.perf_counter()
         metrics = score(a0, a1, mu0_hat, mu1_hat, fit_idx, test_idx)
+        if est.catebench_tags().generative and data.y0 is not None:
+            t3 = time.perf_counter()
+            metrics.update(_distribution_scores(est, data, fit_idx, test_idx, _split_seed(task)))
+            metrics["sample_seconds"] = time.perf_counter() - t3
         bad = [k for k, v in metrics.items() if not np.isfinite(v)]
         if bad:
             raise ValueError(f"non-finite metric(s) {bad}")
+        metrics.update(_diagnostics(est))
         extra = {} if tuning is None else tuning.blob()
         if tuning is not None:
             metrics.update(tuning.metrics())
@@ -162,6 +170,30 @@ def execute_task(task: Task) -> TaskResult:
         )  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - any estimator fault is recorded, not raised
         return TaskResult(key=task.key, status="failed", error=_error_text(exc), versions=versions)
+
+
+def _distribution_scores(est, data, fit_idx: np.ndarray, test_idx: np.ndarray, split_seed: int) -> dict[str, float]:
+    """Distributional metrics of a generative estimator (:func:`benchmark.metrics.score_distribution`): draws on
+    every test row and on a seeded subsample of at most ``MAX_DIST_FIT_ROWS`` fit rows."""
+    from datasets.base import derive_seed
+
+    fit_rows = fit_idx
+    if len(fit_idx) > MAX_DIST_FIT_ROWS:
+        rng = np.random.default_rng(derive_seed("distribution-rows", split_seed))
+        fit_rows = np.sort(rng.choice(fit_idx, size=MAX_DIST_FIT_ROWS, replace=False))
+    rows = np.concatenate([fit_rows, test_idx])
+    d0, d1 = est.sample(data.X[rows], N_DIST_SAMPLES)
+    return score_distribution(data, d0, d1, fit_rows, test_idx)
+
+
+def _diagnostics(est) -> dict[str, float]:
+    """An estimator's finite numeric ``diagnostics_`` (e.g. early-stopping steps), stored as ``diag_<name>``."""
+    diag = getattr(est, "diagnostics_", None) or {}
+    out = {}
+    for k, v in diag.items():
+        if isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v):
+            out[f"diag_{k}"] = float(v)
+    return out
 
 
 def _split_seed(task: Task) -> int:

@@ -95,7 +95,8 @@ class IHDP(Dataset):
         y0 = mu0 + self.noise_sd * rng.standard_normal(len(X))
         y1 = mu1 + self.noise_sd * rng.standard_normal(len(X))
         y = np.where(t == 1, y1, y0)
-        return CausalData(X=X.copy(), t=t.copy(), y=y, mu0=mu0, mu1=mu1, y0=y0, y1=y1, feature_names=list(COVARIATES))
+        return CausalData(X=X.copy(), t=t.copy(), y=y, mu0=mu0, mu1=mu1, y0=y0, y1=y1, feature_names=list(COVARIATES),
+                          noise_sd=float(self.noise_sd))
 
     def card(self) -> DatasetCard:
         return DatasetCard(

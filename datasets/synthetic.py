@@ -72,7 +72,7 @@ class Toy1D(Dataset):
         y0 = mu0 + self.noise_sd * rng.standard_normal(self.n)
         y1 = mu1 + self.noise_sd * rng.standard_normal(self.n)
         return CausalData(X=x[:, None], t=t, y=np.where(t == 1, y1, y0), mu0=mu0, mu1=mu1, y0=y0, y1=y1,
-                          test_mask=test, feature_names=["x"])  # fmt: skip
+                          test_mask=test, feature_names=["x"], noise_sd=float(self.noise_sd))  # fmt: skip
 
     def card(self) -> DatasetCard:
         return _card(self.name, f"{self.n} ({self.test_fraction:g} test, randomized treatment there)", "1",
@@ -157,7 +157,7 @@ class Synthetic(Dataset):
         y0 = mu0 + self.noise_sd * rng.standard_normal(self.n)
         y1 = mu1 + self.noise_sd * rng.standard_normal(self.n)
         return CausalData(X=X, t=t, y=np.where(t == 1, y1, y0), mu0=mu0, mu1=mu1, y0=y0, y1=y1,
-                          feature_names=[f"x{j}" for j in range(self.d)])  # fmt: skip
+                          feature_names=[f"x{j}" for j in range(self.d)], noise_sd=float(self.noise_sd))  # fmt: skip
 
     def card(self) -> DatasetCard:
         return _card(self.name, str(self.n), str(self.d),
@@ -226,7 +226,7 @@ class NieWager(Dataset):
         y0 = mu0 + self.noise_sd * rng.standard_normal(self.n)
         y1 = mu1 + self.noise_sd * rng.standard_normal(self.n)
         return CausalData(X=X, t=t, y=np.where(t == 1, y1, y0), mu0=mu0, mu1=mu1, y0=y0, y1=y1,
-                          feature_names=[f"x{j + 1}" for j in range(self.d)])  # fmt: skip
+                          feature_names=[f"x{j + 1}" for j in range(self.d)], noise_sd=float(self.noise_sd))  # fmt: skip
 
     def card(self) -> DatasetCard:
         return _card(self.name, str(self.n), str(self.d), f"Nie & Wager (2021) setup {self.setup}")

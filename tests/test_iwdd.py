@@ -131,7 +131,7 @@ def test_condition_layout_is_the_same_in_every_stage(monkeypatch):
     spy = _Spy(monkeypatch)
     g = torch.Generator().manual_seed(0)
     train_teacher(model, x, z, y, g, n_steps=3, batch_size=16, lr=1e-3)
-    G = distill(model, x, z, g, adjustment="plain", n_steps=2, batch_size=16)
+    G, _ = distill(model, x, z, g, adjustment="plain", n_steps=2, batch_size=16)
     heun_sample(model, make_condition(x[:5], torch.ones(5)), g, n_steps=3)
     generate(G, make_condition(x[:5], torch.zeros(5)), g, 2.5)
     rows = {tuple(np.round(r, 5)) for r in torch.cat([x, z[:, None]], 1).numpy()}
@@ -179,10 +179,11 @@ def test_randomized_conditions_decouple_x_and_z():
 def test_treat_prob_default_and_errors():
     est, _ = _fitted()
     X, t, y, *_ = tiny_data(n=200)
-    assert est.treat_prob_ == pytest.approx(t.mean())
+    assert est.treat_prob_ == pytest.approx(t[est.train_idx_].mean())  # the treated share of the training rows
     for bad, match in [({"adjustment": "x"}, "adjustment"), ({"treat_prob": 1.5}, "treat_prob"),
                        ({"divergence": "w"}, "divergence"), ({"point": "mode"}, "point"),
-                       ({"width": 0}, "width")]:
+                       ({"width": 0}, "width"), ({"teacher_weighting": "aipw"}, "teacher_weighting"),
+                       ({"validation_fraction": 1.0}, "validation_fraction"), ({"distill_ema": 1.0}, "distill_ema")]:
         with pytest.raises(ValueError, match=match):
             IWDD(**{**IWDD.test_params(), **bad}).fit(X, t, y)
 
@@ -190,7 +191,6 @@ def test_treat_prob_default_and_errors():
 def test_median_point_and_kl_variant_run():
     est, X = _fitted(divergence="kl", point="median")
     mu0, mu1 = est.predict(X[:10])
-    y0, y1 = est._sample_seeded(X[:10], est.n_predict_samples, 0)
     assert mu0.shape == (10,) and np.all(np.isfinite(mu1))
     assert est.catebench_tags().uses_propensity is False
     assert IWDD(adjustment="ipw").catebench_tags().uses_propensity is True
@@ -223,3 +223,64 @@ def test_teacher_and_generator_track_the_truth():
     r2_teacher = _r2(y1.mean(1) - y0.mean(1), tau)
     assert r2_gen > 0.8, f"generator CATE R^2 {r2_gen:.3f}"
     assert r2_teacher > 0.8, f"teacher CATE R^2 {r2_teacher:.3f}"
+
+
+# ---- honest teacher, budgeted generator, low-variance points ------------------------------------------------------
+def _noisy_design(n, seed, noise_sd=0.5):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, 2))
+    t = (rng.uniform(size=n) < 1 / (1 + np.exp(-X[:, 0]))).astype(float)
+    mu0 = X[:, 0] + 0.5 * X[:, 1]
+    mu1 = mu0 + 1.0 + X[:, 1]
+    y = np.where(t == 1, mu1, mu0) + noise_sd * rng.normal(size=n)
+    return X, t, y
+
+
+def test_early_stopped_teacher_keeps_the_noise_level():
+    """A design with known noise sd 0.5: the early-stopped teacher neither memorises the training outcomes nor
+    collapses its law; its per-unit predictive sd is within 20 % of 0.5."""
+    X, t, y = _noisy_design(1000, 0)
+    est = DiffusionTeacher(width=64, n_blocks=2, heun_steps=20, device="cpu", random_state=0).fit(X, t, y)
+    h = est.teacher_history_
+    assert h["best_step"] < h["steps"] <= 2000 and len(h["val_loss"]) >= 2
+    y0, y1 = est.sample(X[:150], 64)
+    sd = np.concatenate([y0.std(axis=1, ddof=1), y1.std(axis=1, ddof=1)]).mean()
+    assert 0.4 <= sd <= 0.6, f"per-unit predictive sd {sd:.3f}, truth 0.5"
+    tr = est.train_idx_
+    mu0, mu1 = est.predict(X[tr])
+    fact_rmse = np.sqrt(np.mean((np.where(t[tr] == 1, mu1, mu0) - y[tr]) ** 2))
+    assert fact_rmse > 0.4, f"teacher reproduces its training outcomes (RMSE {fact_rmse:.3f}, noise sd 0.5)"
+    assert est.diagnostics_["teacher_best_step"] == h["best_step"]
+
+
+def test_point_predictions_are_deterministic_and_share_latents_across_arms():
+    est, X = _fitted()
+    a, b = est.predict(X[:20]), est.predict(X[:20])
+    np.testing.assert_array_equal(a[0], b[0])
+    # the mean rule: Gauss-Hermite nodes shared by both arms, so no Monte-Carlo noise enters tau_hat
+    from estimators.iwdd.estimator import latent_nodes
+
+    nodes, w = latent_nodes("mean", 8)
+    assert abs(w.sum() - 1) < 1e-12 and abs(nodes @ w) < 1e-12 and abs((nodes**2) @ w - 1) < 1e-9
+    est.set_params(point="denoiser")
+    d0, d1 = est.predict(X[:20])
+    assert d0.shape == (20,) and not np.allclose(d0, a[0])
+
+
+def test_distillation_budget_is_measured_against_the_teacher():
+    est, X = _fitted(distill_steps=20, distill_check_every=5, distill_patience=100)
+    h = est.distill_history_
+    assert h["monitor_steps"][0] == 0 and len(h["monitor"]) == len(h["monitor_steps"]) >= 2
+    assert est.w1_to_teacher_ == min(h["monitor"]) and est.diagnostics_["w1_to_teacher"] == est.w1_to_teacher_
+    # a tolerance the initial generator already meets: no distillation step is taken
+    est2, _ = _fitted(distill_steps=20, distill_check_every=5, distill_tol=10.0)
+    assert est2.distill_history_["steps"] == 0
+
+
+def test_importance_weighted_pretraining_changes_the_teacher():
+    X, t, y, *_ = tiny_data(n=200)
+    a = DiffusionTeacher(**DiffusionTeacher.test_params()).fit(X, t, y)
+    b = DiffusionTeacher(**{**DiffusionTeacher.test_params(), "teacher_weighting": "ipw"}).fit(X, t, y)
+    assert b.catebench_tags().uses_propensity and not a.catebench_tags().uses_propensity
+    assert b.weights_ is not None and abs(np.mean(b.weights_[b.train_idx_]) - 1) < 0.5
+    assert not np.allclose(a.predict(X)[0], b.predict(X)[0])

@@ -20,10 +20,11 @@ How the conditions of each minibatch are drawn is the confounding adjustment (:f
 from __future__ import annotations
 
 import copy
+from typing import Callable
 
 import torch
 
-from .edm import EDMPrecond, edm_loss, karras_sigmas, make_condition
+from .edm import EMA, EDMPrecond, edm_loss, karras_sigmas, make_condition
 
 __all__ = ["ADJUSTMENTS", "DIVERGENCES", "draw_conditions", "generate", "generator_loss", "distill"]
 
@@ -68,10 +69,14 @@ def draw_conditions(adjustment: str, x: torch.Tensor, z: torch.Tensor, weights: 
     raise ValueError(f"adjustment must be one of {ADJUSTMENTS}; got {adjustment!r}.")
 
 
-def generate(G: EDMPrecond, cond: torch.Tensor, gen: torch.Generator, sigma_init: float) -> torch.Tensor:
-    """One-step draws y = G(eps; c) = D_theta(sigma_init eps; sigma_init, c), eps ~ N(0, 1); shape (n,)."""
-    eps = torch.randn(cond.shape[0], generator=gen, device=cond.device)
-    return G(sigma_init * eps, sigma_init, cond)
+def generate(G: EDMPrecond, cond: torch.Tensor, gen: torch.Generator | None, sigma_init: float,
+             eps: torch.Tensor | None = None) -> torch.Tensor:
+    """One-step draws y = G(eps; c) = D_theta(sigma_init eps; sigma_init, c), eps ~ N(0, 1); shape (n,).
+
+    ``eps`` (n,) gives the latents explicitly (then ``gen`` is unused)."""
+    if eps is None:
+        eps = torch.randn(cond.shape[0], generator=gen, device=cond.device)
+    return G(sigma_init * eps.to(cond.dtype), sigma_init, cond)
 
 
 def generator_loss(G: EDMPrecond, teacher: EDMPrecond, fake: EDMPrecond, cond: torch.Tensor, w: torch.Tensor,
@@ -108,12 +113,26 @@ def generator_loss(G: EDMPrecond, teacher: EDMPrecond, fake: EDMPrecond, cond: t
 def distill(teacher: EDMPrecond, x: torch.Tensor, z: torch.Tensor, gen: torch.Generator, *, adjustment: str,
             divergence: str = "sid", weights: torch.Tensor | None = None, treat_prob: float = 0.5,
             n_steps: int = 600, batch_size: int = 256, lr: float = 1e-4, alpha: float = 1.0,
-            sigma_init: float = 2.5, verbose: bool = False) -> EDMPrecond:
-    """Distil ``teacher`` into a one-step generator; returns the generator (an :class:`EDMPrecond`).
+            sigma_init: float = 2.5, ema_decay: float = 0.0, monitor: Callable[[EDMPrecond], float] | None = None,
+            check_every: int = 50, patience: int | None = None, tol: float = 0.0,
+            verbose: bool = False) -> tuple[EDMPrecond, dict]:
+    """Distil ``teacher`` into a one-step generator; returns ``(generator, history)``.
 
     Each step: (1) fake-score step, EDM loss of ``fake`` on detached generator draws; (2) generator step on
     :func:`generator_loss`. Both steps use the same conditions (from :func:`draw_conditions`). Adam with
-    betas (0, 0.999) for both networks, as in SiD.
+    betas (0, 0.999) for both networks, as in SiD. The returned generator is the exponential moving average of
+    the generator's weights (``ema_decay``; 0 returns the raw iterate), as SiD evaluates ``G_ema``.
+
+    Budget: with a ``monitor`` (a function of a generator returning a discrepancy to the teacher, lower is
+    better; the estimator passes a per-unit Wasserstein-1 distance on held-out rows), it is evaluated on the EMA
+    generator before the first step and every ``check_every`` steps; the best state is returned, and distillation
+    stops early once the discrepancy is at most ``tol`` or has not improved for ``patience`` steps. Without a
+    monitor all ``n_steps`` are taken.
+
+    Returns
+    -------
+    generator : EDMPrecond
+    history : dict with ``steps`` (taken), ``best_step``, ``monitor_steps`` and ``monitor`` (values)
     """
     from tqdm.auto import tqdm
 
@@ -129,27 +148,53 @@ def distill(teacher: EDMPrecond, x: torch.Tensor, z: torch.Tensor, gen: torch.Ge
     for net in (G, fake):
         for p in net.parameters():
             p.requires_grad_(True)
+    ema = EMA(G, ema_decay)
     opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.0, 0.999))
     opt_f = torch.optim.Adam(fake.parameters(), lr=lr, betas=(0.0, 0.999))
-    for _ in tqdm(range(n_steps), desc=f"distill-{adjustment}-{divergence}", disable=not verbose, leave=False):
-        cond, w = draw_conditions(adjustment, x, z, weights, treat_prob, batch_size, gen)
-        # (1) fake score net on the generator's current draws, at the same conditions
-        with torch.no_grad():
-            y_g = generate(G, cond, gen, sigma_init)
-        loss_f = edm_loss(fake, y_g, cond, gen).mean()
-        opt_f.zero_grad(set_to_none=True)
-        loss_f.backward()
-        opt_f.step()
-        # (2) generator
-        for p in fake.parameters():
-            p.requires_grad_(False)
-        loss_g = generator_loss(G, teacher, fake, cond, w, gen, alpha, sigma_init, divergence)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        for p in fake.parameters():
-            p.requires_grad_(True)
-    G.eval()
-    for p in G.parameters():
+    hist: dict = {"steps": n_steps, "best_step": n_steps, "monitor_steps": [], "monitor": []}
+    best, best_state, since = float("inf"), None, 0
+
+    def check(step: int) -> bool:
+        """Evaluate the monitor; True when distillation should stop."""
+        nonlocal best, best_state, since
+        value = float(monitor(ema.shadow))
+        hist["monitor_steps"].append(step)
+        hist["monitor"].append(value)
+        if value < best:
+            best, best_state, since, hist["best_step"] = value, copy.deepcopy(ema.shadow.state_dict()), 0, step
+        else:
+            since += check_every
+        return value <= tol or (patience is not None and since >= patience)
+
+    step = 0
+    if monitor is None or not check(0):
+        for step in tqdm(range(1, n_steps + 1), desc=f"distill-{adjustment}-{divergence}", disable=not verbose,
+                         leave=False):
+            cond, w = draw_conditions(adjustment, x, z, weights, treat_prob, batch_size, gen)
+            # (1) fake score net on the generator's current draws, at the same conditions
+            with torch.no_grad():
+                y_g = generate(G, cond, gen, sigma_init)
+            loss_f = edm_loss(fake, y_g, cond, gen).mean()
+            opt_f.zero_grad(set_to_none=True)
+            loss_f.backward()
+            opt_f.step()
+            # (2) generator
+            for p in fake.parameters():
+                p.requires_grad_(False)
+            loss_g = generator_loss(G, teacher, fake, cond, w, gen, alpha, sigma_init, divergence)
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            for p in fake.parameters():
+                p.requires_grad_(True)
+            ema.update(G)
+            if monitor is not None and step % check_every == 0 and check(step):
+                break
+    hist["steps"] = step
+    out = ema.shadow
+    if best_state is not None:
+        out.load_state_dict(best_state)
+    out.eval()
+    for p in out.parameters():
         p.requires_grad_(False)
-    return G
+    return out, hist

@@ -8,6 +8,7 @@ The outcome is standardised by the caller so that its scale matches ``SIGMA_DATA
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -16,10 +17,10 @@ from torch import nn
 __all__ = [
     "SIGMA_DATA", "P_MEAN", "P_STD", "SIGMA_MIN", "SIGMA_MAX", "RHO",
     "make_condition", "NoiseEmbedding", "ResidualMLPDenoiser", "EDMPrecond", "edm_loss", "karras_sigmas",
-    "heun_sample",
+    "heun_sample", "train_teacher", "EMA", "validation_draws", "fixed_edm_loss",
 ]
 
-#: Standard deviation of the (standardised) data, EDM's sigma_data.
+#: Standard deviation of the data, EDM's sigma_data: callers scale the outcome to this standard deviation.
 SIGMA_DATA = 0.5
 #: Training noise levels: log(sigma) ~ N(P_MEAN, P_STD^2).
 P_MEAN, P_STD = -1.2, 1.2
@@ -154,8 +155,9 @@ def karras_sigmas(u: torch.Tensor, sigma_min: float = SIGMA_MIN, sigma_max: floa
 
 
 @torch.no_grad()
-def heun_sample(model: EDMPrecond, cond: torch.Tensor, gen: torch.Generator, n_steps: int = 50,
-                sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA_MAX, rho: float = RHO) -> torch.Tensor:
+def heun_sample(model: EDMPrecond, cond: torch.Tensor, gen: torch.Generator | None, n_steps: int = 50,
+                sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA_MAX, rho: float = RHO,
+                eps: torch.Tensor | None = None) -> torch.Tensor:
     """Deterministic 2nd-order Heun sampler (EDM Algorithm 1 without churn), 2 n_steps - 1 network calls.
 
     Parameters
@@ -163,10 +165,13 @@ def heun_sample(model: EDMPrecond, cond: torch.Tensor, gen: torch.Generator, n_s
     model : EDMPrecond
     cond : (n, d + 1) float tensor
         One condition per draw.
-    gen : torch.Generator
-        Draws the initial latents.
+    gen : torch.Generator or None
+        Draws the initial latents (unused when ``eps`` is given).
     n_steps : int
         Number of noise levels (50 by default: 99 network evaluations).
+    eps : (n,) float tensor or None
+        Standard-normal latents to start from (the initial state is ``sigma_max * eps``); the sampler is a
+        deterministic, order-preserving map of them (a 1-D probability-flow ODE).
 
     Returns
     -------
@@ -178,7 +183,9 @@ def heun_sample(model: EDMPrecond, cond: torch.Tensor, gen: torch.Generator, n_s
     u = torch.arange(n_steps, dtype=torch.float64, device=cond.device) / (n_steps - 1)
     t_steps = torch.cat([karras_sigmas(u, sigma_min, sigma_max, rho), torch.zeros(1, dtype=torch.float64,
                                                                                   device=cond.device)])
-    x = torch.randn(n, generator=gen, device=cond.device, dtype=torch.float64) * t_steps[0]
+    if eps is None:
+        eps = torch.randn(n, generator=gen, device=cond.device, dtype=torch.float64)
+    x = eps.to(torch.float64) * t_steps[0]
     for i in range(n_steps):
         t_cur, t_next = t_steps[i], t_steps[i + 1]
         d_cur = (x - model(x.float(), t_cur.float(), cond).double()) / t_cur
@@ -190,30 +197,93 @@ def heun_sample(model: EDMPrecond, cond: torch.Tensor, gen: torch.Generator, n_s
     return x.float()
 
 
-def _lr_factor(step: int, n_steps: int, milestones=(0.5, 0.75, 0.9), gamma: float = 0.3) -> float:
-    frac = step / max(n_steps, 1)
-    return gamma ** sum(frac >= m for m in milestones)
+def validation_draws(n: int, n_draws: int, gen: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed (sigma, unit noise) pairs for a validation EDM loss: each (n, n_draws), sigma ~ LogNormal."""
+    sigma = torch.exp(torch.randn(n, n_draws, generator=gen, device=device) * P_STD + P_MEAN)
+    return sigma, torch.randn(n, n_draws, generator=gen, device=device)
+
+
+@torch.no_grad()
+def fixed_edm_loss(model: EDMPrecond, y: torch.Tensor, cond: torch.Tensor, sigma: torch.Tensor,
+                   noise: torch.Tensor, weights: torch.Tensor | None = None) -> float:
+    """The EDM loss at fixed draws: mean over rows (weighted) and draws of lambda(sigma) (D(y + sigma n) - y)^2.
+
+    Parameters
+    ----------
+    y : (n,) tensor; cond : (n, d + 1) tensor; sigma, noise : (n, k) tensors from :func:`validation_draws`
+    weights : (n,) tensor or None
+    """
+    n, k = sigma.shape
+    s = sigma.reshape(-1)
+    yy = y.repeat_interleave(k)
+    lam = (s**2 + model.sigma_data**2) / (s * model.sigma_data) ** 2
+    per = (lam * (model(yy + s * noise.reshape(-1), s, cond.repeat_interleave(k, dim=0)) - yy) ** 2).reshape(n, k)
+    per = per.mean(dim=1)
+    if weights is None:
+        return float(per.mean())
+    return float((weights * per).sum() / weights.sum())
+
+
+class EMA:
+    """Exponential moving average of a module's parameters and buffers (``decay`` per update)."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"EMA decay must be in [0, 1); got {decay!r}.")
+        self.decay = float(decay)
+        self.updates = 0
+        self.shadow = copy.deepcopy(model).eval()
+        for p in self.shadow.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """One update; the decay warms up as min(decay, (1 + k) / (10 + k)) after k updates, so that an early
+        stopping point is not dominated by the initial weights."""
+        self.updates += 1
+        k = self.updates
+        decay = min(self.decay, (1.0 + k) / (10.0 + k))
+        for e, p in zip(self.shadow.parameters(), model.parameters()):
+            e.lerp_(p.detach(), 1.0 - decay)
+        for e, b in zip(self.shadow.buffers(), model.buffers()):
+            e.copy_(b)
 
 
 def train_teacher(model: EDMPrecond, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor, gen: torch.Generator,
-                  n_steps: int, batch_size: int, lr: float, weight_decay: float = 1e-6,
-                  verbose: bool = False) -> list[float]:
-    """Fit the teacher by minibatch Adam on the EDM loss of the factual outcome.
+                  n_steps: int, batch_size: int, lr: float, weight_decay: float = 1e-6, *,
+                  weights: torch.Tensor | None = None, val: tuple | None = None, ema_decay: float = 0.0,
+                  eval_every: int = 25, patience: int = 300, n_val_draws: int = 16,
+                  verbose: bool = False) -> dict:
+    """Fit the teacher by minibatch Adam on the EDM loss of the factual outcome, early-stopped on held-out rows.
 
     Parameters
     ----------
     model : EDMPrecond
-    x : (n, d) float tensor; z : (n,) float tensor; y : (n,) standardised factual outcome
+        Trained in place; on return it holds the selected weights (the best EMA state when ``val`` is given,
+        else the final EMA state).
+    x : (n, d) float tensor; z : (n,) float tensor; y : (n,) outcome, standardised to sd ``model.sigma_data``
     gen : torch.Generator
-        Minibatch indices and noise.
-    n_steps, batch_size, lr, weight_decay :
-        Optimiser budget; the learning rate drops x0.3 at 50 %, 75 % and 90 % of the steps.
+        Minibatch indices, noise, and the fixed validation draws.
+    n_steps : int
+        The most Adam steps (the budget when ``val`` is None).
+    batch_size, lr, weight_decay :
+        Optimiser settings (constant learning rate).
+    weights : (n,) float tensor or None
+        Per-row weights of the training loss (importance-weighted pretraining); minibatches are weighted by
+        ``w / mean(w)``.
+    val : (x_val, z_val, y_val[, w_val]) or None
+        Held-out rows. Every ``eval_every`` steps the EDM loss of the EMA weights on them is computed at fixed
+        (sigma, noise) draws (``n_val_draws`` per row, drawn once), the best state is kept, and training stops
+        after ``patience`` steps without improvement.
+    ema_decay : float
+        Decay of the exponential moving average of the weights that is evaluated and returned (0 = no EMA).
     verbose : bool
         Show a tqdm progress bar.
 
     Returns
     -------
-    list of float: the training loss every 50 steps.
+    dict with ``train_loss`` (every ``eval_every`` steps), ``val_loss`` (per evaluation), ``val_steps``,
+    ``best_step`` and ``steps`` (steps actually taken).
     """
     from tqdm.auto import tqdm
 
@@ -221,17 +291,40 @@ def train_teacher(model: EDMPrecond, x: torch.Tensor, z: torch.Tensor, y: torch.
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     n = y.shape[0]
     bs = min(batch_size, n)
-    history = []
+    ema = EMA(model, ema_decay)
+    hist: dict = {"train_loss": [], "val_loss": [], "val_steps": [], "best_step": n_steps, "steps": n_steps}
+    if val is not None:
+        xv, zv, yv, *wv = val
+        cond_v = make_condition(xv, zv)
+        wv = wv[0] if wv else None
+        v_sigma, v_noise = validation_draws(len(yv), n_val_draws, gen, y.device)
+        best, best_state, since = float("inf"), None, 0
     model.train()
-    for step in tqdm(range(n_steps), desc="teacher", disable=not verbose, leave=False):
-        for g in opt.param_groups:
-            g["lr"] = lr * _lr_factor(step, n_steps)
+    step = 0
+    for step in tqdm(range(1, n_steps + 1), desc="teacher", disable=not verbose, leave=False):
         idx = torch.randint(n, (bs,), generator=gen, device=y.device)
-        loss = edm_loss(model, y[idx], cond_all[idx], gen).mean()
+        per = edm_loss(model, y[idx], cond_all[idx], gen)
+        loss = per.mean() if weights is None else (weights[idx] * per).sum() / weights[idx].sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if step % 50 == 0:
-            history.append(float(loss.detach()))
+        ema.update(model)
+        if step % eval_every == 0:
+            hist["train_loss"].append(float(loss.detach()))
+            if val is not None:
+                vl = fixed_edm_loss(ema.shadow, yv, cond_v, v_sigma, v_noise, wv)
+                if not math.isfinite(vl):
+                    raise FloatingPointError(f"teacher validation loss became {vl} at step {step}; lower teacher_lr.")
+                hist["val_loss"].append(vl)
+                hist["val_steps"].append(step)
+                if vl < best:
+                    best, since, hist["best_step"] = vl, 0, step
+                    best_state = copy.deepcopy(ema.shadow.state_dict())
+                else:
+                    since += eval_every
+                    if since >= patience:
+                        break
+    hist["steps"] = step
+    model.load_state_dict(best_state if val is not None and best_state is not None else ema.shadow.state_dict())
     model.eval()
-    return history
+    return hist

@@ -4,17 +4,55 @@
 with the 50-step deterministic Heun sampler: the multi-step reference. ``IWDD`` (``iwdd-rand``, ``iwdd-ipw``,
 ``iwdd-plain``, ``iwdd-kl``) fits the same teacher and distils it into a one-step generator.
 
-Both standardise the covariates (per column, on the fit rows) and the outcome (mean 0, sd 1) internally, and
-return draws and means in the original outcome scale. Point predictions are the mean (or median, ``point``) of
-``n_predict_samples`` draws per unit and arm, drawn with a seed derived from ``random_state`` so that
-``predict`` is deterministic.
+How the teacher is trained (the part that decides accuracy; see ``../shared/notes/iwdd_review.md``)
+--------------------------------------------------------------------------------------------------------
+``validation_fraction`` of the fit rows (stratified by arm; the runner sets it from the split protocol) is held
+out. The teacher is fitted by Adam on the EDM denoising loss of the other rows, and every 25 steps the EDM loss of
+an exponential moving average (EMA) of its weights is computed on the held-out rows at fixed (sigma, noise) draws
+(16 per row, drawn once). The best EMA state is kept and training stops after ``teacher_patience`` steps without
+improvement (``teacher_steps`` is only a ceiling). Without this the teacher memorises the noisy outcomes: with the
+old default of 2000 steps it reproduced the observed y to RMSE 0.05-0.07 on IHDP (noise sd 1.0) and its per-unit
+predictive sd collapsed to 0.11-0.18. The outcome is scaled to standard deviation ``SIGMA_DATA`` = 0.5 (EDM's
+sigma_data), the covariates to mean 0 / sd 1, both on the training rows.
 
-CPU-sized defaults, aimed at about 20 s per IHDP fit (672 rows x 25 covariates) on one CPU thread. Measured on
-a shared, overloaded 2-core machine (load average 7-10), so upper bounds: teacher alone 7.9 s, a whole ``IWDD``
-fit 31-37 s at load ~7 and 120-160 s at load ~10 (``results/iwdd_ihdp/summary.md``). Defaults: width 128, 3 residual blocks, 32-d noise embedding,
-teacher 2000 Adam steps at batch 256 (lr 2e-3, x0.3 drops at 50/75/90 %), distillation 400 steps at batch 256
-(lr 1e-4, alpha 1.0, sigma_init 2.5), 100 draws per unit and arm for the one-step generator, 30 draws for the
-50-step Heun teacher (whose sampling costs 99 network calls per draw).
+``teacher_weighting="ipw"`` weights the teacher's denoising loss (and its validation loss) by stabilised inverse
+propensity weights p(z) / e(z | x) (logistic propensity on the training rows, clipped to
+[``propensity_clip``, 1 - ``propensity_clip``]). This is the one place where importance weighting can change the
+fitted outcome surfaces: distillation cannot (below).
+
+What distillation can and cannot change
+---------------------------------------
+SiD's objective, at every condition c = (x, z), is minimised by the teacher's law at c, whatever design over
+conditions is used: observed pairs (``plain``), IPW-weighted pairs (``ipw``) or shuffled x with
+z ~ Bernoulli(p) (``rand``). The adjustment decides where a finite student spends its approximation error, not
+what it converges to; the y's reach the student only through the teacher. So the distilled generator is a fast
+one-step *sampler of the teacher*: its causal accuracy is the teacher's, and the variants are expected to
+coincide up to distillation noise. The generator's weights are averaged (EMA, as in SiD) and the distillation
+budget is sized by how well its draws match the teacher's: every ``distill_check_every`` steps the per-unit
+Wasserstein-1 distance between generator and teacher draws is computed on held-out fit rows (the validation rows,
+at most 64 units, both arms, 32 stratified latent quantiles each, teacher drawn with the 50-step Heun sampler from
+the same latents); the best state is kept and distillation stops when the distance is at most ``distill_tol``
+outcome standard deviations or has not improved for ``distill_patience`` steps. The distance of the returned
+generator is the fitted attribute ``w1_to_teacher_`` (in outcome standard deviations).
+
+Point predictions (``point``)
+-----------------------------
+``"mean"``: the mean of the sampler's law at each (x, z), computed by Gauss-Hermite quadrature over the standard
+normal latent with ``n_predict_samples`` nodes: deterministic, and the two arms share the nodes (common random
+numbers), so tau_hat carries no Monte-Carlo noise. ``"median"``: the median of draws at ``n_predict_samples``
+stratified latent quantiles. ``"denoiser"``: one call of the teacher's denoiser, D(0; sigma_init, c), an
+estimate of E[y | x, z] that needs no sampling. ``sample`` draws random latents (seeded by ``random_state``),
+shared by the two arms.
+
+Defaults and how they were chosen
+---------------------------------
+Architecture (width 128, 3 residual blocks, 32-d noise embedding), batch 256, teacher_lr 2e-3 and the SiD
+settings (alpha 1.0, sigma_init 2.5, Adam betas (0, 0.999)) are those of the first release of this module,
+chosen by reasoning from the EDM and SiD papers. The early-stopping schedule (check every 25 steps, 16 fixed
+draws per held-out row, patience 300), EMA decays, distillation learning rate, budget and tolerance, and the point
+rules were chosen on IHDP development replications 101-110 (never used by a reported table) by the validation
+EDM loss, the generator-to-teacher W1 on held-out fit rows, and the development replications' sqrt-PEHE; the
+measurements are in ``results/iwdd_ihdp/summary.md``.
 """
 
 from __future__ import annotations
@@ -27,90 +65,218 @@ import torch
 from .._torch import local_torch_seed, resolve_device, to_tensor
 from ..base import CATEEstimator, Tags, seed_from
 from .distill import ADJUSTMENTS, DIVERGENCES, distill, generate
-from .edm import EDMPrecond, ResidualMLPDenoiser, heun_sample, make_condition, train_teacher
+from .edm import SIGMA_DATA, EDMPrecond, ResidualMLPDenoiser, heun_sample, make_condition, train_teacher
 
-__all__ = ["DiffusionTeacher", "IWDD"]
+__all__ = ["DiffusionTeacher", "IWDD", "POINT_RULES", "TEACHER_WEIGHTINGS"]
 
 _CHUNK = 65536  # rows per network call when sampling
+POINT_RULES = ("mean", "median", "denoiser")
+TEACHER_WEIGHTINGS = ("none", "ipw")
+#: The teacher's validation check: every this many steps, with this many fixed draws per held-out row.
+TEACHER_EVAL_EVERY, TEACHER_VAL_DRAWS = 25, 16
+#: Generator-to-teacher W1: at most this many held-out units, this many stratified latent quantiles per unit
+#: and arm, teacher drawn with this many Heun steps.
+W1_UNITS, W1_QUANTILES, W1_HEUN_STEPS = 64, 32, 50
+
+
+def _normal_ppf(u: np.ndarray) -> np.ndarray:
+    from scipy.stats import norm
+
+    return norm.ppf(u)
+
+
+def latent_nodes(rule: str, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Standard-normal latent values and weights for a deterministic summary of a sampler's law.
+
+    ``"mean"``: Gauss-Hermite nodes and weights (probabilists'; weights sum to 1). Otherwise: the m stratified
+    quantiles Phi^{-1}((k + 0.5) / m), equal weights. Returns ``(eps (m,), weights (m,))``.
+    """
+    if rule == "mean":
+        nodes, w = np.polynomial.hermite_e.hermegauss(m)
+        return nodes, w / w.sum()
+    return _normal_ppf((np.arange(m) + 0.5) / m), np.full(m, 1.0 / m)
 
 
 class _DiffusionBase(CATEEstimator):
-    """Shared plumbing: scaling, teacher fitting, sampling and point predictions."""
+    """Shared plumbing: scaling, the validation split, teacher fitting, sampling and point predictions."""
 
+    _POINTS: ClassVar[tuple[str, ...]] = POINT_RULES
+
+    # ---- checks and preparation -------------------------------------------------------------------------
     def _check_common(self) -> None:
-        for name in ("width", "n_blocks", "teacher_steps", "batch_size", "n_predict_samples"):
+        for name in ("width", "n_blocks", "teacher_steps", "batch_size", "n_predict_samples", "teacher_patience"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer; got {v!r}.")
         if not (isinstance(self.teacher_lr, (int, float)) and self.teacher_lr > 0):
             raise ValueError(f"teacher_lr must be a positive number; got {self.teacher_lr!r}.")
-        if self.point not in ("mean", "median"):
-            raise ValueError(f"point must be 'mean' or 'median'; got {self.point!r}.")
+        if not 0.0 <= float(self.teacher_ema) < 1.0:
+            raise ValueError(f"teacher_ema must be in [0, 1); got {self.teacher_ema!r}.")
+        if self.point not in self._POINTS:
+            raise ValueError(f"point must be one of {self._POINTS}; got {self.point!r}.")
+        if self.teacher_weighting not in TEACHER_WEIGHTINGS:
+            raise ValueError(f"teacher_weighting must be one of {TEACHER_WEIGHTINGS}; got {self.teacher_weighting!r}.")
+        if not 0.0 <= float(self.validation_fraction) < 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1); got {self.validation_fraction!r}.")
+        if not 0.0 <= float(self.propensity_clip) < 0.5:
+            raise ValueError(f"propensity_clip must be in [0, 0.5); got {self.propensity_clip!r}.")
+
+    def _needs_propensity(self) -> bool:
+        return self.teacher_weighting == "ipw"
 
     def _prepare(self, X: np.ndarray, t: np.ndarray, y: np.ndarray):
+        """Split the fit rows, scale on the training rows; returns tensors (x, z, ys) of all fit rows."""
+        from ..neural._nets import validation_split
+
         self.device_ = resolve_device(self.device)
-        self.x_mean_ = X.mean(axis=0)
-        sd = X.std(axis=0)
+        rng = np.random.default_rng(seed_from(self.random_state, 3))
+        self.train_idx_, self.val_idx_ = validation_split(t, float(self.validation_fraction), rng)
+        if len(np.unique(t[self.train_idx_])) < 2:
+            raise ValueError("the training rows (after holding out validation rows) lack one treatment arm.")
+        tr = self.train_idx_
+        self.x_mean_ = X[tr].mean(axis=0)
+        sd = X[tr].std(axis=0)
         self.x_scale_ = np.where(sd > 1e-12, sd, 1.0)
-        self.y_mean_ = float(y.mean())
-        self.y_scale_ = float(y.std()) if y.std() > 1e-12 else 1.0
-        x = to_tensor((X - self.x_mean_) / self.x_scale_, self.device_)
+        self.y_mean_ = float(y[tr].mean())
+        y_sd = float(y[tr].std())
+        self.y_scale_ = (y_sd if y_sd > 1e-12 else 1.0) / SIGMA_DATA  # ys = (y - mean) / y_scale_ has sd 0.5
+        Xs = (X - self.x_mean_) / self.x_scale_
+        self.weights_ = self._ipw_weights(Xs, t) if self._needs_propensity() else None
+        x = to_tensor(Xs, self.device_)
         z = to_tensor(t, self.device_)
         ys = to_tensor((y - self.y_mean_) / self.y_scale_, self.device_)
         return x, z, ys
 
+    def _ipw_weights(self, Xs: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Stabilised inverse-propensity weights p(z) / e(z | x) of every fit row (propensity fitted on the
+        training rows; clipped)."""
+        from sklearn.linear_model import LogisticRegression
+
+        tr = self.train_idx_
+        lr = LogisticRegression(C=1.0, max_iter=2000).fit(Xs[tr], t[tr])
+        e = np.clip(lr.predict_proba(Xs)[:, 1], self.propensity_clip, 1.0 - self.propensity_clip)
+        p1 = t[tr].mean()
+        self.propensity_ = lr
+        return np.where(t == 1, p1 / e, (1.0 - p1) / (1.0 - e))
+
     def _fit_teacher(self, x, z, ys, gen) -> EDMPrecond:
         net = ResidualMLPDenoiser(x.shape[1] + 1, width=int(self.width), n_blocks=int(self.n_blocks))
-        teacher = EDMPrecond(net).to(self.device_)
-        self.teacher_loss_ = train_teacher(teacher, x, z, ys, gen, int(self.teacher_steps), int(self.batch_size),
-                                           float(self.teacher_lr), verbose=bool(self.verbose))
+        teacher = EDMPrecond(net, sigma_data=SIGMA_DATA).to(self.device_)
+        tr, va = (torch.as_tensor(i, device=self.device_) for i in (self.train_idx_, self.val_idx_))
+        w = None
+        if self.teacher_weighting == "ipw":
+            w = to_tensor(self.weights_, self.device_)
+        val = None
+        if len(self.val_idx_):
+            val = (x[va], z[va], ys[va]) + ((w[va],) if w is not None else ())
+        self.teacher_history_ = train_teacher(
+            teacher, x[tr], z[tr], ys[tr], gen, int(self.teacher_steps), int(self.batch_size),
+            float(self.teacher_lr), weights=None if w is None else w[tr], val=val,
+            ema_decay=float(self.teacher_ema), eval_every=TEACHER_EVAL_EVERY, patience=int(self.teacher_patience),
+            n_val_draws=TEACHER_VAL_DRAWS, verbose=bool(self.verbose),
+        )  # fmt: skip
         return teacher
 
-    def _draw(self, cond: torch.Tensor, gen: torch.Generator) -> torch.Tensor:  # pragma: no cover - abstract
+    # ---- sampling -----------------------------------------------------------------------------------------
+    def _map(self, cond: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """The sampler as a deterministic map of standard-normal latents eps (n,) at conditions cond."""
         raise NotImplementedError
 
-    def _sample(self, X: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._sample_seeded(X, n_samples, seed_from(self.random_state, 2))
+    def _scaled(self, X: np.ndarray) -> torch.Tensor:
+        return to_tensor((X - self.x_mean_) / self.x_scale_, self.device_)
 
-    def _sample_seeded(self, X: np.ndarray, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        n = X.shape[0]
-        x = to_tensor((X - self.x_mean_) / self.x_scale_, self.device_)
-        x_rep = x.repeat_interleave(n_samples, dim=0)  # unit-major: row i * S + s
+    def _arms(self, X: np.ndarray, eps: torch.Tensor, fn) -> list[np.ndarray]:
+        """Apply ``fn(cond, eps)`` for both arms; eps is (n, m) (shared by the arms); returns two (n, m) arrays
+        in the outcome scale."""
+        n, m = eps.shape
+        x_rep = self._scaled(X).repeat_interleave(m, dim=0)  # unit-major: row i * m + k
+        e = eps.reshape(-1)
         out = []
-        with local_torch_seed(seed, self.device_) as gen, torch.no_grad():
+        with torch.no_grad():
             for arm in (0.0, 1.0):
-                cond = make_condition(x_rep, torch.full((n * n_samples,), arm, device=self.device_))
-                draws = torch.cat([self._draw(cond[i:i + _CHUNK], gen) for i in range(0, len(cond), _CHUNK)])
-                out.append(draws.reshape(n, n_samples).double().cpu().numpy() * self.y_scale_ + self.y_mean_)
-        return out[0], out[1]
+                cond = make_condition(x_rep, torch.full((n * m,), arm, device=self.device_))
+                draws = torch.cat([fn(cond[i:i + _CHUNK], e[i:i + _CHUNK]) for i in range(0, len(cond), _CHUNK)])
+                out.append(draws.reshape(n, m).double().cpu().numpy() * self.y_scale_ + self.y_mean_)
+        return out
+
+    def _sample(self, X: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        with local_torch_seed(seed_from(self.random_state, 2), self.device_) as gen:
+            eps = torch.randn(X.shape[0], n_samples, generator=gen, device=self.device_)
+        y0, y1 = self._arms(X, eps, self._map)
+        return y0, y1
 
     def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        y0, y1 = self._sample_seeded(X, int(self.n_predict_samples), seed_from(self.random_state, 1))
-        agg = np.mean if self.point == "mean" else np.median
-        return agg(y0, axis=1), agg(y1, axis=1)
+        if self.point == "denoiser":
+            sigma = float(getattr(self, "sigma_init", 2.5))
+            zero = torch.zeros(X.shape[0], 1, device=self.device_)
+            y0, y1 = self._arms(X, zero, lambda c, e: self.teacher_(torch.zeros_like(e), sigma, c))
+            return y0[:, 0], y1[:, 0]
+        m = int(self.n_predict_samples)
+        nodes, w = latent_nodes(self.point, m)
+        eps = to_tensor(np.tile(nodes, (X.shape[0], 1)), self.device_)
+        y0, y1 = self._arms(X, eps, self._map)
+        if self.point == "mean":
+            return y0 @ w, y1 @ w
+        return np.median(y0, axis=1), np.median(y1, axis=1)
+
+    def _teacher_map(self, cond: torch.Tensor, eps: torch.Tensor, heun_steps: int) -> torch.Tensor:
+        return heun_sample(self.teacher_, cond, None, n_steps=int(heun_steps), eps=eps)
+
+    # ---- shared parameters -------------------------------------------------------------------------------
+    def _set_common(self, width, n_blocks, teacher_steps, batch_size, teacher_lr, teacher_ema, teacher_patience,
+                    teacher_weighting, propensity_clip, validation_fraction, n_predict_samples, point, device,
+                    verbose, random_state) -> None:
+        self.width = width
+        self.n_blocks = n_blocks
+        self.teacher_steps = teacher_steps
+        self.batch_size = batch_size
+        self.teacher_lr = teacher_lr
+        self.teacher_ema = teacher_ema
+        self.teacher_patience = teacher_patience
+        self.teacher_weighting = teacher_weighting
+        self.propensity_clip = propensity_clip
+        self.validation_fraction = validation_fraction
+        self.n_predict_samples = n_predict_samples
+        self.point = point
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
 
 
-class DiffusionTeacher(_DiffusionBase):
-    """Conditional EDM diffusion model of p(y | x, z), sampled with the deterministic Heun sampler.
-
-    Parameters
-    ----------
+_TEACHER_PARAMS_DOC = """
     width : int, default 128
         Hidden width of the residual-MLP denoiser.
     n_blocks : int, default 3
         Residual blocks.
     teacher_steps : int, default 2000
-        Adam steps of the denoising fit.
+        The most Adam steps of the denoising fit (early stopping usually ends it far sooner).
     batch_size : int, default 256
     teacher_lr : float, default 2e-3
-        Initial learning rate (x0.3 at 50, 75 and 90 % of the steps; weight decay 1e-6).
-    heun_steps : int, default 50
+        Adam learning rate (constant; weight decay 1e-6).
+    teacher_ema : float, default 0.95
+        Decay of the EMA of the teacher's weights that is validated and kept.
+    teacher_patience : int, default 300
+        Stop after this many steps without a better validation EDM loss.
+    teacher_weighting : {"none", "ipw"}, default "none"
+        Importance-weighted pretraining: weight the denoising loss by stabilised inverse propensity weights.
+    propensity_clip : float, default 0.02
+        Propensities are clipped to [clip, 1 - clip] before weights are formed.
+    validation_fraction : float, default 0.3
+        Share of the fit rows held out (per arm) for early stopping and the distillation budget; the runner sets
+        it from the split protocol. 0 disables early stopping (then ``teacher_steps`` steps are taken).
+"""
+
+
+class DiffusionTeacher(_DiffusionBase):
+    __doc__ = """Conditional EDM diffusion model of p(y | x, z), sampled with the deterministic Heun sampler.
+
+    Parameters
+    ----------""" + _TEACHER_PARAMS_DOC + """    heun_steps : int, default 50
         Noise levels of the Heun sampler (2 * heun_steps - 1 network calls per draw).
-    n_predict_samples : int, default 30
-        Draws per unit and arm behind ``predict`` (Heun sampling is 99x the cost of one network call, so fewer
-        than the generator's 100).
-    point : {"mean", "median"}, default "mean"
-        How ``predict`` summarises the draws.
+    n_predict_samples : int, default 8
+        Quadrature nodes (``point="mean"``) or stratified draws (``"median"``) per unit and arm.
+    point : {"mean", "median", "denoiser"}, default "denoiser"
+        How ``predict`` summarises the law at (x, z) (module docstring).
     device : str, default "auto"
         "auto" (CUDA when available), "cpu" or "cuda".
     verbose : bool, default False
@@ -118,22 +284,19 @@ class DiffusionTeacher(_DiffusionBase):
     random_state : int or None, default 0
     """
 
-    _tags: ClassVar[Tags] = Tags(generative=True, torch=True)
-
     def __init__(self, width: int = 128, n_blocks: int = 3, teacher_steps: int = 2000, batch_size: int = 256,
-                 teacher_lr: float = 2e-3, heun_steps: int = 50, n_predict_samples: int = 30,
-                 point: str = "mean", device: str = "auto", verbose: bool = False, random_state: int | None = 0):
-        self.width = width
-        self.n_blocks = n_blocks
-        self.teacher_steps = teacher_steps
-        self.batch_size = batch_size
-        self.teacher_lr = teacher_lr
+                 teacher_lr: float = 2e-3, teacher_ema: float = 0.95, teacher_patience: int = 300,
+                 teacher_weighting: str = "none", propensity_clip: float = 0.02, validation_fraction: float = 0.3,
+                 heun_steps: int = 50, n_predict_samples: int = 8, point: str = "denoiser", device: str = "auto",
+                 verbose: bool = False, random_state: int | None = 0):
+        self._set_common(width, n_blocks, teacher_steps, batch_size, teacher_lr, teacher_ema, teacher_patience,
+                         teacher_weighting, propensity_clip, validation_fraction, n_predict_samples, point, device,
+                         verbose, random_state)
         self.heun_steps = heun_steps
-        self.n_predict_samples = n_predict_samples
-        self.point = point
-        self.device = device
-        self.verbose = verbose
-        self.random_state = random_state
+
+    def catebench_tags(self) -> Tags:
+        return Tags(generative=True, torch=True, uses_validation=True,
+                    uses_propensity=self.teacher_weighting == "ipw")
 
     def _fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> None:
         self._check_common()
@@ -142,79 +305,84 @@ class DiffusionTeacher(_DiffusionBase):
         x, z, ys = self._prepare(X, t, y)
         with local_torch_seed(seed_from(self.random_state, 0), self.device_) as gen:
             self.teacher_ = self._fit_teacher(x, z, ys, gen)
+        self.diagnostics_ = {"teacher_best_step": float(self.teacher_history_["best_step"]),
+                             "teacher_steps": float(self.teacher_history_["steps"])}
 
-    def _draw(self, cond, gen):
-        return heun_sample(self.teacher_, cond, gen, n_steps=int(self.heun_steps))
+    def _map(self, cond, eps):
+        return self._teacher_map(cond, eps, int(self.heun_steps))
 
     @classmethod
     def test_params(cls) -> dict[str, Any]:
-        return {"width": 16, "n_blocks": 1, "teacher_steps": 30, "heun_steps": 4, "n_predict_samples": 4,
-                "device": "cpu"}
+        return {"width": 16, "n_blocks": 1, "teacher_steps": 30, "teacher_patience": 25, "heun_steps": 4,
+                "n_predict_samples": 4, "device": "cpu"}
 
 
 class IWDD(_DiffusionBase):
-    """Importance-weighted diffusion distillation: the EDM teacher distilled into a one-step generator.
+    __doc__ = """Importance-weighted diffusion distillation: the EDM teacher distilled into a one-step generator.
 
     Parameters
     ----------
     adjustment : {"rand", "ipw", "plain"}, default "rand"
-        How distillation handles confounding: randomized conditions (shuffled covariates, treatments drawn as
-        Bernoulli(``treat_prob``)), stabilised inverse-propensity weights on the observed pairs, or nothing.
+        The design over conditions during distillation: randomized conditions (shuffled covariates, treatments
+        drawn as Bernoulli(``treat_prob``)), stabilised inverse-propensity weights on the observed pairs, or
+        observed pairs unweighted. (Where it can matter: module docstring.)
     divergence : {"sid", "kl"}, default "sid"
-        Score-identity distillation, or the KL (DMD-style) ablation.
-    width, n_blocks, teacher_steps, batch_size, teacher_lr :
-        The teacher, as in :class:`DiffusionTeacher` (defaults 128, 3, 2000, 256, 2e-3); ``batch_size`` is also
-        the distillation batch.
-    distill_steps : int, default 400
-        Alternating (fake score, generator) updates.
+        Score-identity distillation, or the KL (DMD-style) ablation.""" + _TEACHER_PARAMS_DOC + """    distill_steps : int, default 1500
+        The most alternating (fake score, generator) updates.
     distill_lr : float, default 1e-4
         Adam learning rate of the generator and the fake score net (betas (0, 0.999)).
+    distill_ema : float, default 0.99
+        Decay of the EMA of the generator's weights (the returned generator).
+    distill_check_every : int, default 50
+        Steps between generator-to-teacher W1 checks on held-out fit rows.
+    distill_patience : int, default 300
+        Stop after this many steps without a lower W1.
+    distill_tol : float, default 0.03
+        Stop once W1 is at most this many outcome standard deviations.
     alpha : float, default 1.0
         SiD's alpha.
     sigma_init : float, default 2.5
         The generator is G(eps; c) = D(sigma_init * eps; sigma_init, c).
     treat_prob : float or None, default None
-        P(z~ = 1) of the randomized conditions; None uses the treated share of the fit rows.
-    propensity_clip : float, default 0.02
-        ``"ipw"``: the logistic-regression propensity is clipped to [clip, 1 - clip] before the weights
-        p(z) / e(z | x) are formed (then normalised to mean 1 in each minibatch).
-    n_predict_samples : int, default 100
-        One-step draws per unit and arm behind ``predict``.
-    point : {"mean", "median"}, default "mean"
+        P(z~ = 1) of the randomized conditions; None uses the treated share of the training rows.
+    n_predict_samples : int, default 16
+        Quadrature nodes (``point="mean"``) or stratified draws (``"median"``) per unit and arm.
+    point : {"mean", "median", "denoiser"}, default "mean"
+        ``"mean"`` and ``"median"`` summarise the one-step generator's law; ``"denoiser"`` uses the teacher.
     device : str, default "auto"
     verbose : bool, default False
     random_state : int or None, default 0
     """
 
-    _tags: ClassVar[Tags] = Tags(generative=True, torch=True)
-
     def __init__(self, adjustment: str = "rand", divergence: str = "sid", width: int = 128, n_blocks: int = 3,
                  teacher_steps: int = 2000, batch_size: int = 256, teacher_lr: float = 2e-3,
-                 distill_steps: int = 400, distill_lr: float = 1e-4, alpha: float = 1.0, sigma_init: float = 2.5,
-                 treat_prob: float | None = None, propensity_clip: float = 0.02, n_predict_samples: int = 100,
-                 point: str = "mean", device: str = "auto", verbose: bool = False,
-                 random_state: int | None = 0):
+                 teacher_ema: float = 0.95, teacher_patience: int = 300, teacher_weighting: str = "none",
+                 propensity_clip: float = 0.02, validation_fraction: float = 0.3, distill_steps: int = 1500,
+                 distill_lr: float = 1e-4, distill_ema: float = 0.99, distill_check_every: int = 50,
+                 distill_patience: int = 300, distill_tol: float = 0.03, alpha: float = 1.0,
+                 sigma_init: float = 2.5, treat_prob: float | None = None, n_predict_samples: int = 16,
+                 point: str = "mean", device: str = "auto", verbose: bool = False, random_state: int | None = 0):
+        self._set_common(width, n_blocks, teacher_steps, batch_size, teacher_lr, teacher_ema, teacher_patience,
+                         teacher_weighting, propensity_clip, validation_fraction, n_predict_samples, point, device,
+                         verbose, random_state)
         self.adjustment = adjustment
         self.divergence = divergence
-        self.width = width
-        self.n_blocks = n_blocks
-        self.teacher_steps = teacher_steps
-        self.batch_size = batch_size
-        self.teacher_lr = teacher_lr
         self.distill_steps = distill_steps
         self.distill_lr = distill_lr
+        self.distill_ema = distill_ema
+        self.distill_check_every = distill_check_every
+        self.distill_patience = distill_patience
+        self.distill_tol = distill_tol
         self.alpha = alpha
         self.sigma_init = sigma_init
         self.treat_prob = treat_prob
-        self.propensity_clip = propensity_clip
-        self.n_predict_samples = n_predict_samples
-        self.point = point
-        self.device = device
-        self.verbose = verbose
-        self.random_state = random_state
 
     def catebench_tags(self) -> Tags:
-        return Tags(generative=True, torch=True, uses_propensity=self.adjustment == "ipw")
+        return Tags(generative=True, torch=True, uses_validation=True,
+                    uses_propensity=self.adjustment == "ipw" or self.teacher_weighting == "ipw")
+
+    def _needs_propensity(self) -> bool:
+        return self.adjustment == "ipw" or self.teacher_weighting == "ipw"
 
     def _check(self) -> None:
         self._check_common()
@@ -222,55 +390,90 @@ class IWDD(_DiffusionBase):
             raise ValueError(f"adjustment must be one of {ADJUSTMENTS}; got {self.adjustment!r}.")
         if self.divergence not in DIVERGENCES:
             raise ValueError(f"divergence must be one of {DIVERGENCES}; got {self.divergence!r}.")
-        if not isinstance(self.distill_steps, (int, np.integer)) or self.distill_steps < 0:
-            raise ValueError(f"distill_steps must be a non-negative integer; got {self.distill_steps!r}.")
+        for name in ("distill_steps", "distill_patience"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{name} must be a non-negative integer; got {v!r}.")
+        if not isinstance(self.distill_check_every, (int, np.integer)) or self.distill_check_every < 1:
+            raise ValueError(f"distill_check_every must be a positive integer; got {self.distill_check_every!r}.")
+        if not 0.0 <= float(self.distill_ema) < 1.0:
+            raise ValueError(f"distill_ema must be in [0, 1); got {self.distill_ema!r}.")
+        if not float(self.distill_tol) >= 0.0:
+            raise ValueError(f"distill_tol must be non-negative; got {self.distill_tol!r}.")
         if self.treat_prob is not None and not 0.0 < float(self.treat_prob) < 1.0:
             raise ValueError(f"treat_prob must be None or in (0, 1); got {self.treat_prob!r}.")
-        if not 0.0 <= float(self.propensity_clip) < 0.5:
-            raise ValueError(f"propensity_clip must be in [0, 0.5); got {self.propensity_clip!r}.")
         if not float(self.sigma_init) > 0:
             raise ValueError(f"sigma_init must be positive; got {self.sigma_init!r}.")
 
-    def _ipw_weights(self, Xs: np.ndarray, t: np.ndarray) -> np.ndarray:
-        from sklearn.linear_model import LogisticRegression
+    def _w1_monitor(self, x: torch.Tensor, rng: np.random.Generator):
+        """A function G -> mean per-unit W1 (outcome sds) between generator and teacher draws on held-out rows,
+        both arms, at stratified latent quantiles shared by generator and teacher (None without held-out rows)."""
+        va = self.val_idx_
+        if len(va) == 0:
+            return None
+        units = np.sort(rng.choice(va, size=min(W1_UNITS, len(va)), replace=False))
+        eps_np, _ = latent_nodes("median", W1_QUANTILES)
+        n, m = len(units), W1_QUANTILES
+        x_rep = x[torch.as_tensor(units, device=self.device_)].repeat_interleave(m, dim=0)
+        eps = to_tensor(np.tile(eps_np, n), self.device_)
+        conds = [make_condition(x_rep, torch.full((n * m,), a, device=self.device_)) for a in (0.0, 1.0)]
+        with torch.no_grad():
+            ref = [heun_sample(self.teacher_, c, None, n_steps=W1_HEUN_STEPS, eps=eps).reshape(n, m).sort(1)[0]
+                   for c in conds]
+        sigma_init = float(self.sigma_init)
 
-        lr = LogisticRegression(C=1.0, max_iter=2000).fit(Xs, t)
-        e = np.clip(lr.predict_proba(Xs)[:, 1], self.propensity_clip, 1.0 - self.propensity_clip)
-        p1 = t.mean()
-        w = np.where(t == 1, p1 / e, (1.0 - p1) / (1.0 - e))
-        self.propensity_ = lr
-        return w
+        def w1(G: EDMPrecond) -> float:
+            with torch.no_grad():
+                total = sum(float((generate(G, c, None, sigma_init, eps=eps).reshape(n, m).sort(1)[0] - r)
+                                  .abs().mean()) for c, r in zip(conds, ref))
+            return total / 2 / SIGMA_DATA  # standardised y has sd SIGMA_DATA: W1 in outcome sds
+
+        return w1
 
     def _fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> None:
         self._check()
         x, z, ys = self._prepare(X, t, y)
+        tr = torch.as_tensor(self.train_idx_, device=self.device_)
         weights = None
         if self.adjustment == "ipw":
-            weights = to_tensor(self._ipw_weights((X - self.x_mean_) / self.x_scale_, t), self.device_)
-        p = float(t.mean()) if self.treat_prob is None else float(self.treat_prob)
+            weights = to_tensor(self.weights_[self.train_idx_], self.device_)
+        p = float(t[self.train_idx_].mean()) if self.treat_prob is None else float(self.treat_prob)
         self.treat_prob_ = p
         with local_torch_seed(seed_from(self.random_state, 0), self.device_) as gen:
             self.teacher_ = self._fit_teacher(x, z, ys, gen)
-            self.generator_ = distill(
-                self.teacher_, x, z, gen, adjustment=self.adjustment, divergence=self.divergence, weights=weights,
-                treat_prob=p, n_steps=int(self.distill_steps), batch_size=int(self.batch_size),
+            monitor = self._w1_monitor(x, np.random.default_rng(seed_from(self.random_state, 4)))
+            self.generator_, self.distill_history_ = distill(
+                self.teacher_, x[tr], z[tr], gen, adjustment=self.adjustment, divergence=self.divergence,
+                weights=weights, treat_prob=p, n_steps=int(self.distill_steps), batch_size=int(self.batch_size),
                 lr=float(self.distill_lr), alpha=float(self.alpha), sigma_init=float(self.sigma_init),
-                verbose=bool(self.verbose),
-            )
+                ema_decay=float(self.distill_ema), monitor=monitor, check_every=int(self.distill_check_every),
+                patience=int(self.distill_patience), tol=float(self.distill_tol), verbose=bool(self.verbose),
+            )  # fmt: skip
+        h = self.distill_history_
+        self.w1_to_teacher_ = min(h["monitor"]) if h["monitor"] else float("nan")
+        self.diagnostics_ = {
+            "teacher_best_step": float(self.teacher_history_["best_step"]),
+            "teacher_steps": float(self.teacher_history_["steps"]),
+            "distill_best_step": float(h["best_step"]), "distill_steps": float(h["steps"]),
+            "w1_to_teacher": float(self.w1_to_teacher_),
+            "w1_to_teacher_initial": float(h["monitor"][0]) if h["monitor"] else float("nan"),
+        }  # fmt: skip
 
-    def _draw(self, cond, gen):
-        return generate(self.generator_, cond, gen, float(self.sigma_init))
+    def _map(self, cond, eps):
+        return generate(self.generator_, cond, None, float(self.sigma_init), eps=eps)
 
     def sample_teacher(self, X: Any, n_samples: int = 100, heun_steps: int = 50) -> tuple[np.ndarray, np.ndarray]:
-        """Draws from the fitted teacher with the Heun sampler (the multi-step reference), each (n, n_samples)."""
+        """Draws from the fitted teacher with the Heun sampler (the multi-step reference), each (n, n_samples),
+        from the same seeded latents as :meth:`sample`."""
         from ..base import validate_X
 
         X = validate_X(X, self._fitted_features())
-        t = DiffusionTeacher(heun_steps=heun_steps, random_state=self.random_state)
-        t.__dict__.update({k: v for k, v in self.__dict__.items() if k.endswith("_")})
-        return t._sample(X, int(n_samples))
+        with local_torch_seed(seed_from(self.random_state, 2), self.device_) as gen:
+            eps = torch.randn(X.shape[0], int(n_samples), generator=gen, device=self.device_)
+        y0, y1 = self._arms(X, eps, lambda c, e: self._teacher_map(c, e, heun_steps))
+        return y0, y1
 
     @classmethod
     def test_params(cls) -> dict[str, Any]:
-        return {"width": 16, "n_blocks": 1, "teacher_steps": 30, "distill_steps": 10, "batch_size": 64,
-                "n_predict_samples": 8, "device": "cpu"}
+        return {"width": 16, "n_blocks": 1, "teacher_steps": 30, "teacher_patience": 25, "distill_steps": 10,
+                "distill_check_every": 5, "batch_size": 64, "n_predict_samples": 8, "device": "cpu"}
