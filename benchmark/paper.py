@@ -289,7 +289,7 @@ def run_plan(plan: PaperPlan, out: str | Path = DEFAULT_OUT, *, command: str = "
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
     cfg = plan.config
-    rec = {"command": command, "started": _now(), "load_before": _load(), "n_jobs": cfg.n_jobs,
+    rec = {"command": command, "started": _now(), "code": code_version(), "load_before": _load(), "n_jobs": cfg.n_jobs,
            "executor": cfg.executor, "estimators": [e.name for e in cfg.estimators],
            "datasets": {d.name: list(d.replications) for d in cfg.datasets}}
     with open(log, "a") as fh:
@@ -301,6 +301,25 @@ def run_plan(plan: PaperPlan, out: str | Path = DEFAULT_OUT, *, command: str = "
     with open(log, "a") as fh:
         fh.write(json.dumps(rec) + "\n")
     return summary
+
+
+def code_version() -> str:
+    """Which code ran: ``$CATEBENCH_CODE_REV`` when set (e.g. a snapshot made with ``git archive``), else the git
+    commit of the source tree, with ``+dirty`` when its estimators/benchmark/datasets differ from that commit."""
+    import subprocess
+
+    rev = os.environ.get("CATEBENCH_CODE_REV")
+    if rev:
+        return rev
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "estimators", "benchmark",
+                                "datasets"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head + ("+dirty" if dirty else "")) if head else "unknown"
 
 
 def _now() -> str:
@@ -1077,12 +1096,12 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
                  "workers (timed estimators only).")
     if fin:
         lines += ["", "Runs recorded in `runs.jsonl` (wall time as measured; load = 1-minute load average of the 2-core "
-                      "machine before / after):", "", "| finished | wall | tasks ok / failed / skipped | workers | load | "
-                      "command |", "|---|---|---|---|---|---|"]
+                      "machine before / after; code = the commit whose code ran):", "", "| finished | wall | tasks ok / "
+                      "failed / skipped | workers | load | code | command |", "|---|---|---|---|---|---|---|"]
         for r in fin:
             lines.append(f"| {r['finished']} | {_hms(r['wall_s'])} | {r['ok']} / {r['failed']} / {r['skipped']} | "
                          f"{r['n_jobs']} | {r['load_before'][0]:.1f} / {r['load_after'][0]:.1f} | "
-                         f"`{r['command']}` |")
+                         f"{r.get('code', '?')} | `{r['command']}` |")
     unfinished = len([r for r in runs if r.get("event") == "started"]) - len(fin)
     if unfinished > 0:
         lines.append(f"\n{unfinished} recorded run(s) started without a finished record (killed or still running); "
