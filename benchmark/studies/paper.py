@@ -6,7 +6,8 @@ Each returns a JSON-able dict (with a one-line ``summary``) and writes its files
 * :func:`sampling_speed`: one-step generator vs multi-step Heun sampling of the teacher, timed side by side through
   the estimator's public sampling methods;
 * :func:`gradient_variance`: variance of the SiD generator gradient with explicit IPW weights vs randomized
-  conditions, measured by :mod:`benchmark.studies.iwdd_ihdp`, with a bootstrap CI.
+  conditions, the protocol of :mod:`benchmark.studies.iwdd_ihdp` keeping the per-minibatch gradients, with a
+  bootstrap CI.
 
 ``quick=True`` shrinks every size to a smoke test (seconds; not a measurement to report).
 """
@@ -85,50 +86,92 @@ def sampling_speed(out_dir: Path, quick: bool = False, repeats: int = 3) -> dict
 
 
 def gradient_variance(out_dir: Path, quick: bool = False, n_batches: int = 200, n_boot: int = 2000) -> dict:
-    """IPW vs randomized generator-gradient variance from :func:`benchmark.studies.iwdd_ihdp.gradient_variance`.
+    """IPW vs randomized variance of the SiD generator gradient, with a bootstrap CI of their ratio.
 
-    The CI of the ratio IPW / randomized comes from the study's per-minibatch gradients when it returns them
-    (bootstrap over minibatches, ``n_boot`` draws, seed 0), else from its own CI fields.
+    The protocol of :func:`benchmark.studies.iwdd_ihdp.gradient_variance` (same design, model and seeds: the
+    confounded synthetic data of ``iwdd_ihdp._confounded``, an ``iwdd-ipw`` fit, a fake score net refitted for the
+    frozen generator, then ``n_batches`` generator gradients per variant at that one state), keeping the
+    per-minibatch gradients so that the total variances and their ratio get percentile bootstrap CIs
+    (minibatches resampled, ``n_boot`` draws, seed 0). That study returns only the totals. Quick: test-sized
+    model, 20 minibatches.
     """
-    from . import iwdd_ihdp
+    import copy
 
-    import inspect
+    import torch
 
+    from estimators.iwdd import IWDD
+    from estimators.iwdd.distill import draw_conditions, generate, generator_loss
+    from estimators.iwdd.edm import edm_loss
+
+    from .iwdd_ihdp import _confounded
+
+    torch.set_num_threads(1)
     n_batches = 20 if quick else n_batches
-    if quick:
-        if "quick" not in inspect.signature(iwdd_ihdp.gradient_variance).parameters:
-            raise RuntimeError("benchmark.studies.iwdd_ihdp.gradient_variance has no quick mode")
-        gv = iwdd_ihdp.gradient_variance(n_batches, quick=True)
-    else:
-        gv = iwdd_ihdp.gradient_variance(n_batches)
-    out = {"ipw_total_var": gv["ipw"]["total_var"], "rand_total_var": gv["rand"]["total_var"],
-           "ratio": gv.get("ratio_ipw_over_rand", gv["ipw"]["total_var"] / gv["rand"]["total_var"]),
-           "n_batches": gv.get("n_batches", n_batches), "max_weight": gv.get("max_weight", float("nan")),
-           "design": gv.get("design", "confounded synthetic design, n = 2000, d = 5")}
-    grads = {k: gv[k].get("grads") for k in ("ipw", "rand")}
-    if all(g is not None for g in grads.values()):
-        out.update(_ratio_ci(np.asarray(grads["ipw"], float), np.asarray(grads["rand"], float), n_boot))
-    else:
-        for k in ("ci_low", "ci_high", "ipw_ci", "rand_ci"):
-            if k in gv:
-                out[k] = gv[k]
-    lo, hi = out.get("ci_low", float("nan")), out.get("ci_high", float("nan"))
-    out["summary"] = (f"total variance of the SiD generator gradient over {out['n_batches']} minibatches: IPW "
-                      f"{out['ipw_total_var']:.4g}, randomized {out['rand_total_var']:.4g}, ratio {out['ratio']:.2f} "
-                      f"(95 % CI [{lo:.2f}, {hi:.2f}]).")
+    n, d = (400, 5) if quick else (2000, 5)
+    X, t, y = _confounded(n, d, 0)
+    params = ({**IWDD.test_params(), "adjustment": "ipw"} if quick else
+              {"adjustment": "ipw", "width": 64, "n_blocks": 2, "distill_steps": 100})
+    est = IWDD(**{**params, "device": "cpu", "random_state": 0}).fit(X, t, y)
+    tr = est.train_idx_
+    x = torch.as_tensor((X[tr] - est.x_mean_) / est.x_scale_, dtype=torch.float32)
+    z = torch.as_tensor(t[tr], dtype=torch.float32)
+    p1 = float(t[tr].mean())
+    weights = torch.as_tensor(est.weights_[tr], dtype=torch.float32)
+    G = copy.deepcopy(est.generator_)
+    fake = copy.deepcopy(est.teacher_)
+    for p in fake.parameters():
+        p.requires_grad_(True)
+    gen = torch.Generator().manual_seed(1)
+    opt = torch.optim.Adam(fake.parameters(), lr=1e-3, betas=(0.0, 0.999))
+    for i in range(30 if quick else 300):
+        cond, _ = draw_conditions("rand" if i % 2 else "plain", x, z, None, p1, 256, gen)
+        with torch.no_grad():
+            yg = generate(G, cond, gen, est.sigma_init)
+        loss = edm_loss(fake, yg, cond, gen).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    for p in fake.parameters():
+        p.requires_grad_(False)
+    for p in G.parameters():
+        p.requires_grad_(True)
+    grads = {}
+    for adj in ("ipw", "rand"):
+        g_gen = torch.Generator().manual_seed(2)
+        rows = []
+        for _ in range(n_batches):
+            cond, w = draw_conditions(adj, x, z, weights, p1, 256, g_gen)
+            G.zero_grad(set_to_none=True)
+            generator_loss(G, est.teacher_, fake, cond, w, g_gen, est.alpha, est.sigma_init).backward()
+            rows.append(torch.cat([p.grad.reshape(-1) for p in G.parameters()]).clone())
+        grads[adj] = torch.stack(rows).double().numpy()
+    tv = {k: float(g.var(axis=0, ddof=1).sum()) for k, g in grads.items()}
+    out = {"ipw_total_var": tv["ipw"], "rand_total_var": tv["rand"], "ratio": tv["ipw"] / tv["rand"],
+           "n_batches": n_batches, "n_params": int(grads["ipw"].shape[1]), "max_weight": float(weights.max()),
+           "design": f"confounded synthetic design of iwdd_ihdp (n = {n}, d = {d}, e(x) = sigmoid(2.5 x_0))"}
+    out.update(_ratio_ci(grads["ipw"], grads["rand"], n_boot))
+    out["summary"] = (f"total variance of the SiD generator gradient over {n_batches} minibatches of 256: IPW "
+                      f"{tv['ipw']:.4g}, randomized {tv['rand']:.4g}, ratio {out['ratio']:.2f} (95 % CI "
+                      f"[{out['ci_low']:.2f}, {out['ci_high']:.2f}], minibatches resampled).")
     return out
 
 
 def _ratio_ci(g_ipw: np.ndarray, g_rand: np.ndarray, n_boot: int, seed: int = 0) -> dict:
-    """Bootstrap CI (minibatches resampled) of total variances and their ratio; gradients (n_batches, n_params)."""
+    """Percentile bootstrap CIs (minibatches resampled) of both total variances and of their ratio.
+
+    ``g_*``: (n_batches, n_params) gradients. A resample with counts c (sum n) has total variance
+    n/(n-1) * (c.s / n - c'Kc / n^2), s = row sums of squares, K = g g' (Gram matrix), so no resample is formed.
+    """
     rng = np.random.default_rng(seed)
 
-    def totvar(g, idx):
-        return g[idx].var(axis=0, ddof=1).sum()
+    def boot(g):
+        n = len(g)
+        s, K = (g**2).sum(axis=1), g @ g.T
+        idx = rng.integers(0, n, size=(n_boot, n))
+        C = np.stack([np.bincount(r, minlength=n) for r in idx]).astype(float)
+        return n / (n - 1) * (C @ s / n - np.einsum("bi,ij,bj->b", C, K, C) / n**2)
 
-    n1, n2 = len(g_ipw), len(g_rand)
-    b1 = np.array([totvar(g_ipw, rng.integers(0, n1, n1)) for _ in range(n_boot)])
-    b2 = np.array([totvar(g_rand, rng.integers(0, n2, n2)) for _ in range(n_boot)])
+    b1, b2 = boot(g_ipw), boot(g_rand)
     r = b1 / b2
     return {"ci_low": float(np.quantile(r, 0.025)), "ci_high": float(np.quantile(r, 0.975)),
             "ipw_ci": [float(v) for v in np.quantile(b1, [0.025, 0.975])],
