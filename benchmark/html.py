@@ -14,15 +14,15 @@ from pathlib import Path
 __all__ = ["img_data_uri", "markdown_table_to_html", "markdown_to_html", "render_page"]
 
 _CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;max-width:1200px;margin:2em auto;
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;max-width:1360px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
 table{border-collapse:collapse;margin:0.8em 0;font-size:0.85em}
-th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}th{background:#f0f0f0}
-td:first-child,th:first-child{text-align:left;white-space:normal;min-width:15em;max-width:24em}
+th,td{border:1px solid #ccc;padding:3px 5px;text-align:right;white-space:nowrap}th{background:#f0f0f0;white-space:normal}
+td:first-child,th:first-child{text-align:left;white-space:normal;min-width:12em;max-width:22em}
 .tw{overflow-x:auto;max-width:100%}
 td.long{white-space:normal;overflow-wrap:anywhere;text-align:left;min-width:16em;max-width:40em}
-tr.published td{color:#777;font-style:italic;background:#fafafa}
+tr.published td{color:#777;font-style:italic;background:#fafafa;white-space:normal}
 .figs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
 figure{margin:0.5em 0;flex:1 1 520px;max-width:100%}figure img{width:100%;border:1px solid #ddd}
 figure.wide{flex-basis:100%}figure.wide img{width:auto;max-width:100%}

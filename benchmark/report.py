@@ -617,8 +617,8 @@ def report_winrates(ctx: ReportContext) -> None:
 
 
 _FRIEDMAN_METHOD = {
-    "exact": "exact p-value (all within-block rank permutations enumerated)",
-    "permutation": "permutation p-value ({n_perm} random within-block permutations, seed {seed})",
+    "exact": "exact: all within-block rank permutations enumerated",
+    "permutation": "permutation p-value from {n_perm} random within-block permutations, seed {seed}",
     "chi2": "chi-square approximation",
 }
 
@@ -775,6 +775,8 @@ def report_figures(ctx: ReportContext) -> None:
             if metric not in ctx.metrics:
                 continue
             wr = pairwise_winrates(res, metric, dataset=ds, estimators=est, weighting=weighting)
+            if not (wr["n_pairs"].to_numpy() > 0).any():  # nothing finished here: no empty figure
+                continue
             p = plots.save(plots.winrate_heatmap(wr["winrate"], f"{label}: win rate on {metric}", wr["n_pairs"]),
                            ctx.fig_dir, f"winrate_{stem}_{metric}")
             wide = "wide: " if len(est) > 8 else ""
@@ -803,7 +805,8 @@ def report_figures(ctx: ReportContext) -> None:
             figs["distributions"].append((p[0], f"{wide}Per-task `{metric}` per estimator and dataset (boxes: "
                                                 "quartiles; whiskers 1.5 IQR)."))
     for ds in ctx.datasets:
-        if "pehe_out" in ctx.metrics:
+        ok = res[(res["dataset"] == ds) & (res["status"] == "ok")]
+        if "pehe_out" in ctx.metrics and ok["pehe_out"].notna().any():
             p = plots.save(plots.error_vs_time(res, "pehe_out", ds), ctx.fig_dir, f"time_{ds}_pehe_out")
             figs["time"].append((p[0], f"Error vs fit time on {ds} (machine shared; timings are noisy)."))
     ctx.figs = figs

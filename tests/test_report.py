@@ -633,7 +633,7 @@ def test_report_end_to_end(tmp_path):
     assert "(2 complete datasets as blocks)" in pooled_txt and "with 2 datasets" in pooled_txt
     assert "Nemenyi post-hoc not run" in pooled_txt or "no Nemenyi post-hoc is run" in pooled_txt
     assert "Wilcoxon signed-rank tests not run" in pooled_txt
-    assert "exact p-value" in stats_md.split("### ihdp: pehe_out")[1].split("###")[0]  # 7-8 replications: few
+    assert "exact: all within-block" in stats_md.split("### ihdp: pehe_out")[1].split("###")[0]  # 7-8 replications: few
     nem = pd.read_csv(out / "nemenyi.csv") if (out / "nemenyi.csv").stat().st_size > 1 else pd.DataFrame()
     assert "pooled over datasets" not in set(nem.get("scope", []))
     ranks = pd.read_csv(out / "ranks.csv")
@@ -663,6 +663,7 @@ def test_report_end_to_end(tmp_path):
         assert fig.read_bytes() == (tmp_path / "r2" / "figures" / fig.name).read_bytes(), fig.name
 
 
+@pytest.mark.slow  # a whole report with figures (~10 s on a quiet core)
 def test_report_with_distributional_metrics_for_one_estimator(tmp_path):
     from benchmark.report import write_report
     from benchmark.store import Store
