@@ -51,7 +51,7 @@ DIST_METRICS = ("crps", "cov50", "cov90", "width50", "width90", "w1")
 #: Draws per unit and arm behind the distributional metrics.
 N_DIST_SAMPLES = 32
 #: The distributional metrics' in-sample rows: at most this many fit rows (seeded subsample).
-MAX_DIST_FIT_ROWS = 256
+MAX_DIST_FIT_ROWS = 128
 
 
 def sqrt_pehe(tau_true: np.ndarray, tau_hat: np.ndarray) -> float:

@@ -133,3 +133,28 @@ def test_interval_needs_enough_draws():
 
     with pytest.raises(ValueError, match="at least 19 draws"):
         interval(np.zeros((2, 10)), 0.9)
+
+
+def test_runner_scores_predictive_distributions_of_generative_estimators(tmp_path):
+    """The runner stores the distributional metrics (and diagnostics) for a generative estimator only."""
+    from benchmark.config import config_from_dict
+    from benchmark.runner import run
+    from benchmark.store import Store
+    from estimators.iwdd import DiffusionTeacher
+
+    raw = {
+        "name": "dist", "store": str(tmp_path / "s.sqlite"), "executor": "inline",
+        "datasets": [{"name": "synthetic", "replications": 1, "params": {"n": 300, "d": 3}}],
+        "estimators": [{"name": "diffusion-teacher", "params": DiffusionTeacher.test_params()},
+                       {"name": "t-learner-linear"}],
+    }  # fmt: skip
+    run(config_from_dict(raw), progress=False)
+    df = Store(tmp_path / "s.sqlite").results().set_index("estimator")
+    assert (df.status == "ok").all()
+    gen, lin = df.loc["diffusion-teacher"], df.loc["t-learner-linear"]
+    for side in ("in", "out"):
+        for m in ("crps", "cov50", "cov90", "width50", "width90", "w1"):
+            assert np.isfinite(gen[f"{m}_{side}"]), f"{m}_{side}"
+            assert np.isnan(lin[f"{m}_{side}"])
+        assert 0 <= gen[f"cov50_{side}"] <= gen[f"cov90_{side}"] <= 1
+    assert gen["sample_seconds"] > 0 and gen["diag_teacher_best_step"] >= 25

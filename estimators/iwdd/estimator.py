@@ -30,7 +30,7 @@ one-step *sampler of the teacher*: its causal accuracy is the teacher's, and the
 coincide up to distillation noise. The generator's weights are averaged (EMA, as in SiD) and the distillation
 budget is sized by how well its draws match the teacher's: every ``distill_check_every`` steps the per-unit
 Wasserstein-1 distance between generator and teacher draws is computed on held-out fit rows (the validation rows,
-at most 64 units, both arms, 32 stratified latent quantiles each, teacher drawn with the 50-step Heun sampler from
+at most 32 units, both arms, 32 stratified latent quantiles each, teacher drawn with the 50-step Heun sampler from
 the same latents); the best state is kept and distillation stops when the distance is at most ``distill_tol``
 outcome standard deviations or has not improved for ``distill_patience`` steps. The distance of the returned
 generator is the fitted attribute ``w1_to_teacher_`` (in outcome standard deviations).
@@ -76,7 +76,7 @@ TEACHER_WEIGHTINGS = ("none", "ipw")
 TEACHER_EVAL_EVERY, TEACHER_VAL_DRAWS = 25, 16
 #: Generator-to-teacher W1: at most this many held-out units, this many stratified latent quantiles per unit
 #: and arm, teacher drawn with this many Heun steps.
-W1_UNITS, W1_QUANTILES, W1_HEUN_STEPS = 64, 32, 50
+W1_UNITS, W1_QUANTILES, W1_HEUN_STEPS = 32, 32, 50
 
 
 def _normal_ppf(u: np.ndarray) -> np.ndarray:
@@ -327,7 +327,7 @@ class IWDD(_DiffusionBase):
         drawn as Bernoulli(``treat_prob``)), stabilised inverse-propensity weights on the observed pairs, or
         observed pairs unweighted. (Where it can matter: module docstring.)
     divergence : {"sid", "kl"}, default "sid"
-        Score-identity distillation, or the KL (DMD-style) ablation.""" + _TEACHER_PARAMS_DOC + """    distill_steps : int, default 1500
+        Score-identity distillation, or the KL (DMD-style) ablation.""" + _TEACHER_PARAMS_DOC + """    distill_steps : int, default 1000
         The most alternating (fake score, generator) updates.
     distill_lr : float, default 1e-4
         Adam learning rate of the generator and the fake score net (betas (0, 0.999)).
@@ -335,7 +335,7 @@ class IWDD(_DiffusionBase):
         Decay of the EMA of the generator's weights (the returned generator).
     distill_check_every : int, default 50
         Steps between generator-to-teacher W1 checks on held-out fit rows.
-    distill_patience : int, default 300
+    distill_patience : int, default 200
         Stop after this many steps without a lower W1.
     distill_tol : float, default 0.03
         Stop once W1 is at most this many outcome standard deviations.
@@ -357,9 +357,9 @@ class IWDD(_DiffusionBase):
     def __init__(self, adjustment: str = "rand", divergence: str = "sid", width: int = 128, n_blocks: int = 3,
                  teacher_steps: int = 2000, batch_size: int = 256, teacher_lr: float = 2e-3,
                  teacher_ema: float = 0.95, teacher_patience: int = 300, teacher_weighting: str = "none",
-                 propensity_clip: float = 0.02, validation_fraction: float = 0.3, distill_steps: int = 1500,
+                 propensity_clip: float = 0.02, validation_fraction: float = 0.3, distill_steps: int = 1000,
                  distill_lr: float = 1e-4, distill_ema: float = 0.99, distill_check_every: int = 50,
-                 distill_patience: int = 300, distill_tol: float = 0.03, alpha: float = 1.0,
+                 distill_patience: int = 200, distill_tol: float = 0.03, alpha: float = 1.0,
                  sigma_init: float = 2.5, treat_prob: float | None = None, n_predict_samples: int = 16,
                  point: str = "mean", device: str = "auto", verbose: bool = False, random_state: int | None = 0):
         self._set_common(width, n_blocks, teacher_steps, batch_size, teacher_lr, teacher_ema, teacher_patience,
