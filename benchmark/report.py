@@ -363,13 +363,18 @@ def hardware() -> dict:
     except AttributeError:
         avail = os.cpu_count()
     gpu = ""
-    try:
-        import torch
+    # Importing torch costs seconds (most of a small report's time, issue 14): ask it only when it is already loaded
+    # or the machine shows an NVIDIA device.
+    import sys
 
-        if torch.cuda.is_available():
-            gpu = torch.cuda.get_device_name(0)
-    except Exception:  # torch missing or broken: no GPU info
-        pass
+    if "torch" in sys.modules or Path("/proc/driver/nvidia").exists() or Path("/dev/nvidia0").exists():
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                gpu = torch.cuda.get_device_name(0)
+        except Exception:  # torch missing or broken: no GPU info
+            pass
     return {"cpu_model": model, "cpu_count": os.cpu_count(), "cpus_available": avail,
             "platform": platform.platform(), "python": platform.python_version(), "gpu": gpu or "none"}
 
