@@ -1079,21 +1079,43 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
             cells.append("-" if not np.isfinite(v) else f"{v:.1f}")
         lines.append(f"| {e} | " + " | ".join(cells) + " |")
     lines.append("")
+    # Estimators not timed on a family: their IHDP median x the ratio (sum over estimators timed on both) of that
+    # family's medians to their IHDP medians; flagged as extrapolated.
+    ihdp = df[df["family"] == "ihdp"].set_index("estimator")["median_task_s"]
+    df["extrapolated"] = False
+    for f, n_full in units.items():
+        if f == "ihdp":
+            continue
+        fam = df["family"] == f
+        own = df[fam].set_index("estimator")["median_task_s"]
+        both = own.notna() & ihdp.reindex(own.index).notna()
+        if both.sum() >= 2 and ihdp.reindex(own.index)[both].sum() > 0:
+            scale = own[both].sum() / ihdp.reindex(own.index)[both].sum()
+            fill = fam & df["median_task_s"].isna() & df["estimator"].map(ihdp).notna()
+            est_s = df.loc[fill, "estimator"].map(ihdp) * scale
+            df.loc[fill, "full_cpu_s"] = est_s * n_full
+            df.loc[fill, "remaining_cpu_s"] = est_s * (n_full - df.loc[fill, "tasks_done"]).clip(lower=0)
+            df.loc[fill, "extrapolated"] = True
+            df.loc[fam, "scale_from_ihdp"] = scale
     for f, n_full in units.items():
         sub = df[df["family"] == f]
-        known = sub["median_task_s"].notna()
+        known = sub["full_cpu_s"].notna()
         if not known.any():
             lines.append(f"- {FAMILIES[f]}: no timing measured yet ({n_full} datasets in the full run).")
             continue
         full = sub.loc[known, "full_cpu_s"].sum() / n_jobs
         rem = sub.loc[known, "remaining_cpu_s"].sum() / n_jobs
         miss = ", ".join(sub.loc[~known, "estimator"]) or "none"
+        ext = sub.loc[sub["extrapolated"], "estimator"].tolist()
+        ext_txt = (f" Extrapolated (not timed on {FAMILIES[f]}: IHDP median x {sub['scale_from_ihdp'].iloc[0]:.1f}, the "
+                   f"{FAMILIES[f]}/IHDP ratio of the estimators timed on both): {', '.join(ext)}." if ext else "")
         lines.append(f"- {FAMILIES[f]} ({n_full} datasets): full run ≈ {_hms(full)} with {n_jobs} workers; still to "
-                     f"run ≈ {_hms(rem)}. Estimators without a timing here (not included): {miss}.")
+                     f"run ≈ {_hms(rem)}.{ext_txt} Without any timing (not included): {miss}.")
     tot_full = df["full_cpu_s"].sum(skipna=True) / n_jobs
     tot_rem = df["remaining_cpu_s"].sum(skipna=True) / n_jobs
     lines.append(f"- All families: full run ≈ **{_hms(tot_full)}**, still to run ≈ **{_hms(tot_rem)}** with {n_jobs} "
-                 "workers (timed estimators only).")
+                 "workers, at the load these times were measured under (see the runs below; an idle machine is "
+                 "several times faster).")
     if fin:
         lines += ["", "Runs recorded in `runs.jsonl` (wall time as measured; load = 1-minute load average of the 2-core "
                       "machine before / after; code = the commit whose code ran):", "", "| finished | wall | tasks ok / "
@@ -1246,7 +1268,8 @@ def write_paper(
               + "\nDetails, evidence and decision rules: [`claims.md`](claims.md). Tables: [`tables.md`](tables.md) "
               "(CSV: `table_pehe.csv`, `winrates_pairwise.csv`, `distributional.csv`, `coverage.csv`, "
               "`leaderboard_all.csv`, every task's metrics in `tasks.csv`). One page: `index.html`.\n\n"
-              "## Budget\n\n" + budget_md + "\n## Studies\n\n" + study_md + "\n## Figures\n\n" + fig_md)
+              "## Reproduce\n\n" + _reproduce_md(results, out, store_path) + "\n## Budget\n\n" + budget_md
+              + "\n## Studies\n\n" + study_md + "\n## Figures\n\n" + fig_md)
     paths["readme"] = out / "README.md"
     paths["readme"].write_text(readme)
     sections = [
@@ -1262,6 +1285,22 @@ def write_paper(
     paths["html"].write_text(html.render_page("IWDD paper protocol (catebench)", sections))
     paths["figures"] = fig_dir
     return paths
+
+
+def _reproduce_md(results: pd.DataFrame, out: Path, store_path: str) -> str:
+    """The full run's command, how to resume it, and how to rewrite these files."""
+    acic = results.loc[results["dataset"] == "acic2016", "dataset_params"].dropna().unique()
+    dirs = sorted({json.loads(p).get("data_dir") for p in acic} - {None})
+    flag = f" --acic2016-dir {dirs[0]}" if dirs else ""
+    store = f" --store {store_path}" if store_path and store_path != DEFAULT_STORE else ""
+    outf = f" --out {out}" if str(out) != DEFAULT_OUT else ""
+    return (f"- The full run (all 77 ACIC 2016 settings x every registered estimator, IHDP 10 replications, ACIC 2018 "
+            f"when its files are given with `--acic2018-dir`): `nice -n 5 catebench paper{flag}{store}{outf}`. It "
+            "skips every task already in the store, so the same command completes a partial run; its projected time "
+            "is under Budget.\n"
+            f"- The runs that made this store are listed under Budget with their exact commands.\n"
+            f"- These files, from the store alone: `catebench paper{flag}{store}{outf} --report-only` (the toy, speed "
+            "and gradient-variance measurements in `studies/` are reused; `--studies run` measures them again).\n")
 
 
 def _provenance(command: str, store_path: str) -> str:
