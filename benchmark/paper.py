@@ -1289,7 +1289,8 @@ def write_paper(
 
 def _reproduce_md(results: pd.DataFrame, out: Path, store_path: str) -> str:
     """The full run's command, how to resume it, and how to rewrite these files."""
-    acic = results.loc[results["dataset"] == "acic2016", "dataset_params"].dropna().unique()
+    acic = (results.loc[results["dataset"] == "acic2016", "dataset_params"].dropna().unique()
+            if "dataset_params" in results else [])
     dirs = sorted({json.loads(p).get("data_dir") for p in acic} - {None})
     flag = f" --acic2016-dir {dirs[0]}" if dirs else ""
     store = f" --store {store_path}" if store_path and store_path != DEFAULT_STORE else ""
