@@ -18,7 +18,8 @@ body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-se
 padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
 table{border-collapse:collapse;margin:0.8em 0;font-size:0.85em}
-th,td{border:1px solid #ccc;padding:3px 5px;text-align:right;white-space:nowrap}th{background:#f0f0f0;white-space:normal}
+th,td{border:1px solid #ccc;padding:3px 5px;text-align:right;white-space:nowrap}
+th{background:#f0f0f0;white-space:normal}
 td:first-child,th:first-child{text-align:left;white-space:normal;min-width:12em;max-width:22em}
 .tw{overflow-x:auto;max-width:100%}
 td.long{white-space:normal;overflow-wrap:anywhere;text-align:left;min-width:16em;max-width:40em}

@@ -86,8 +86,8 @@ def leaderboard(results: pd.DataFrame, metrics: list[str] | None = None) -> pd.D
     rows = []
     for (dataset, estimator), g in results.groupby(["dataset", "estimator"], sort=True):
         ok = g[g["status"] == "ok"]
-        row = {"dataset": dataset, "estimator": estimator, "n_ok": len(ok), "n_failed": int((g["status"] != "ok").sum()),
-               "n_replications": int(ok["replication"].nunique())}
+        row = {"dataset": dataset, "estimator": estimator, "n_ok": len(ok),
+               "n_failed": int((g["status"] != "ok").sum()), "n_replications": int(ok["replication"].nunique())}
         for m in metrics:
             if m in ok:
                 per_rep = pd.to_numeric(ok[m], errors="coerce").groupby(ok["replication"]).mean()

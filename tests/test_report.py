@@ -472,6 +472,18 @@ def test_error_vs_time_log_axis_only_over_a_wide_range_and_distinct_styles():
     assert len({plots.estimator_style(i) for i in range(plots.N_STYLES)}) == plots.N_STYLES
 
 
+def test_page_wraps_long_cells_and_gives_diagrams_a_full_row(tmp_path):
+    from benchmark.html import LONG_CELL, markdown_table_to_html, render_page
+
+    params = '{"base_learner": "hgb", "kind": "x", "n_fold": 5, "propensity_clip": 0.01, "max_iter": 200}'
+    table = markdown_table_to_html(["| estimator | params |", "|---|---|", f"| x | {params} |"])
+    assert len(params) > LONG_CELL and '<td class="long">' in table and "<td>x</td>" in table
+    png = plots.save(plots.cd_diagram(pd.Series({"a": 1.2, "b": 1.8}), None, "t"), tmp_path, "cd")[0]
+    page = render_page("t", [("S", "", [(png, "wide: one per row"), (png, "two per row")])])
+    assert page.count('<figure class="wide">') == 1 and page.count("<figure>") == 1
+    assert "td.long{white-space:normal" in page
+
+
 # ---- leaderboard -------------------------------------------------------------------------------------------------
 def test_leaderboard_averages_seeds_within_a_replication_first():
     df = synthetic(seed=4, datasets=("ihdp",), reps=6, seeds=3, n_failed=0, n_absent=0)
@@ -612,8 +624,9 @@ def test_report_end_to_end(tmp_path):
     assert "**Incomplete store:** 2 task(s) stored as failed/timeout/crashed and 1 task(s) absent" in md
     assert "published" not in md.split("### acic-1")[1].split("### ihdp")[0]  # only in the IHDP table
     wr = pd.read_csv(out / "winrates.csv")
-    by_task = wr[(wr["scope"] == "pooled, tasks weighted equally") & (wr["metric"] == "pehe_out")].set_index(["a", "b"])
-    by_ds = wr[(wr["scope"] == "pooled, datasets weighted equally") & (wr["metric"] == "pehe_out")].set_index(["a", "b"])
+    pehe = wr[wr["metric"] == "pehe_out"]
+    by_task = pehe[pehe["scope"] == "pooled, tasks weighted equally"].set_index(["a", "b"])
+    by_ds = pehe[pehe["scope"] == "pooled, datasets weighted equally"].set_index(["a", "b"])
     for a, b in itertools.permutations(EST, 2):
         w, n, missing = naive_winrate(df, a, b, "pehe_out")
         assert by_task.loc[(a, b), "winrate"] == pytest.approx(w, abs=1e-6)
