@@ -40,4 +40,7 @@ BUILTIN: dict[str, tuple[str, dict, str]] = {
     "iwdd-ipw": ("estimators.iwdd:IWDD", {"adjustment": "ipw"}, "IWDD: SiD one-step generator, stabilised IPW"),
     "iwdd-plain": ("estimators.iwdd:IWDD", {"adjustment": "plain"}, "IWDD ablation: SiD generator, no adjustment"),
     "iwdd-kl": ("estimators.iwdd:IWDD", {"adjustment": "rand", "divergence": "kl"}, "IWDD ablation: KL (DMD) distillation, randomized"),
+    "diffpo": ("estimators.diffpo:DiffPO", {}, "DiffPO (Ma et al. 2024): conditional DDPM, orthogonal (IPW) diffusion loss"),
+    "cevae": ("estimators.cevae:CEVAE", {}, "CEVAE (Louizos et al. 2017): VAE with a latent confounder, torch"),
+    "ganite": ("estimators.ganite:GANITE", {}, "GANITE (Yoon et al. 2018): counterfactual GAN + ITE generator, torch"),
 }
