@@ -147,9 +147,13 @@ def load_config(path: str | Path) -> RunConfig:
     if not p.exists():
         available = ", ".join(sorted(q.stem for q in CONFIG_DIR.glob("*.toml")))
         raise FileNotFoundError(f"config file {str(path)!r} not found (built-in configs: {available}).")
-    with open(p, "rb") as fh:
-        try:
+    if p.is_dir():
+        raise ValueError(f"the config path {str(path)!r} is a directory; give a TOML file such as {str(p / 'run.toml')!r}.")
+    try:
+        with open(p, "rb") as fh:
             raw = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{p}: invalid TOML: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{p}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read the config file {str(path)!r}: {exc.strerror or exc}.") from None
     return config_from_dict(raw, source=str(p))

@@ -157,6 +157,7 @@ class Registry:
         self.builtin_module = builtin_module
         self._entries: dict[str, Entry] | None = None
         self.problems: list[str] = []
+        self.failed: dict[str, str] = {}  # plugin name -> why it failed to load (named by get())
 
     # ---- loading ----------------------------------------------------------------------------------------
     def _load(self) -> dict[str, Entry]:
@@ -178,6 +179,7 @@ class Registry:
                 summary = _static_summary(ep.module, ep.attr)
             except Exception as exc:  # a broken plugin must not break the listing
                 self._problem(f"{self.kind} plugin {ep.name!r} ({ep.value}, {source}) failed to load: {exc}")
+                self.failed[ep.name] = f"{ep.value}, {source}: {type(exc).__name__}: {exc}"
                 continue
             if not summary and dist is not None:
                 summary = (dist.metadata.get("Summary") or "").strip()
@@ -213,6 +215,8 @@ class Registry:
             return entries[name]
         if ":" in name:
             return Entry(name, name, {}, "", name)
+        if name in self.failed:
+            raise ValueError(f"{self.kind} {name!r} is an installed plugin that failed to load ({self.failed[name]}).")
         raise ValueError(
             f"unknown {self.kind} {name!r}. Registered: {', '.join(sorted(entries))}; "
             f"or name a class as 'module:Class'."

@@ -32,7 +32,7 @@ import platform
 import sys
 import time
 import traceback
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -45,7 +45,7 @@ from .registry import import_object
 from .store import Store, TaskResult
 from .tasks import Task, catebench_version, plan_tasks
 
-__all__ = ["execute_task", "run", "RunSummary"]
+__all__ = ["execute_task", "run", "RunSummary", "TaskData", "task_data", "load_task_data", "check_datasets"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -132,9 +132,8 @@ def execute_task(task: Task) -> TaskResult:
     versions = software_versions()
     try:
         _limit_threads()
-        data = _load_replication(task.dataset_target, task.dataset_params_json, task.replication)
-        split = get_split(task.split)
-        fit_idx, test_idx = split_indices(data.n, split, _split_seed(task), data.test_mask)
+        td = task_data(task)  # the public way to get exactly this data and split (issue 13)
+        data, split, fit_idx, test_idx = td.data, td.split, td.fit_idx, td.test_idx
         truth, a0, a1 = data.truth
         cls = import_object(task.estimator_target)
         est = cls(**task.estimator_params, random_state=task.random_state)
@@ -196,6 +195,102 @@ def _diagnostics(est) -> dict[str, float]:
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class TaskData:
+    """One replication and its split, exactly as the runner hands them to an estimator.
+
+    Attributes
+    ----------
+    data : datasets.base.CausalData
+        The whole replication: ``X`` (n, d), ``t`` (n,), ``y`` (n,) and the truth.
+    split : datasets.splits.Split
+        The split protocol; ``split.validation_fraction`` is what the runner passes to an estimator tagged
+        ``uses_validation`` (as ``validation_fraction``).
+    fit_idx, test_idx : (n_fit,), (n_test,) int arrays
+        Rows the estimator is fit on (train + validation) and the held-out test rows.
+    random_state : int
+        The ``random_state`` the runner gives the estimator for this replication and seed.
+    """
+
+    data: Any
+    split: Any
+    fit_idx: np.ndarray
+    test_idx: np.ndarray
+    random_state: int
+
+    @property
+    def fit(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X, t, y)`` of the fit rows: what ``estimator.fit`` receives."""
+        d = self.data
+        return d.X[self.fit_idx], d.t[self.fit_idx], d.y[self.fit_idx]
+
+
+def task_data(task: Task) -> TaskData:
+    """The data and split of a planned task (:func:`benchmark.tasks.plan_tasks`), as :func:`execute_task` uses them."""
+    data = _load_replication(task.dataset_target, task.dataset_params_json, task.replication)
+    split = get_split(task.split)
+    fit_idx, test_idx = split_indices(data.n, split, _split_seed(task), data.test_mask)
+    return TaskData(data, split, fit_idx, test_idx, task.random_state)
+
+
+def load_task_data(dataset: str, replication: int, split: str = "63/27/10", params: dict | None = None,
+                   seed: int = 0, seed_index: int = 0) -> TaskData:  # fmt: skip
+    """A replication's data and split exactly as a run would use them, without running anything.
+
+    Parameters
+    ----------
+    dataset : str
+        A registered dataset name (``catebench list``) or ``"module:Class"``.
+    replication : int
+        Replication number (1-based, as in configs).
+    split : str, default "63/27/10"
+        Split protocol, as in a config.
+    params : dict or None, default None
+        Dataset parameters, as a config's ``params``.
+    seed, seed_index : int, default 0
+        The config's ``seed`` and the repetition (0 .. ``seeds`` - 1); they set ``random_state`` only.
+
+    Returns
+    -------
+    TaskData
+        ``fit`` gives ``(X, t, y)`` of the fit rows; ``data.X[test_idx]`` are the rows scored out of sample.
+
+    Examples
+    --------
+    >>> td = load_task_data("ihdp", 1)                               # doctest: +SKIP
+    >>> est = MyEstimator(random_state=td.random_state).fit(*td.fit)  # doctest: +SKIP
+    """
+    from .config import DatasetSpec, EstimatorSpec
+
+    config = RunConfig(name="load_task_data", seed=seed, seeds=seed_index + 1,
+                       datasets=[DatasetSpec(dataset, (int(replication),), split, dict(params or {}))],
+                       estimators=[EstimatorSpec(f"{__name__}:_Placeholder")]).validate()  # fmt: skip
+    (task,) = [t for t in plan_tasks(config) if t.seed == seed_index]
+    return task_data(task)
+
+
+def check_datasets(tasks: list[Task]) -> None:
+    """Load the first planned replication of every dataset of the plan, before any task runs.
+
+    A missing or corrupt data file then stops the run at once with the dataset's own message (file, expected
+    sha256 and directory, in full) instead of becoming one failed task per replication. Raises
+    :class:`~datasets.base.DatasetUnavailable` (a ``FileNotFoundError``) or ``ValueError``.
+    """
+    from datasets.base import DatasetUnavailable
+
+    first: dict[tuple[str, str, str], int] = {}
+    for t in tasks:
+        ident = (t.dataset, t.dataset_target, t.dataset_params_json)
+        first[ident] = min(first.get(ident, t.replication), t.replication)
+    for (name, target, params_json), rep in first.items():
+        try:
+            _load_replication(target, params_json, rep)
+        except DatasetUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any loader fault stops the run before it starts
+            raise ValueError(f"dataset {name!r} (replication {rep}) cannot be loaded: {type(exc).__name__}: {exc}") from None
+
+
 def _split_seed(task: Task) -> int:
     from datasets.base import derive_seed
 
@@ -234,8 +329,12 @@ def run(
 ) -> RunSummary:
     """Run every task of ``config`` that the store does not already hold; return a :class:`RunSummary`."""
     start = time.perf_counter()
-    store = store if isinstance(store, Store) else Store(store or config.store)
+    # everything is validated before the store is created or touched (issue 13): estimator names and parameters,
+    # datasets and their files, then the store path and its labels
     tasks = plan_tasks(config)
+    check_datasets(tasks)
+    store = store if isinstance(store, Store) else Store(store or config.store)
+    store.check_labels(tasks)
     summary = RunSummary(planned=len(tasks), store=str(store.path))
     with store.exclusive():
         done = store.statuses()
@@ -262,7 +361,7 @@ def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool,
                 if result.status in ("timeout", "crashed"):
                     setattr(summary, result.status, getattr(summary, result.status) + 1)
                 bar.write(f"[{result.status}] {task.estimator} on {task.dataset} rep {task.replication}: "
-                          f"{(result.error or '').splitlines()[0][:200]}")  # fmt: skip
+                          f"{((result.error or '').splitlines() or [''])[0]}")  # fmt: skip
             if on_result is not None:
                 on_result(task, result)
             bar.set_postfix(failed=summary.failed, refresh=False)
@@ -271,3 +370,13 @@ def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool,
         executor.close()
         bar.close()
 
+
+
+from estimators.base import CATEEstimator as _CATEEstimator  # noqa: E402 - only for the placeholder below
+
+
+class _Placeholder(_CATEEstimator):
+    """Stands in for an estimator when :func:`load_task_data` plans a task (never fitted)."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state

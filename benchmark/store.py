@@ -8,8 +8,13 @@ Tables
 fit/test row indices) as a compressed ``.npz`` blob, so metrics can be recomputed without refitting.
 
 A row and its predictions are written in one transaction, so a driver killed at any point leaves either both or
-neither. A run holds an exclusive lock file beside the database (``<store>.lock``); a second run on the same
-store is refused with a clear message instead of interleaving writes.
+neither. A run holds an exclusive lock file beside the database (``<store>.lock``, removed when the run ends); a
+second run on the same store is refused with a clear message instead of interleaving writes. When a run ends (or
+is interrupted cleanly) the write-ahead log is checkpointed into the database file, so ``store.sqlite`` alone
+holds every result and can be copied or archived without its ``-wal`` file.
+
+A store path that cannot be a store (a directory, a file that is not SQLite, a parent that is a regular file)
+raises :class:`StoreError` with one line naming the path and the problem; nothing is created or changed.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-__all__ = ["Store", "StoreLocked", "TaskResult"]
+__all__ = ["Store", "StoreError", "StoreLocked", "TaskResult", "label_conflicts", "split_conflicting_labels"]
 
 SCHEMA_VERSION = "1"
 
@@ -67,6 +72,32 @@ class StoreLocked(RuntimeError):
     """Another run holds this store."""
 
 
+class StoreError(RuntimeError):
+    """The path cannot be used as a result store (the message names the path and the problem)."""
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_store_path(path: Path) -> None:
+    """Raise :class:`StoreError` when ``path`` cannot hold a store; touch nothing."""
+    if path.is_dir():
+        raise StoreError(f"the store path {path} is a directory; give a file path such as {path / 'store.sqlite'}.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise StoreError(f"cannot create the store {path}: {parent} is a file, not a directory.")
+            break
+    if path.exists():
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            raise StoreError(f"cannot read the store {path}: {exc.strerror or exc}.") from None
+        if head and head != _SQLITE_MAGIC:
+            raise StoreError(f"{path} is not a catebench store (not an SQLite database); left untouched.")
+
+
 @dataclasses.dataclass
 class TaskResult:
     """What a worker sends back to the driver for one task."""
@@ -101,19 +132,27 @@ class Store:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        with self.transaction() as c:
-            for stmt in filter(str.strip, _SCHEMA.split(";")):
-                c.execute(stmt)
-            row = c.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
-            if row is None:
-                c.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-            elif row[0] != SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path} has store schema {row[0]}; this catebench writes {SCHEMA_VERSION}.")
+        _check_store_path(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}.") from None
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            with self.transaction() as c:
+                for stmt in filter(str.strip, _SCHEMA.split(";")):
+                    c.execute(stmt)
+                row = c.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
+                if row is None:
+                    c.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                elif row[0] != SCHEMA_VERSION:
+                    raise StoreError(f"{self.path} has store schema {row[0]}; this catebench writes {SCHEMA_VERSION}.")
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreError(f"{self.path} cannot be used as a catebench store: {exc}.") from None
         self._lock_fh = None
 
     # ---- locking ----------------------------------------------------------------------------------------
@@ -123,17 +162,26 @@ class Store:
         import fcntl
 
         lock_path = self.path.with_name(self.path.name + ".lock")
-        fh = open(lock_path, "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
+        while True:
+            fh = open(lock_path, "a+")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                fh.close()
+                raise StoreLocked(
+                    f"the store {self.path} is in use by another run ({holder}); wait for it to finish or use "
+                    f"another --store."
+                ) from None
+            # the holder before us removes the file when it releases it: lock the file that is at the path now
+            try:
+                same = os.stat(lock_path).st_ino == os.fstat(fh.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             fh.close()
-            raise StoreLocked(
-                f"the store {self.path} is in use by another run ({holder}); wait for it to finish or use "
-                f"another --store."
-            ) from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()}")
@@ -141,8 +189,16 @@ class Store:
         try:
             yield self
         finally:
+            with contextlib.suppress(sqlite3.Error):
+                self.checkpoint()
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path)  # while still locked: a waiting opener sees a new inode and retries
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
+
+    def checkpoint(self) -> None:
+        """Move every committed row from the write-ahead log into the database file and empty the log."""
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -157,6 +213,8 @@ class Store:
             c.execute("COMMIT")
 
     def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.checkpoint()
         self._conn.close()
 
     # ---- writing ----------------------------------------------------------------------------------------
@@ -180,6 +238,38 @@ class Store:
         """``{key: status}`` of every stored task."""
         return dict(self._conn.execute("SELECT key, status FROM results").fetchall())
 
+    def configurations(self) -> dict[tuple[str, str], set[tuple[str, str]]]:
+        """``{(dataset, label): {(estimator_target, estimator_params_json), ...}}`` over every stored row."""
+        out: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        q = "SELECT DISTINCT dataset, estimator, estimator_target, estimator_params FROM results"
+        for dataset, label, target, params in self._conn.execute(q):
+            out.setdefault((dataset, label), set()).add((target, params))
+        return out
+
+    def check_labels(self, tasks: list) -> None:
+        """Refuse tasks whose label already names another estimator configuration on the same dataset.
+
+        A label must identify one configuration in a report (issue 13): running ``t-learner-linear`` with other
+        parameters into a store that holds it would pool both under one leaderboard row. Raises ``ValueError``
+        naming the label, the dataset and both configurations.
+        """
+        stored = self.configurations()
+        seen = set()
+        for t in tasks:
+            ident = (t.dataset, t.estimator)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            mine = (t.estimator_target, t.estimator_params_json)
+            other = sorted(stored.get(ident, set()) - {mine})
+            if other:
+                raise ValueError(
+                    f"estimator label {t.estimator!r} on dataset {t.dataset!r} already names another "
+                    f"configuration in the store {self.path}: {other[0][0]} {other[0][1]}; this run has "
+                    f"{mine[0]} {mine[1]}. Give this one its own label (label = \"...\" in the config) or use "
+                    f"another --store."
+                )
+
     def results(self, expand_metrics: bool = True) -> pd.DataFrame:
         """All rows as a DataFrame; metrics expanded into columns (``pehe_out`` etc.)."""
         df = pd.read_sql_query("SELECT * FROM results ORDER BY dataset, replication, estimator, seed", self._conn)
@@ -196,3 +286,57 @@ class Store:
 
     def __len__(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+
+
+def label_conflicts(df: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
+    """Estimator labels that carry more than one configuration on one dataset.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Rows of :meth:`Store.results` (columns ``dataset``, ``estimator``, ``estimator_target``,
+        ``estimator_params``).
+
+    Returns
+    -------
+    list of (dataset, label, configurations)
+        Each configuration as ``"module:Class {params}"``; empty when every label is one configuration.
+    """
+    if df.empty:
+        return []
+    conf = df["estimator_target"] + " " + df["estimator_params"]
+    out = []
+    for (dataset, label), c in conf.groupby([df["dataset"], df["estimator"]]):
+        configs = sorted(set(c))
+        if len(configs) > 1:
+            out.append((dataset, label, configs))
+    return out
+
+
+def split_conflicting_labels(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Give each configuration of a label that carries several (see :func:`label_conflicts`) its own label.
+
+    Stores written before runs refused such labels can hold them; a report must not pool them. The first
+    configuration (in sorted order) keeps the label, the others become ``"<label> #2"``, ``"<label> #3"``.
+
+    Returns
+    -------
+    df : DataFrame
+        A copy with the ``estimator`` column relabelled where needed (unchanged when there is no conflict).
+    messages : list of str
+        One line per relabelled configuration, naming the label, dataset and parameters.
+    """
+    conflicts = label_conflicts(df)
+    if not conflicts:
+        return df, []
+    df = df.copy()
+    conf = df["estimator_target"] + " " + df["estimator_params"]
+    messages = []
+    for dataset, label, configs in conflicts:
+        for i, c in enumerate(configs):
+            new = label if i == 0 else f"{label} #{i + 1}"
+            rows = (df["dataset"] == dataset) & (df["estimator"] == label) & (conf == c)
+            df.loc[rows, "estimator"] = new
+            messages.append(f"label {label!r} on {dataset!r} has {len(configs)} configurations; reported apart as "
+                            f"{new!r}: {c}")  # fmt: skip
+    return df, messages

@@ -8,6 +8,7 @@ included), the seed, and the catebench version. Keys do not depend on the order 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from importlib.metadata import PackageNotFoundError, version
@@ -99,15 +100,40 @@ def _tuned_specs(config: RunConfig, estimators: list) -> list:
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _uses_validation(target, params_json: str) -> bool:
+    """Whether the estimator's tags say ``uses_validation``: then the runner sets its ``validation_fraction``.
+
+    The tag is the contract (issue 13): an estimator tagged ``uses_validation`` must take a ``validation_fraction``
+    parameter, and the runner passes the split protocol's share (63/27/10: 0.3 of the fit rows) unless the config
+    sets it. An estimator without the tag is never given one.
+    """
+    from .registry import import_object
+
+    cls = target if isinstance(target, type) else import_object(target)
+    est = cls(**json.loads(params_json))
+    tags = est.catebench_tags() if hasattr(est, "catebench_tags") else None
+    if not getattr(tags, "uses_validation", False):
+        return False
+    if "validation_fraction" not in est.get_params(deep=False):
+        raise ValueError(
+            f"estimator {target} is tagged uses_validation but has no validation_fraction parameter; the runner "
+            f"passes the validation share of the split through that parameter (see docs/plugins.md)."
+        )
+    return True
+
+
 def plan_tasks(config: RunConfig) -> list[Task]:
     """All tasks of a run, in a deterministic order (dataset, replication, estimator, seed)."""
     pkg = catebench_version()
     estimators = []
+    classes: dict[str, type] = {}
     for label, (entry, overrides) in _estimator_specs(config):
         est = entry.create(**overrides)  # validates parameter names now, not in a worker
         params = est.get_params(deep=False)
         params.pop("random_state", None)
         estimators.append((label, _target_name(entry), params, overrides, None))
+        classes[_target_name(entry)] = type(est)
     estimators += _tuned_specs(config, estimators)
     tasks = []
     for dspec in config.datasets:
@@ -120,7 +146,7 @@ def plan_tasks(config: RunConfig) -> list[Task]:
             raise ValueError(f"dataset {dspec.name!r} has {n} replications; the config asks for up to {max(dspec.replications)}.")
         for rep in dspec.replications:
             for label, target, params, overrides, tuning in estimators:
-                if "validation_fraction" in params and "validation_fraction" not in overrides:
+                if "validation_fraction" not in overrides and _uses_validation(classes.get(target, target), canonical_json(params)):
                     params = {**params, "validation_fraction": split.validation_fraction}
                 eparams = canonical_json(params)
                 for s in range(config.seeds):

@@ -139,6 +139,17 @@ def validate_fit_inputs(X: Any, t: Any, y: Any) -> tuple[np.ndarray, np.ndarray,
     return X, t_float, y_arr
 
 
+def _feature_names(X: Any) -> np.ndarray | None:
+    """Column names of a DataFrame-like X when they are all strings (as scikit-learn's ``feature_names_in_``)."""
+    columns = getattr(X, "columns", None)
+    if columns is None or not hasattr(X, "iloc"):
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    if len(names) == 0 or not all(isinstance(c, str) for c in names):
+        return None
+    return names
+
+
 def check_predictions(mu0: Any, mu1: Any, n: int, who: str = "estimator") -> tuple[np.ndarray, np.ndarray]:
     """Check that predictions are two finite (n,) arrays; raise ``ValueError`` naming the problem."""
     out = []
@@ -178,10 +189,19 @@ class CATEEstimator(BaseEstimator):
 
     # ---- public API -------------------------------------------------------------------------------------
     def fit(self, X: Any, t: Any, y: Any) -> "CATEEstimator":
-        """Fit on covariates X (n, d), binary treatment t (n,) and factual outcome y (n,). Returns self."""
+        """Fit on covariates X (n, d), binary treatment t (n,) and factual outcome y (n,). Returns self.
+
+        When X is a pandas DataFrame whose column names are all strings, they are kept as ``feature_names_in_``
+        (as in scikit-learn) and ``predict`` / ``sample`` check the columns of a DataFrame they get against them.
+        """
+        names = _feature_names(X)
         X, t, y = validate_fit_inputs(X, t, y)
         self._fit(X, t, y)
         self.n_features_in_ = X.shape[1]
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_  # refitted on an array: the old names no longer apply
         return self
 
     def predict(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -191,7 +211,7 @@ class CATEEstimator(BaseEstimator):
         -------
         mu0_hat, mu1_hat : (n,) float arrays
         """
-        X = validate_X(X, self._fitted_features())
+        X = validate_X(self._check_feature_names(X), self._fitted_features())
         mu0, mu1 = self._predict(X)
         return check_predictions(mu0, mu1, len(X), type(self).__name__)
 
@@ -210,7 +230,7 @@ class CATEEstimator(BaseEstimator):
             raise NotImplementedError(f"{type(self).__name__} is not generative (its tags say generative=False).")
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
-        X = validate_X(X, self._fitted_features())
+        X = validate_X(self._check_feature_names(X), self._fitted_features())
         y0, y1 = self._sample(X, int(n_samples))
         y0, y1 = np.asarray(y0, dtype=float), np.asarray(y1, dtype=float)
         for name, a in (("Y(0)", y0), ("Y(1)", y1)):
@@ -229,6 +249,28 @@ class CATEEstimator(BaseEstimator):
         raise NotImplementedError
 
     # ---- helpers ----------------------------------------------------------------------------------------
+    def _check_feature_names(self, X: Any) -> Any:
+        """Refuse a DataFrame whose columns differ from (or are reordered against) those seen in ``fit``.
+
+        A DataFrame with the same columns in another order would otherwise be read by position and give other
+        predictions silently (issue 13). Arrays and frames without string column names are read by position.
+        """
+        fitted = getattr(self, "feature_names_in_", None)
+        names = _feature_names(X)
+        if fitted is None or names is None or np.array_equal(names, fitted):
+            return X
+        missing = [c for c in fitted if c not in set(names)]
+        unexpected = [c for c in names if c not in set(fitted)]
+        if missing or unexpected:
+            raise ValueError(
+                f"X has other columns than in fit: missing {missing}, unexpected {unexpected}. Pass the columns "
+                f"{list(fitted)}."
+            )
+        raise ValueError(
+            f"X has the columns of fit in another order ({list(names)}; fit saw {list(fitted)}). Reorder them, "
+            f"e.g. X[est.feature_names_in_], or pass an array."
+        )
+
     def _fitted_features(self) -> int:
         n = getattr(self, "n_features_in_", None)
         if n is None:

@@ -168,6 +168,29 @@ def check_rejects_bad_input(est):
             raise AssertionError("predict accepted bad input")
 
 
+def check_batch_independence(est):
+    """The prediction for a row does not depend on which other rows are predicted with it (subset, order, one row).
+
+    Catches, e.g., BatchNorm or dropout left in training mode, or a prediction normalised over the batch.
+    """
+    X, t, y, *_ = tiny_data()
+    e = _with_seed(est).fit(X, t, y)
+    X_new = tiny_data(n=40, seed=2)[0]
+    full = e.predict(X_new)
+    perm = np.random.default_rng(0).permutation(len(X_new))
+    cases = {"the first 7 rows": (X_new[:7], slice(0, 7)), "the rows shuffled": (X_new[perm], perm),
+             "row 3 alone": (X_new[3:4], slice(3, 4))}  # fmt: skip
+    for what, (Xb, rows) in cases.items():
+        part = e.predict(Xb)
+        for name, a, b in (("mu0_hat", part[0], full[0][rows]), ("mu1_hat", part[1], full[1][rows])):
+            scale = max(1.0, float(np.max(np.abs(full[0]))), float(np.max(np.abs(full[1]))))
+            err = float(np.max(np.abs(a - b)))
+            assert err <= 1e-5 * scale, (
+                f"{name} for {what} differs from the same rows predicted in one batch of 40 (max abs difference "
+                f"{err:.3g}): predictions must not depend on the other rows of the batch"
+            )
+
+
 def check_generative_sample(est):
     """Generative estimators: ``sample`` returns (n, n_samples) draws whose mean is near ``predict``'s."""
     if not est.catebench_tags().generative:
@@ -189,6 +212,7 @@ CHECKS: tuple[Callable, ...] = (
     check_pickle_roundtrip,
     check_no_global_random_state,
     check_rejects_bad_input,
+    check_batch_independence,
     check_generative_sample,
 )
 

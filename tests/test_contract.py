@@ -19,11 +19,23 @@ def _builtin_instances():
         yield pytest.param(entry.create(**params), id=entry.name)
 
 
+# Built-ins whose predict averages Monte Carlo draws made per call, so a row's prediction depends on the other
+# rows of the batch (measured when the check was added, issue 13; their owners are told). strict: a fix shows up.
+KNOWN_BATCH_DEPENDENT = {
+    "cevae": "predict averages latent draws made per batch (max difference 0.099 on the check's data)",
+    "diffpo": "predict averages diffusion draws made per batch (max difference 2.1 on the check's data)",
+    "ganite": "predict averages generator draws made per batch (max difference 0.094 on the check's data)",
+}
+
+
 def _cases():
     for p in _builtin_instances():
         est = p.values[0]
         for check in iter_checks(est):
-            yield pytest.param(check, id=f"{p.id}-{check.__name__}")
+            marks = ()
+            if check.__name__ == "check_batch_independence" and p.id in KNOWN_BATCH_DEPENDENT:
+                marks = pytest.mark.xfail(reason=KNOWN_BATCH_DEPENDENT[p.id], strict=True, raises=AssertionError)
+            yield pytest.param(check, id=f"{p.id}-{check.__name__}", marks=marks)
 
 
 @pytest.mark.parametrize("check", list(_cases()))
@@ -111,3 +123,148 @@ def test_not_generative_sample_raises():
 def test_checks_are_named_and_documented():
     for c in CHECKS:
         assert c.__name__.startswith("check_") and c.__doc__
+
+
+# ---- issue 13: plugin contract -------------------------------------------------------------------------------
+class _Linear(CATEEstimator):
+    """Per-arm least squares (cheap, deterministic): the effect of column order is visible in its predictions."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def _fit(self, X, t, y):
+        A = np.c_[np.ones(len(X)), X]
+        self.coef_ = [np.linalg.lstsq(A[t == a], y[t == a], rcond=None)[0] for a in (0, 1)]
+
+    def _predict(self, X):
+        A = np.c_[np.ones(len(X)), X]
+        return A @ self.coef_[0], A @ self.coef_[1]
+
+
+def test_dataframe_columns_are_remembered_and_a_reordered_frame_is_refused():
+    """Defect 4: a DataFrame with the fit columns in another order used to be read by position silently."""
+    import pandas as pd
+
+    X, t, y, *_ = tiny_data()
+    df = pd.DataFrame(X, columns=["age", "bw", "male", "twin"])
+    est = _Linear().fit(df, t, y)
+    assert list(est.feature_names_in_) == ["age", "bw", "male", "twin"]
+    np.testing.assert_array_equal(est.predict(df)[0], est.predict(X)[0])  # same order, or an array: by position
+    with pytest.raises(ValueError, match="columns of fit in another order"):
+        est.predict(df[["bw", "age", "male", "twin"]])
+    with pytest.raises(ValueError, match=r"missing \['twin'\], unexpected \['other'\]"):
+        est.predict(df.rename(columns={"twin": "other"}))
+    np.testing.assert_array_equal(est.predict(df[["bw", "age", "male", "twin"]][list(est.feature_names_in_)])[1],
+                                  est.predict(X)[1])  # fmt: skip
+    assert not hasattr(est.fit(X, t, y), "feature_names_in_")  # refitted on an array: names forgotten
+
+
+def test_public_seeding_helpers_restore_global_state_and_make_global_draws_reproducible():
+    import random
+
+    from estimators.seeding import numpy_global_seed, seed_from, torch_seed
+
+    before_np, before_py = np.random.get_state()[1].copy(), random.getstate()
+    with numpy_global_seed(seed_from(3)):
+        a = (np.random.normal(size=3), random.random())
+    with numpy_global_seed(seed_from(3)):
+        b = (np.random.normal(size=3), random.random())
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[1] == b[1]
+    assert np.array_equal(np.random.get_state()[1], before_np) and random.getstate() == before_py
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        with numpy_global_seed(1.5):
+            pass
+    torch = pytest.importorskip("torch")
+    state = torch.get_rng_state().clone()
+    with torch_seed(7) as gen:
+        u = torch.rand(3), torch.rand(2, generator=gen)
+    with torch_seed(7, "cpu") as gen:
+        v = torch.rand(3), torch.rand(2, generator=gen)
+    assert torch.equal(u[0], v[0]) and torch.equal(u[1], v[1])
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+class _GlobalNoise(_Linear):
+    """Draws from numpy's global generator in fit, inside the public helper when ``helper`` is set."""
+
+    def __init__(self, helper=True, random_state=None):
+        self.helper = helper
+        self.random_state = random_state
+
+    def _fit(self, X, t, y):
+        from estimators.seeding import numpy_global_seed, seed_from
+
+        if self.helper:
+            with numpy_global_seed(seed_from(self.random_state)):
+                y = y + 0.01 * np.random.normal(size=len(y))
+        else:
+            y = y + 0.01 * np.random.normal(size=len(y))
+        super()._fit(X, t, y)
+
+
+def test_numpy_global_seed_makes_a_global_generator_library_conform():
+    from estimators.checks import check_no_global_random_state, check_same_seed_same_predictions
+
+    check_no_global_random_state(_GlobalNoise(helper=True))
+    check_same_seed_same_predictions(_GlobalNoise(helper=True))
+    with pytest.raises(AssertionError, match="global random state changed"):
+        check_no_global_random_state(_GlobalNoise(helper=False))
+
+
+class _BatchNormalised(_Linear):
+    """Standardises X over the rows being predicted (what BatchNorm in training mode does)."""
+
+    def _predict(self, X):
+        Z = (X - X.mean(0)) / (X.std(0) + 1e-9) if len(X) > 1 else X
+        return super()._predict(Z)
+
+
+def test_batch_independence_check_catches_batch_dependent_predictions():
+    from estimators.checks import check_batch_independence
+
+    check_batch_independence(_Linear())
+    with pytest.raises(AssertionError, match="must not depend on the other rows of the batch"):
+        check_batch_independence(_BatchNormalised())
+
+
+def test_load_task_data_is_exactly_what_execute_task_uses(tmp_path):
+    """The public way to get a replication's data, split and seed gives what the runner fits and scores."""
+    from benchmark.config import config_from_dict
+    from benchmark.runner import execute_task, load_task_data, task_data
+    from benchmark.tasks import plan_tasks
+
+    cfg = config_from_dict({"name": "x", "seed": 5, "seeds": 2, "store": str(tmp_path / "s.sqlite"),
+                            "datasets": [{"name": "ihdp", "replications": [2], "split": "90/10"}],
+                            "estimators": [{"name": "test_contract:_Linear"}]})  # fmt: skip
+    tasks = plan_tasks(cfg)
+    for task in tasks:
+        td = load_task_data("ihdp", 2, split="90/10", seed=5, seed_index=task.seed)
+        assert td.random_state == task.random_state
+        result = execute_task(task)
+        assert result.status == "ok", result.error
+        np.testing.assert_array_equal(td.fit_idx, result.predictions["fit_idx"])
+        np.testing.assert_array_equal(td.test_idx, result.predictions["test_idx"])
+        same = task_data(task)
+        np.testing.assert_array_equal(same.data.X, td.data.X)
+        # fitting on td.fit reproduces the runner's predictions exactly
+        mu0, mu1 = _Linear(random_state=td.random_state).fit(*td.fit).predict(td.data.X)
+        np.testing.assert_array_equal(mu1, result.predictions["mu1_hat"])
+    assert load_task_data("ihdp", 2).split.validation_fraction == pytest.approx(0.3)
+
+
+def test_a_plugin_that_failed_to_load_is_named_as_such(monkeypatch):
+    """``--estimators NAME`` for a broken plugin says it failed to load and why, not just "unknown"."""
+    from importlib.metadata import EntryPoint
+
+    from benchmark import registry
+
+    eps = [EntryPoint(name="broken-plugin", value="nosuch_module_for_catebench_tests:Est", group="catebench.estimators")]
+    monkeypatch.setattr(registry, "entry_points", lambda group: eps if group == "catebench.estimators" else [])
+    reg = registry.Registry("estimator", "catebench.estimators", "estimators")
+    with pytest.warns(registry.PluginWarning, match="failed to load"):
+        reg.names()
+    with pytest.raises(ValueError, match="'broken-plugin' is an installed plugin that failed to load .*nosuch_module_for"):
+        reg.get("broken-plugin")
+    with pytest.raises(ValueError, match="unknown estimator 'other'"):
+        reg.get("other")

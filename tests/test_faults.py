@@ -3,6 +3,7 @@ same store as an uninterrupted run; a second run on a busy store is refused and 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import subprocess
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from benchmark.config import config_from_dict
-from benchmark.runner import run
+from benchmark.runner import execute_task, run
 from benchmark.store import Store, StoreLocked
 
 TESTS = str(Path(__file__).resolve().parent)
@@ -141,3 +142,166 @@ def test_second_concurrent_run_is_refused_and_store_stays_consistent(tmp_path, f
     assert s._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # now that A is done, B runs: its 3 t-learner tasks are already stored
     assert run(cfg, progress=False).skipped == 3
+
+
+# ---- issue 13: faults that still got through ----------------------------------------------------------------
+from benchmark.cli import main  # noqa: E402
+
+
+def _toml(tmp_path, name="c.toml", estimators=("t-learner-linear",), reps=1, extra="", dataset='name = "ihdp"'):
+    body = f'name = "t"\nexecutor = "inline"\n{extra}\n[[datasets]]\n{dataset}\nreplications = {reps}\n'
+    for e in estimators:
+        body += f"[[estimators]]\n{e if '=' in e else f'name = {e!r}'}\n"
+    p = tmp_path / name
+    p.write_text(body.replace("'", '"'))
+    return p
+
+
+def _one_line_error(capsys, *words):
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err, err
+    assert err.startswith("catebench "), err
+    for w in words:
+        assert w in err, (w, err)
+    return err
+
+
+@pytest.mark.parametrize("case", ["not-sqlite", "directory", "parent-is-file"])
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_unusable_store_is_a_one_line_error_and_is_left_untouched(tmp_path, capsys, case, command):
+    """Defect 3: a store that is not SQLite, a directory, or under a regular file: one line, nothing changed."""
+    if case == "not-sqlite":
+        store = tmp_path / "notes.sqlite"
+        store.write_text("these are my notes, not a database\n" * 20)
+        words = ("not a catebench store",)
+    elif case == "directory":
+        store = tmp_path / "adir"
+        store.mkdir()
+        words = ("is a directory",)
+    else:
+        (tmp_path / "afile").write_text("x")
+        store = tmp_path / "afile" / "store.sqlite"
+        words = ("is a file, not a directory",)
+    argv = ["run", str(_toml(tmp_path)), "--no-progress"] if command == "run" else ["report", "--leaderboard-only",
+                                                                                    "--out", str(tmp_path / "o")]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    content = store.read_bytes() if store.is_file() else None
+    if command == "report" and case == "parent-is-file":
+        words = ("no store at",)  # nothing can be there: report says so
+    assert main([*argv, "--store", str(store)]) == 2
+    _one_line_error(capsys, str(store), *words)
+    if content is not None:
+        assert store.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no -wal, -shm, .lock or report files
+
+
+def test_run_end_leaves_a_complete_store_file_and_no_lock(tmp_path):
+    """Defect 6: after a run the .sqlite file alone holds every row (WAL checkpointed); the .lock is removed."""
+    import shutil
+
+    cfg = config_from_dict({"name": "w", "executor": "inline", "store": str(tmp_path / "s.sqlite"),
+                            "datasets": [{"name": "ihdp", "replications": 2}],
+                            "estimators": [{"name": "t-learner-linear"}, {"name": "s-learner-linear"}]})  # fmt: skip
+    s = run(cfg, progress=False)
+    assert s.ok == 4
+    assert not (tmp_path / "s.sqlite.lock").exists()
+    copy = tmp_path / "copy" / "s.sqlite"
+    copy.parent.mkdir()
+    shutil.copy(tmp_path / "s.sqlite", copy)  # the file alone, as a user archiving it would
+    con = sqlite3.connect(copy)
+    assert con.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 4
+    assert con.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 4
+    con.close()
+
+
+def test_interrupted_run_checkpoints_and_releases_the_lock(tmp_path):
+    """Defect 6, clean interrupt: Ctrl-C mid-run still leaves the finished rows in the .sqlite file itself."""
+    import shutil
+
+    cfg = config_from_dict({"name": "w", "executor": "inline", "store": str(tmp_path / "s.sqlite"),
+                            "datasets": [{"name": "ihdp", "replications": 3}],
+                            "estimators": [{"name": "t-learner-linear"}]})  # fmt: skip
+
+    def interrupt(task, result):
+        if result.status == "ok":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, progress=False, on_result=interrupt)
+    assert not (tmp_path / "s.sqlite.lock").exists()
+    shutil.copy(tmp_path / "s.sqlite", tmp_path / "copy.sqlite")
+    con = sqlite3.connect(tmp_path / "copy.sqlite")
+    assert con.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 1
+    con.close()
+
+
+@pytest.mark.parametrize(
+    "estimators, words",
+    [
+        (("nosuch",), "unknown estimator 'nosuch'"),
+        (('name = "t-learner-linear"\nparams = {alpha = 3}',), "bad parameters"),
+        (("tests.nosuch_module:Est",), "cannot import module"),
+    ],
+)
+def test_failed_commands_create_no_store(tmp_path, capsys, estimators, words):
+    """Defect 7: a run that fails validation creates nothing (no store, no lock, no WAL)."""
+    store = tmp_path / "out" / "s.sqlite"
+    assert main(["run", str(_toml(tmp_path, estimators=estimators)), "--store", str(store), "--no-progress"]) == 2
+    _one_line_error(capsys, words)
+    assert not (tmp_path / "out").exists()
+
+
+def test_estimators_flag_with_unknown_name_creates_no_store(tmp_path, capsys):
+    store = tmp_path / "s.sqlite"
+    assert main(["run", str(_toml(tmp_path)), "--estimators", "nosuch", "--store", str(store), "--no-progress"]) == 2
+    _one_line_error(capsys, "unknown estimator 'nosuch'")
+    assert not store.exists()
+
+
+def test_missing_dataset_file_stops_the_run_before_any_task(tmp_path, capsys):
+    """Defect 8: a missing data file is one error naming the file, its digest and the directory in full; exit
+    code non-zero; no store and no failed tasks."""
+    data = tmp_path / "some" / "deep" / "data directory that is long enough to be cut at two hundred characters"
+    data.mkdir(parents=True)
+    ds = f'name = "twins"\nparams = {{data_dir = "{data}"}}'
+    store = tmp_path / "s.sqlite"
+    assert main(["run", str(_toml(tmp_path, dataset=ds)), "--store", str(store), "--no-progress"]) == 2
+    from datasets.twins import TWINS_SHA256
+
+    _one_line_error(capsys, "Twin_Data.csv.gz", TWINS_SHA256, str(data / "twins"))
+    assert not store.exists()
+
+
+def test_run_with_a_directory_as_config_is_a_one_line_error(tmp_path, capsys):
+    """Defect 9: ``catebench run <a directory>``."""
+    assert main(["run", str(tmp_path)]) == 2
+    _one_line_error(capsys, "is a directory", str(tmp_path))
+
+
+def test_one_label_with_two_parameter_sets_is_refused_and_old_stores_are_reported_apart(tmp_path, capsys):
+    """Defect 2: a label names one configuration. A run that would put other parameters under a stored label is
+    refused naming both; a store that already mixes them is reported with the configurations apart."""
+    store = tmp_path / "s.sqlite"
+    first = _toml(tmp_path, "a.toml", estimators=("t-learner-linear",), reps=2)
+    assert main(["run", str(first), "--store", str(store), "--no-progress"]) == 0
+    capsys.readouterr()
+    other = _toml(tmp_path, "b.toml", reps=2,
+                  estimators=('name = "t-learner-linear"\nparams = {propensity_clip = 0.05}',))  # fmt: skip
+    assert main(["run", str(other), "--store", str(store), "--no-progress"]) == 2
+    err = _one_line_error(capsys, "estimator label 't-learner-linear' on dataset 'ihdp' already names another",
+                          '"propensity_clip":0.01', '"propensity_clip":0.05')  # fmt: skip
+    assert len(Store(store)) == 2, err
+    # an older store that already mixes two configurations under one label (written around the check)
+    from benchmark.tasks import plan_tasks
+    from benchmark.config import load_config
+
+    s = Store(store)
+    cfg = dataclasses.replace(load_config(other), store=str(store))
+    for task in plan_tasks(cfg):
+        s.write(task, execute_task(task))
+    s.close()
+    assert main(["report", "--store", str(store), "--out", str(tmp_path / "rep"), "--leaderboard-only"]) == 0
+    err = capsys.readouterr().err
+    assert "label 't-learner-linear' on 'ihdp' has 2 configurations; reported apart as 't-learner-linear #2'" in err
+    board = (tmp_path / "rep" / "leaderboard.csv").read_text()
+    assert "t-learner-linear #2" in board

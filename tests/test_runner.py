@@ -64,21 +64,40 @@ def test_task_keys_do_not_depend_on_config_order(tmp_path):
 
 
 def test_validation_fraction_follows_split(tmp_path):
-    from estimators.base import CATEEstimator
+    """The ``uses_validation`` tag is the contract (issue 13): a tagged estimator gets the split's validation share
+    through ``validation_fraction``; an untagged one is never given it; a tagged one without it is refused."""
+    from estimators.base import CATEEstimator, Tags
 
     class WithVal(CATEEstimator):
+        _tags = Tags(uses_validation=True)
+
         def __init__(self, validation_fraction=0.5, random_state=None):
             self.validation_fraction = validation_fraction
             self.random_state = random_state
 
+    class Untagged(WithVal):
+        _tags = Tags()
+
+    class TaggedWithoutParam(CATEEstimator):
+        _tags = Tags(uses_validation=True)
+
+        def __init__(self, random_state=None):
+            self.random_state = random_state
+
     from benchmark.registry import ESTIMATORS
 
-    ESTIMATORS.register("_with_val", WithVal)
+    for name, cls in (("_with_val", WithVal), ("_untagged", Untagged), ("_no_param", TaggedWithoutParam)):
+        ESTIMATORS.register(name, cls)
     try:
         (task,) = plan_tasks(_config(tmp_path, estimators=("_with_val",), reps=1))
         assert task.estimator_params["validation_fraction"] == 0.30  # 27/90 of the 63/27/10 protocol
+        (task,) = plan_tasks(_config(tmp_path, estimators=("_untagged",), reps=1))
+        assert task.estimator_params["validation_fraction"] == 0.5
+        with pytest.raises(ValueError, match="tagged uses_validation but has no validation_fraction parameter"):
+            plan_tasks(_config(tmp_path, estimators=("_no_param",), reps=1))
     finally:
-        ESTIMATORS.unregister("_with_val")
+        for name in ("_with_val", "_untagged", "_no_param"):
+            ESTIMATORS.unregister(name)
 
 
 def test_run_resume_and_identical_results(tmp_path):

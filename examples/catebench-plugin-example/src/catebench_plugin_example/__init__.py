@@ -1,10 +1,14 @@
-"""An example catebench plugin: a T-learner with k-nearest-neighbour outcome models."""
+"""An example catebench plugin: a T-learner with k-nearest-neighbour outcome models.
+
+It follows the plugin contract (``docs/plugins.md`` in catebench) and imports only catebench's public modules
+(``estimators.base``; ``estimators.seeding`` would give the seeding helpers if the model were random).
+"""
 
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from estimators.base import CATEEstimator
+from estimators.base import CATEEstimator, Tags
 
 __all__ = ["KNNTLearner"]
 
@@ -19,9 +23,16 @@ class KNNTLearner(CATEEstimator):
         Unused (k-NN is deterministic) but part of the contract.
     """
 
+    _tags = Tags()  # not generative, no propensity model, no torch, no validation split
+
     def __init__(self, n_neighbors=10, random_state=None):
         self.n_neighbors = n_neighbors
         self.random_state = random_state
+
+    @classmethod
+    def test_params(cls):
+        """Settings for ``catebench check`` and conformance tests (k-NN is cheap: the defaults)."""
+        return {}
 
     def _fit(self, X, t, y):
         self.models_ = []
