@@ -305,3 +305,25 @@ def test_one_label_with_two_parameter_sets_is_refused_and_old_stores_are_reporte
     assert "label 't-learner-linear' on 'ihdp' has 2 configurations; reported apart as 't-learner-linear #2'" in err
     board = (tmp_path / "rep" / "leaderboard.csv").read_text()
     assert "t-learner-linear #2" in board
+
+
+def test_readme_data_file_names_and_digest_claims_match_the_loaders():
+    """Defect 10: the README named ``Twin_data.csv.gz`` (the loader and DATA.md: ``Twin_Data.csv.gz``) and called
+    ihdp-1000 "sha256-verified" though no digest of its files is pinned."""
+    import re
+
+    from datasets.ihdp_npz import IHDP_SHA256
+
+    readme = (ROOT / "README.md").read_text()
+    data_md = (ROOT / "datasets" / "DATA.md").read_text()
+    twins_src = (ROOT / "datasets" / "twins.py").read_text()
+    primary = re.search(r'fetch_file\("([^"]+)"', twins_src).group(1)
+    assert primary == "Twin_Data.csv.gz"
+    for text in (readme, data_md):
+        named = set(re.findall(r"`(Twin[^`]*\.csv\.gz)`", text))
+        assert named == {primary}, named
+    row = next(line for line in readme.splitlines() if line.startswith("| `ihdp-100`"))
+    unpinned = sorted({size for (size, _), digest in IHDP_SHA256.items() if digest is None})
+    for size in unpinned:
+        assert f"1-{size}: no digest pinned" in row, row
+    assert "sha256-verified" not in row.replace("1-100: sha256-verified", "")
