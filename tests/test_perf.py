@@ -13,6 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,3 +131,59 @@ def test_list_reads_plugins_without_importing_them_and_imports_on_use(tmp_path):
     assert "REFUSED" in used.stdout and "not a class" in used.stdout and "lazy-function" in used.stdout
     assert "FITTED (40,)" in used.stdout
     assert (tmp_path / "imported.txt").exists()
+
+
+# ---- the perf study's pieces (benchmark/studies/perf.py) ------------------------------------------------------
+def test_fit_exponent_recovers_a_power_law():
+    from benchmark.studies.perf import fit_exponent
+
+    n = np.array([1000, 4000, 16000])
+    assert fit_exponent(n, 3e-4 * n**1.5) == pytest.approx(1.5)
+    assert np.isnan(fit_exponent([1000], [1.0]))
+
+
+def test_noop_estimator_conforms():
+    from benchmark.studies.perf import NoOp
+    from estimators.checks import iter_checks
+
+    for check in iter_checks(NoOp()):
+        check()
+
+
+@pytest.mark.slow  # starts three interpreters
+def test_cost_curves_measure_cache_and_stop_at_the_cap(tmp_path):
+    import pandas as pd
+
+    from benchmark.studies.perf import cost_curves, exponents
+
+    csv = tmp_path / "cost.csv"
+    kw = dict(n_sizes=[200, 400], d_sizes=[3], n_for_d=200, d_for_n=4, cap=3.0, csv_path=csv)
+    df = cost_curves(["t-learner-linear", "tests.fault_estimators:Hang"], **kw)
+    lin = df[df.estimator == "t-learner-linear"]
+    assert set(zip(lin.sweep, lin.n, lin.d)) == {("n", 200, 4), ("n", 400, 4), ("d", 200, 3)}
+    assert (lin.status == "ok").all() and (lin.total_s > 0).all() and (lin.peak_rss_mb > 0).all()
+    hang = df[df.estimator == "tests.fault_estimators:Hang"]
+    # the first point of each sweep runs past the 3 s cap: recorded, and the rest of that sweep is not run
+    assert sorted(hang.status) == ["over cap", "over cap"] and set(hang.n) == {200}
+    again = cost_curves(["t-learner-linear", "tests.fault_estimators:Hang"], **kw)  # all cached: nothing reruns
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), pd.read_csv(csv).reset_index(drop=True),
+                                  check_dtype=False)
+    assert list(again.measured_utc) == list(df.measured_utc)
+    ex = exponents(again).set_index("estimator")
+    assert ex.loc["t-learner-linear", "points_n"] == 2 and "over cap" in ex.loc["tests.fault_estimators:Hang", "stopped_n"]
+
+
+def test_board_split_sums_task_seconds_per_estimator(tmp_path):
+    from benchmark.config import config_from_dict
+    from benchmark.runner import run
+    from benchmark.studies.perf import board_split
+
+    store = str(tmp_path / "b.sqlite")
+    cfg = config_from_dict({"name": "b", "seed": 0, "n_jobs": 1, "executor": "inline", "store": store,
+                            "datasets": [{"name": "ihdp", "replications": 2}],
+                            "estimators": [{"name": "t-learner-linear"}, {"name": "benchmark.studies.perf:NoOp"}]})
+    run(cfg, progress=False)
+    b = board_split(store).set_index("estimator")
+    assert list(b["tasks"]) == [2, 2] and b["share"].sum() == pytest.approx(1.0)
+    assert (b["total_s_sum"] >= b["fit_s_sum"] + b["predict_s_sum"] - 1e-9).all()
+    assert b.loc["t-learner-linear", "total_s_sum"] > b.loc["benchmark.studies.perf:NoOp", "total_s_sum"]

@@ -1,0 +1,736 @@
+"""Performance study: CLI latency, runner overhead per task, cost curves of every estimator, sampling speed, and
+the default board's time split by estimator (issue 14).
+
+Parts (``--parts``, default all; each writes its CSV/JSON into ``--out``, and ``summary.md`` is rebuilt from
+whatever is there, so parts can be run, rerun and resumed separately):
+
+``cli``
+    Wall time of ``catebench --help``, ``catebench list`` and ``catebench datasets`` against a bare
+    ``python -c pass``, each a fresh process, interleaved, median of ``--cli-repeats`` (default 5).
+``overhead``
+    The runner's own cost per task: a no-op estimator (:class:`NoOp`, predicts zeros) over ``--overhead-tasks``
+    tasks (IHDP replications 1-10 x seeds) on the inline, local (1 worker) and dask (1 worker) executors, fresh
+    store each. Per-task overhead = steady-state seconds between consecutive results (first to last result, so
+    worker start-up is left out) minus the no-op's own fit + predict seconds.
+``cost``
+    Fit + predict seconds and peak memory of every built-in estimator (default parameters, ``random_state=0``,
+    one thread) on ``datasets.synthetic.Synthetic`` replication 1: n in ``--n-sizes`` at d = ``--d-for-n`` and d
+    in ``--d-sizes`` at n = ``--n-for-d``; fit on all n rows, predict on all n rows. Each estimator runs in its own
+    process (imports excluded from the timings); a point that runs past ``--cap`` seconds is killed and recorded
+    ``over cap``, and larger sizes of that sweep are skipped; a point whose time, extrapolated from the previous
+    point with exponent max(1, the slope so far), would exceed the cap is recorded ``skipped`` without running.
+    Peak memory: the process's peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs`` before each
+    point) minus its resident set before the fit. Results are cached in ``cost_curves.csv`` keyed by a fingerprint
+    of the estimator's source files: rerunning measures only new or changed estimators (``--fresh``: all).
+    Fitted exponent: least-squares slope of log(fit + predict seconds) on log(n) (and on log(d)).
+``sampling``
+    One-step generator vs the teacher's 50-step Heun sampler of one fitted ``IWDD`` (default architecture, short
+    training: sampling cost depends on the network, not on how long it trained): seconds for ``--draws`` draws of
+    every IHDP unit, median of 3, one thread.
+``board``
+    The default board's time split by estimator: sum and median of fit + predict seconds per estimator from a
+    store (``--board-store``; default: the store of the ``compare`` part's current-code run).
+``compare``
+    Today's code vs commit ``--old-commit`` (default ec1d233, the code issue 14 was measured against), side by
+    side: the old tree (``git archive`` into the cache folder, run with the same venv) and the current tree each run
+    ``catebench run default --estimators <the 18 estimators of ec1d233> --executor inline --n-jobs 1`` on IHDP
+    replication 1, then 2, ... (``--replications``), old and current alternating by replication so both see the
+    same machine load. Compared: the task seconds per estimator from the two stores (fit + predict, plus the
+    sampling for distributional metrics that only the current code does), and the wall time of the runs.
+
+Run (what made the committed ``results/perf/``: see ``summary.md`` for the exact commands and machine load)::
+
+    python -m benchmark.studies.perf                      # everything, default sizes
+    python -m benchmark.studies.perf --parts cost --n-sizes 1000,4000,16000 --cap 60
+    python -m benchmark.studies.perf --parts summary      # rebuild summary.md and the figure from the CSVs
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from estimators.base import CATEEstimator
+
+__all__ = ["NoOp", "cli_latency", "runner_overhead", "cost_curves", "fit_exponent", "sampling_ratio", "board_split",
+           "main"]  # fmt: skip
+
+ROOT = Path(__file__).resolve().parents[2]
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"}  # fmt: skip
+PARTS = ("cli", "overhead", "cost", "sampling", "compare", "board")
+
+
+class NoOp(CATEEstimator):
+    """Predicts zero for both potential outcomes: measures the runner's own cost per task."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def _fit(self, X, t, y):
+        self.fitted_ = True
+
+    def _predict(self, X):
+        z = np.zeros(len(X))
+        return z, z
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def _machine() -> dict:
+    up = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    return {"date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "nproc": os.cpu_count(),
+            "uptime": up, "python": platform.python_version(), "platform": platform.platform()}  # fmt: skip
+
+
+def _catebench_cmd() -> list[str]:
+    script = Path(sys.executable).with_name("catebench")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "benchmark"]
+
+
+# ---- cli ----------------------------------------------------------------------------------------------------
+def cli_latency(repeats: int = 5) -> list[dict]:
+    """Seconds of each quick command and of a bare interpreter start, interleaved, ``repeats`` times each."""
+    cmds = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "catebench --help": [*_catebench_cmd(), "--help"],
+        "catebench list": [*_catebench_cmd(), "list"],
+        "catebench datasets": [*_catebench_cmd(), "datasets"],
+    }
+    rows = []
+    for rep in range(repeats):
+        for name, cmd in cmds.items():
+            load = _load()
+            t0 = time.perf_counter()
+            res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            dt = time.perf_counter() - t0
+            if res.returncode != 0:
+                raise RuntimeError(f"{name} failed: {res.stderr[-500:]}")
+            rows.append({"command": name, "repeat": rep + 1, "seconds": round(dt, 4), "load_avg_1min": load})
+    return rows
+
+
+# ---- runner overhead ----------------------------------------------------------------------------------------
+def _overhead_config(n_tasks: int, executor: str, store: str):
+    from benchmark.config import config_from_dict
+
+    seeds = max(1, -(-n_tasks // 10))
+    return config_from_dict({
+        "name": f"perf-overhead-{executor}", "seed": 0, "seeds": seeds, "n_jobs": 1, "executor": executor,
+        "store": store, "datasets": [{"name": "ihdp", "replications": 10}],
+        "estimators": [{"name": "benchmark.studies.perf:NoOp"}],
+    })  # fmt: skip
+
+
+def runner_overhead(n_tasks: int = 300, executors=("inline", "local", "dask")) -> list[dict]:
+    """Per-task cost of the runner with a no-op estimator on each executor (one worker), fresh store each."""
+    from benchmark.runner import run
+    from benchmark.store import Store
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="catebench-perf-") as tmp:
+        for ex in executors:
+            cfg = _overhead_config(n_tasks, ex, str(Path(tmp) / f"{ex}.sqlite"))
+            stamps: list[float] = []
+            load = _load()
+            t0 = time.perf_counter()
+            summary = run(cfg, progress=False, on_result=lambda task, result: stamps.append(time.perf_counter()))
+            wall = time.perf_counter() - t0
+            if summary.failed:
+                raise RuntimeError(f"overhead run on {ex} was not clean: {summary}")
+            df = Store(cfg.store).results()
+            own = float((df["fit_seconds"] + df["predict_seconds"]).median())
+            steady = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+            rows.append({"executor": ex, "workers": 1, "tasks": len(stamps), "wall_s": round(wall, 3),
+                         "first_result_s": round(stamps[0] - t0, 3), "steady_s_per_task": round(steady, 5),
+                         "noop_fit_predict_s": round(own, 6), "overhead_s_per_task": round(steady - own, 5),
+                         "load_avg_1min": load})  # fmt: skip
+            print(rows[-1], flush=True)
+    return rows
+
+
+# ---- cost curves --------------------------------------------------------------------------------------------
+def _fingerprint(target: str) -> str:
+    """Hash of the estimator's own source (module or package) and the shared estimator helpers."""
+    module = target.partition(":")[0]
+    parts = module.split(".")
+    base = ROOT.joinpath(*parts)
+    files = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    if len(parts) > 2:  # estimators.neural.tarnet: the whole sub-package
+        files = sorted(ROOT.joinpath(*parts[:2]).rglob("*.py"))
+    files += sorted((ROOT / "estimators").glob("_*.py")) + [ROOT / "estimators" / "base.py"]
+    h = hashlib.sha256()
+    for f in files:
+        if f.exists():
+            h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+_WORKER = r"""
+import json, os, sys, time
+spec = json.loads(sys.argv[1])
+from benchmark.registry import ESTIMATORS
+from benchmark.runner import _limit_threads
+from datasets.synthetic import Synthetic
+entry = ESTIMATORS.get(spec["estimator"])
+entry.load()
+_limit_threads()
+def status_kb(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+    return -1
+for n, d in spec["points"]:
+    data = Synthetic(n=n, d=d).load(1)
+    est = entry.create(random_state=0)
+    try:
+        open("/proc/self/clear_refs", "w").write("5")  # reset the peak RSS (Linux >= 4.0)
+        reset = True
+    except OSError:
+        reset = False
+    rss0 = status_kb("VmRSS:")
+    print(json.dumps({"n": n, "d": d, "event": "start"}), flush=True)
+    t0 = time.perf_counter()
+    est.fit(data.X, data.t, data.y)
+    t1 = time.perf_counter()
+    mu0, mu1 = est.predict(data.X)
+    t2 = time.perf_counter()
+    hwm = status_kb("VmHWM:")
+    print(json.dumps({"n": n, "d": d, "event": "done", "fit_s": t1 - t0, "predict_s": t2 - t1,
+                      "rss_before_mb": rss0 / 1024, "peak_rss_mb": hwm / 1024, "peak_reset": reset}), flush=True)
+"""
+
+
+def _run_points(estimator: str, points: list[tuple[int, int]], cap: float, on_row, gate=None) -> None:
+    """Run ``points`` in order in one child process; a point past ``cap`` kills it (reported ``over cap``), and so
+    does a point for which ``gate(n, d)`` gives a reason to skip it (reported with that reason); either ends the
+    sweep."""
+    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
+    errf = tempfile.TemporaryFile(mode="w+")  # not a pipe: chatty libraries must not block the child
+    proc = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps({"estimator": estimator, "points": points})],
+                            stdout=subprocess.PIPE, stderr=errf, text=True, env=env, cwd=ROOT)  # fmt: skip
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    started: tuple | None = None
+    t_start = 0.0
+    buf = ""
+    try:
+        while True:
+            timeout = None if started is None else max(0.0, t_start + cap - time.monotonic())
+            events = sel.select(timeout=timeout)
+            if not events:  # over the cap
+                proc.kill()
+                proc.wait()
+                on_row({"n": started[0], "d": started[1], "status": "over cap", "load_avg_1min": _load()})
+                return
+            line = proc.stdout.readline()
+            if not line:
+                break
+            buf = line.strip()
+            try:
+                msg = json.loads(buf)
+            except json.JSONDecodeError:
+                continue
+            if msg["event"] == "start":
+                started, t_start = (msg["n"], msg["d"]), time.monotonic()
+                why = gate(*started) if gate is not None else None
+                if why:
+                    proc.kill()
+                    proc.wait()
+                    on_row({"n": started[0], "d": started[1], "status": why, "load_avg_1min": _load()})
+                    return
+            else:
+                started = None
+                on_row({"n": msg["n"], "d": msg["d"], "status": "ok", "fit_s": msg["fit_s"],
+                        "predict_s": msg["predict_s"], "rss_before_mb": msg["rss_before_mb"],
+                        "peak_rss_mb": msg["peak_rss_mb"],
+                        "peak_increment_mb": msg["peak_rss_mb"] - msg["rss_before_mb"] if msg["peak_reset"] else None,
+                        "load_avg_1min": _load()})  # fmt: skip
+        proc.wait()
+        if proc.returncode != 0:
+            errf.seek(0)
+            err = errf.read().strip().splitlines()
+            why = err[-1][:300] if err else f"exit code {proc.returncode}"
+            if started is not None:
+                on_row({"n": started[0], "d": started[1], "status": f"failed: {why}", "load_avg_1min": _load()})
+            else:
+                raise RuntimeError(f"{estimator}: worker failed before any point: {why}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        errf.close()
+
+
+def fit_exponent(sizes, seconds) -> float:
+    """Least-squares slope of log(seconds) on log(size); NaN with fewer than two points."""
+    x, y = np.log(np.asarray(sizes, float)), np.log(np.asarray(seconds, float))
+    if len(x) < 2 or np.ptp(x) == 0:
+        return float("nan")
+    return float(np.polyfit(x, y, 1)[0])
+
+
+COST_COLUMNS = ["estimator", "sweep", "n", "d", "status", "fit_s", "predict_s", "total_s", "rss_before_mb",
+                "peak_rss_mb", "peak_increment_mb", "load_avg_1min", "fingerprint", "measured_utc"]  # fmt: skip
+
+
+def cost_curves(estimators: list[str], n_sizes, d_sizes, n_for_d: int, d_for_n: int, cap: float, csv_path: Path,
+                fresh: bool = False) -> "Any":
+    """Measure the missing points of every estimator's two sweeps; the CSV is the cache (see the module doc)."""
+    import pandas as pd
+
+    from benchmark.registry import ESTIMATORS
+
+    old = pd.read_csv(csv_path) if csv_path.exists() and not fresh else pd.DataFrame(columns=COST_COLUMNS)
+    rows = old.to_dict("records")
+
+    def have(est, fp, sweep, n, d):
+        return any(r["estimator"] == est and r["fingerprint"] == fp and r["sweep"] == sweep and int(r["n"]) == n
+                   and int(r["d"]) == d for r in rows)  # fmt: skip
+
+    def save():
+        pd.DataFrame(rows, columns=COST_COLUMNS).to_csv(csv_path, index=False)
+
+    for est in estimators:
+        entry = ESTIMATORS.get(est)
+        fp = _fingerprint(entry.target if isinstance(entry.target, str) else f"{entry.target.__module__}:x")
+        rows = [r for r in rows if not (r["estimator"] == est and r["fingerprint"] != fp)]  # code changed: remeasure
+        for sweep, points in (("n", [(n, d_for_n) for n in n_sizes]), ("d", [(n_for_d, d) for d in d_sizes])):
+            done = [r for r in rows if r["estimator"] == est and r["sweep"] == sweep]
+            todo = [p for p in points if not have(est, fp, sweep, *p)]
+            # a finished sweep that stopped (over cap / skipped) stays stopped
+            if not todo or any(str(r["status"]) != "ok" for r in done):
+                continue
+            # reuse a point measured in the other sweep (n_for_d, d_for_n is in both)
+            other = "d" if sweep == "n" else "n"
+            reuse = [r for r in rows if r["estimator"] == est and r["sweep"] == other and r["status"] == "ok"
+                     and (int(r["n"]), int(r["d"])) in todo]  # fmt: skip
+            for r in reuse:
+                rows.append({**r, "sweep": sweep})
+                todo.remove((int(r["n"]), int(r["d"])))
+            key = (lambda p: p[0]) if sweep == "n" else (lambda p: p[1])
+            ok = sorted([(int(r[sweep]), float(r["total_s"])) for r in rows
+                         if r["estimator"] == est and r["sweep"] == sweep and r["status"] == "ok"])
+            todo.sort(key=key)
+
+            def gate(n, d, ok=ok, sweep=sweep):
+                """A reason to skip the point (its time extrapolated past the cap), or None."""
+                size = n if sweep == "n" else d
+                prev = sorted(p for p in ok if p[0] < size)
+                if not prev:
+                    return None
+                b = max(1.0, fit_exponent(*zip(*prev[-2:]))) if len(prev) >= 2 else 1.0
+                predicted = prev[-1][1] * (size / prev[-1][0]) ** b
+                return f"skipped: predicted {predicted:.0f} s > cap" if predicted > cap else None
+
+            def on_row(g, ok=ok, sweep=sweep, est=est, fp=fp):
+                g.update(estimator=est, sweep=sweep, fingerprint=fp, measured_utc=_machine()["date_utc"])
+                if g["status"] == "ok":
+                    g["total_s"] = g["fit_s"] + g["predict_s"]
+                    ok.append((int(g[sweep]), g["total_s"]))
+                rows.append(g)
+                inc = g.get("peak_increment_mb")
+                print(f"{est} {sweep} n={g['n']} d={g['d']}: {g['status']} {g.get('total_s', float('nan')):.2f} s, "
+                      f"peak +{inc if inc is not None else float('nan'):.0f} MB (load {g['load_avg_1min']:.1f})",
+                      flush=True)  # fmt: skip
+                save()
+
+            if todo:
+                _run_points(est, todo, cap, on_row, gate)
+    save()
+    return pd.DataFrame(rows, columns=COST_COLUMNS)
+
+
+def exponents(df) -> "Any":
+    """Per estimator: the fitted exponent in n (at the sweep's d) and in d (at the sweep's n), over ok points."""
+    import pandas as pd
+
+    out = []
+    for est, g in df.groupby("estimator"):
+        row = {"estimator": est}
+        for sweep in ("n", "d"):
+            ok = g[(g.sweep == sweep) & (g.status == "ok")].sort_values(sweep)
+            row[f"exponent_{sweep}"] = round(fit_exponent(ok[sweep], ok["total_s"]), 2) if len(ok) >= 2 else None
+            row[f"points_{sweep}"] = len(ok)
+            row[f"max_{sweep}_ok"] = int(ok[sweep].max()) if len(ok) else None
+            stopped = g[(g.sweep == sweep) & (g.status != "ok")]
+            row[f"stopped_{sweep}"] = "; ".join(f"{sweep}={int(getattr(r, sweep))}: {r.status}" for r in stopped.itertuples())
+        ok_all = g[g.status == "ok"]
+        row["max_peak_increment_mb"] = round(float(ok_all["peak_increment_mb"].max()), 1) if len(ok_all) else None
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def plot_cost(df, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    names = sorted(df.estimator.unique())
+    cmap = plt.get_cmap("tab20")
+    markers = "os^vD<>ph*"
+    for i, est in enumerate(names):
+        for ax, sweep in zip(axes, ("n", "d")):
+            g = df[(df.estimator == est) & (df.sweep == sweep) & (df.status == "ok")].sort_values(sweep)
+            if len(g):
+                ax.plot(g[sweep], g["total_s"], marker=markers[i % len(markers)], color=cmap(i % 20), lw=1.2,
+                        ms=4, label=est)  # fmt: skip
+    d_n = df[df.sweep == "n"]["d"].iloc[0] if (df.sweep == "n").any() else "?"
+    n_d = df[df.sweep == "d"]["n"].iloc[0] if (df.sweep == "d").any() else "?"
+    for ax, sweep, title in ((axes[0], "n", f"rows n (d = {d_n})"), (axes[1], "d", f"covariates d (n = {n_d})")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(title)
+        ax.set_ylabel("fit + predict seconds (one thread)")
+        ax.grid(True, which="both", alpha=0.3)
+        sizes = sorted(df[df.sweep == sweep][sweep].unique())
+        if len(sizes) >= 2:  # reference slopes 1 and 2 through the median of the first point
+            first = df[(df.sweep == sweep) & (df[sweep] == sizes[0]) & (df.status == "ok")]["total_s"]
+            if len(first):
+                y0 = float(first.median())
+                xs = np.array([sizes[0], sizes[-1]], float)
+                for b, ls in ((1, ":"), (2, "--")):
+                    ax.plot(xs, y0 * (xs / xs[0]) ** b, color="grey", ls=ls, lw=1, label=f"slope {b}" if sweep == "n" else None)
+    axes[0].legend(fontsize=7, ncol=2, loc="upper left")
+    fig.suptitle("catebench: cost of fit + predict as the data grow (synthetic design, log-log)")
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        fig.savefig(out / f"cost_curves.{ext}", dpi=120)
+    plt.close(fig)
+
+
+# ---- sampling -----------------------------------------------------------------------------------------------
+def sampling_ratio(draws: int = 20, repeats: int = 3) -> dict:
+    """Seconds for ``draws`` draws of every IHDP unit: the IWDD one-step generator vs the teacher's Heun sampler."""
+    from benchmark.runner import _limit_threads
+    from datasets.ihdp import IHDP
+    from estimators.iwdd import IWDD
+
+    _limit_threads()
+    data = IHDP().load(1)
+    params = IWDD.test_params() if hasattr(IWDD, "test_params") else {}
+    arch = {k: v for k, v in IWDD().get_params().items() if k in ("width", "n_blocks")}
+    est = IWDD(**{**params, **arch}, device="cpu", random_state=0)
+    _limit_threads()
+    est.fit(data.X, data.t, data.y)
+
+    def timeit(fn):
+        out = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+        return out
+
+    one = timeit(lambda: est.sample(data.X, draws))
+    heun = timeit(lambda: est.sample_teacher(data.X, draws, heun_steps=50))
+    return {"units": int(data.n), "draws": draws, "repeats": repeats, "architecture": arch,
+            "training_params": {k: v for k, v in params.items() if k not in arch},
+            "one_step_s": one, "heun50_s": heun, "ratio_median": statistics.median(heun) / statistics.median(one),
+            "load_avg_1min": _load(), **{"measured_utc": _machine()["date_utc"]}}  # fmt: skip
+
+
+# ---- board split and old-vs-new comparison ------------------------------------------------------------------
+def board_split(store_path: str) -> "Any":
+    """Per estimator: tasks, sums of fit, predict and (generative estimators) sampling seconds, their total and its
+    share, and the median fit + predict seconds per task, from a store."""
+    from benchmark.store import Store
+
+    df = Store(store_path).results()
+    df = df[df.status == "ok"].copy()
+    # generative estimators are also sampled for the distributional metrics (stored as sample_seconds)
+    df["sample_seconds"] = df["sample_seconds"].fillna(0.0) if "sample_seconds" in df else 0.0
+    df["fit_predict_s"] = df["fit_seconds"] + df["predict_seconds"]
+    df["task_s"] = df["fit_predict_s"] + df["sample_seconds"]
+    g = df.groupby("estimator").agg(tasks=("key", "size"), fit_s_sum=("fit_seconds", "sum"),
+                                    predict_s_sum=("predict_seconds", "sum"), sample_s_sum=("sample_seconds", "sum"),
+                                    total_s_sum=("task_s", "sum"), total_s_median=("fit_predict_s", "median"))  # fmt: skip
+    g["share"] = g["total_s_sum"] / g["total_s_sum"].sum()
+    return g.sort_values("total_s_sum", ascending=False).reset_index().round(4)
+
+
+OLD_ESTIMATORS = ("causal-forest", "cfr-mmd", "cfr-wass", "diffusion-teacher", "dr-learner", "dragonnet",
+                  "dragonnet-treg", "iwdd-ipw", "iwdd-kl", "iwdd-plain", "iwdd-rand", "r-learner", "s-learner",
+                  "s-learner-linear", "t-learner", "t-learner-linear", "tarnet", "x-learner")  # fmt: skip
+
+
+def _old_tree(commit: str, cache: Path) -> Path:
+    tree = cache / f"tree-{commit}"
+    if not (tree / "benchmark").exists():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def compare(commit: str, estimators, replications: int, cache: Path, csv_path: Path) -> "Any":
+    """Old commit vs current tree on IHDP replications 1..R, alternating by replication: for r = 1..R, the old code
+    then the current code run ``catebench run default --estimators ALL --replications r --executor inline`` into
+    their own store (which already holds replications < r, so only replication r runs). The stores resume, so a
+    rerun finishes what is missing."""
+    import pandas as pd
+
+    old_tree = _old_tree(commit, cache)
+    rows = pd.read_csv(csv_path).to_dict("records") if csv_path.exists() else []
+    done = {(int(r["replication"]), r["code"]) for r in rows}
+    for rep in range(1, replications + 1):
+        for code, tree in ((commit, old_tree), ("current", ROOT)):
+            if (rep, code) in done:
+                continue
+            store = cache / f"compare-{code}-r{replications}.sqlite"
+            env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(tree), "PYTHONWARNINGS": "ignore"}
+            cmd = [sys.executable, "-m", "benchmark", "run", "default", "--estimators", ",".join(estimators),
+                   "--replications", str(rep), "--n-jobs", "1", "--executor", "inline", "--store",
+                   str(store.resolve()), "--no-progress"]  # fmt: skip
+            load = _load()
+            t0 = time.perf_counter()
+            res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree)
+            wall = time.perf_counter() - t0
+            if res.returncode != 0:
+                raise RuntimeError(f"{code} replication {rep}: {res.stderr[-800:]}")
+            rows.append({"replication": rep, "code": code, "wall_s": round(wall, 2), "load_avg_1min": load,
+                         "load_avg_1min_after": _load(), "measured_utc": _machine()["date_utc"],
+                         "summary": res.stdout.strip().splitlines()[-1][:200]})  # fmt: skip
+            print(rows[-1], flush=True)
+            pd.DataFrame(rows).to_csv(csv_path, index=False)
+    return pd.DataFrame(rows)
+
+
+def compare_table(commit: str, replications: int, cache: Path, runs) -> "Any":
+    import pandas as pd
+
+    frames = []
+    for code in (commit, "current"):
+        store = cache / f"compare-{code}-r{replications}.sqlite"
+        if store.exists():
+            s = board_split(str(store))[["estimator", "tasks", "total_s_sum"]]
+            frames.append(s.rename(columns={"tasks": f"tasks_{code}", "total_s_sum": f"task_s_{code}"}))
+    if len(frames) < 2:
+        return None
+    t = frames[0].merge(frames[1], on="estimator", how="outer")
+    t["ratio_task_s"] = (t["task_s_current"] / t[f"task_s_{commit}"]).round(3)
+    return t
+
+
+# ---- summary ------------------------------------------------------------------------------------------------
+def _as_list(v) -> list:
+    return [] if v is None else (v if isinstance(v, list) else [v])
+
+
+def _md_table(df, floatfmt: str = "{:.3g}") -> list[str]:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in df.itertuples(index=False):
+        cells = []
+        for v in r:
+            if isinstance(v, float) and np.isfinite(v) and v == int(v) and abs(v) >= 1:
+                cells.append(str(int(v)))
+            elif isinstance(v, float):
+                cells.append("" if np.isnan(v) else floatfmt.format(v))
+            else:
+                cells.append("" if v is None else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_summary(out: Path) -> str:
+    import pandas as pd
+
+    meta = json.loads((out / "runs.json").read_text()) if (out / "runs.json").exists() else {}
+    lines = ["# Performance study (issue 14)", "",
+             "Generated by `python -m benchmark.studies.perf` (module docstring: what each part measures). Timings "
+             "on a shared machine vary (up to 3x from day to day here); compare numbers only within one table, "
+             "where they were measured side by side. Each part's command, date and machine load:", ""]  # fmt: skip
+    for part, runs in meta.items():
+        for m in _as_list(runs):
+            lines.append(f"- `{part}`: `{m['command']}` — {m['date_utc']}, {m['nproc']} CPUs, `{m['uptime']}`")
+    lines.append("")
+    if (out / "cli_latency.csv").exists():
+        c = pd.read_csv(out / "cli_latency.csv")
+        med = c.groupby("command", sort=False)["seconds"].median()
+        base = med.get("python -c pass", float("nan"))
+        lines += ["## CLI latency (fresh process each, interleaved, median of "
+                  f"{int(c['repeat'].max())})", "", "| command | median s | minus `python -c pass` (s) | runs (s) |",
+                  "|---|---|---|---|"]  # fmt: skip
+        for cmd, v in med.items():
+            runs = ", ".join(f"{x:.2f}" for x in c[c.command == cmd]["seconds"])
+            lines.append(f"| `{cmd}` | {v:.3f} | {v - base:+.3f} | {runs} |")
+        lines += ["", f"Load average (1 min) during the runs: {c['load_avg_1min'].min():.1f}-"
+                  f"{c['load_avg_1min'].max():.1f}.", ""]  # fmt: skip
+    if (out / "overhead.csv").exists():
+        o = pd.read_csv(out / "overhead.csv")
+        lines += ["## Runner overhead per task (no-op estimator, one worker)", ""]
+        lines += _md_table(o, "{:.4g}")
+        ref_line = ""
+        if (out / "board_split.csv").exists():
+            b = pd.read_csv(out / "board_split.csv")
+            med_est = float(b["total_s_median"].median())
+            loc = o[o.executor == "local"]["overhead_s_per_task"]
+            if len(loc):
+                ref_line = (f"Median built-in estimator's fit + predict on IHDP (median over estimators of each one's "
+                            f"median, from `board_split.csv`): {med_est:.3f} s; local-executor overhead "
+                            f"{float(loc.iloc[0]):.4f} s per task = **{100 * float(loc.iloc[0]) / med_est:.1f} %** "
+                            "of it (not measured in the same minute: the board's times come from the `board` part).")
+        lines += ["", "`steady_s_per_task`: (last result - first result) / (tasks - 1), so start-up (worker "
+                  "processes, dask cluster, imports) is left out; `overhead_s_per_task` subtracts the no-op's own "
+                  "fit + predict time. " + ref_line, ""]  # fmt: skip
+    if (out / "cost_curves.csv").exists():
+        df = pd.read_csv(out / "cost_curves.csv")
+        ex = exponents(df)
+        lines += ["## Cost curves (fit + predict, one thread, `datasets.synthetic.Synthetic` replication 1)", "",
+                  "![cost curves](cost_curves.png)", "",
+                  "Fitted exponent = slope of log(seconds) on log(size) over the points that ran. `stopped`: a point "
+                  "killed at the cap or skipped because its extrapolated time exceeded the cap (larger sizes of "
+                  "that sweep were not run). Peak memory: largest increase of the process's peak RSS over its RSS "
+                  "before the fit, over all points. Raw points, with the load average at each: `cost_curves.csv`.",
+                  ""]  # fmt: skip
+        lines += _md_table(ex, "{:.3g}")
+        piv = df[(df.status == "ok")].pivot_table(index="estimator", columns=["sweep", "n", "d"], values="total_s")
+        piv.columns = [f"{s}: n={n}, d={d}" for s, n, d in piv.columns]
+        lines += ["", "Seconds per point:", ""] + _md_table(piv.reset_index(), "{:.3g}") + [""]
+    if (out / "sampling.json").exists():
+        s = json.loads((out / "sampling.json").read_text())
+        lines += ["## One-step vs Heun sampling", "",
+                  f"One fitted `IWDD` (architecture {s['architecture']}, short training {s['training_params']}), "
+                  f"{s['draws']} draws of each of {s['units']} IHDP units, one thread, median of {s['repeats']}: "
+                  f"one-step generator {statistics.median(s['one_step_s']):.3f} s "
+                  f"({', '.join(f'{v:.3f}' for v in s['one_step_s'])}), teacher's 50-step Heun sampler "
+                  f"{statistics.median(s['heun50_s']):.2f} s ({', '.join(f'{v:.2f}' for v in s['heun50_s'])}): "
+                  f"**ratio {s['ratio_median']:.1f}x** (99 network calls vs 1; {s['measured_utc']}, load "
+                  f"{s['load_avg_1min']:.1f}).", ""]  # fmt: skip
+    if (out / "board_split.csv").exists():
+        b = pd.read_csv(out / "board_split.csv")
+        src = (_as_list(meta.get("board")) or [{}])[-1].get("store", "?")
+        lines += ["## Board time split by estimator", "",
+                  f"From the store `{src}` (fit + predict seconds as recorded per task; worker start-up and the "
+                  f"report are not in these sums). Total {b['total_s_sum'].sum():.1f} s over {int(b['tasks'].sum())} "
+                  "tasks.", ""]  # fmt: skip
+        lines += _md_table(b, "{:.3g}") + [""]
+    if (out / "compare.csv").exists():
+        t = pd.read_csv(out / "compare.csv")
+        lines += ["## Today's code vs the old commit, side by side", ""]
+        lines += _md_table(t, "{:.3g}")
+        cols = [c for c in t.columns if c.startswith("task_s_")]
+        if len(cols) == 2:
+            old_c = [c for c in cols if not c.endswith("current")][0]
+            both = t.dropna(subset=cols)
+            tot_old, tot_new = both[old_c].sum(), both["task_s_current"].sum()
+            runs = pd.read_csv(out / "compare_runs.csv") if (out / "compare_runs.csv").exists() else None
+            w_old = float(runs[runs.code != "current"]["wall_s"].sum()) if runs is not None else float("nan")
+            w_new = float(runs[runs.code == "current"]["wall_s"].sum()) if runs is not None else float("nan")
+            m = (_as_list(meta.get("compare")) or [{}])[-1]
+            lines += ["", f"`task_s`: fit + predict (+ sampling for the distributional metrics, which only the current "
+                      f"code does, for generative estimators) seconds summed over the tasks of IHDP replications "
+                      f"1-{m.get('replications', '?')}, `catebench run default --estimators ALL --executor inline` per "
+                      f"replication and code, old and current alternating (`compare_runs.csv`: wall time and load of "
+                      f"each run). Sum over the {len(both)} estimators: "
+                      f"{tot_old:.1f} s (old) vs {tot_new:.1f} s (current) = **{tot_new / tot_old:.2f}x**; wall time "
+                      f"of the runs (interpreter and imports included, no report) {w_old:.1f} s vs "
+                      f"{w_new:.1f} s = **{w_new / w_old:.2f}x**.", ""]  # fmt: skip
+    text = "\n".join(lines) + "\n"
+    (out / "summary.md").write_text(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}, or summary")
+    ap.add_argument("--out", default="results/perf")
+    ap.add_argument("--cache", default=".catebench/perf", help="stores and the old tree (not committed)")
+    ap.add_argument("--cli-repeats", type=int, default=5)
+    ap.add_argument("--overhead-tasks", type=int, default=300)
+    ap.add_argument("--executors", default="inline,local,dask")
+    ap.add_argument("--estimators", default="*", help="comma-separated names for `cost` (default every built-in)")
+    ap.add_argument("--n-sizes", default="1000,4000,16000,64000")
+    ap.add_argument("--d-sizes", default="5,25,100")
+    ap.add_argument("--n-for-d", type=int, default=4000)
+    ap.add_argument("--d-for-n", type=int, default=25)
+    ap.add_argument("--cap", type=float, default=120.0, help="seconds a cost point may take (default 120)")
+    ap.add_argument("--fresh", action="store_true", help="ignore cost_curves.csv and measure every point again")
+    ap.add_argument("--draws", type=int, default=20)
+    ap.add_argument("--board-store", help="store for the `board` split (default: the compare part's current store)")
+    ap.add_argument("--old-commit", default="ec1d233")
+    ap.add_argument("--replications", type=int, default=2, help="IHDP replications for `compare` (default 2)")
+    ap.add_argument("--compare-estimators", default=",".join(OLD_ESTIMATORS))
+    args = ap.parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    bad = [p for p in parts if p not in PARTS + ("summary",)]
+    if bad:
+        raise SystemExit(f"unknown part(s) {bad}; choose from {', '.join(PARTS)}, summary")
+    out, cache = Path(args.out), Path(args.cache)
+    out.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    import pandas as pd
+
+    meta_path = out / "runs.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    command = "python -m benchmark.studies.perf " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+
+    def record(part, **extra):
+        # cost runs add up (cached points are kept), so all their commands are kept; other parts replace theirs
+        entry = {"command": command, **_machine(), **extra}
+        meta[part] = (_as_list(meta.get(part)) if part == "cost" else []) + [entry]
+        meta_path.write_text(json.dumps(meta, indent=1))
+
+    if "cli" in parts:
+        record("cli")
+        pd.DataFrame(cli_latency(args.cli_repeats)).to_csv(out / "cli_latency.csv", index=False)
+    if "overhead" in parts:
+        record("overhead")
+        rows = runner_overhead(args.overhead_tasks, [e.strip() for e in args.executors.split(",") if e.strip()])
+        pd.DataFrame(rows).to_csv(out / "overhead.csv", index=False)
+    if "cost" in parts:
+        from benchmark.registry import ESTIMATORS
+
+        names = ESTIMATORS.names() if args.estimators == "*" else [e.strip() for e in args.estimators.split(",")]
+        record("cost", cap_s=args.cap)
+        df = cost_curves(names, [int(v) for v in args.n_sizes.split(",")], [int(v) for v in args.d_sizes.split(",")],
+                         args.n_for_d, args.d_for_n, args.cap, out / "cost_curves.csv", fresh=args.fresh)  # fmt: skip
+        exponents(df).to_csv(out / "exponents.csv", index=False)
+    if "sampling" in parts:
+        record("sampling")
+        (out / "sampling.json").write_text(json.dumps(sampling_ratio(args.draws), indent=1))
+    if "compare" in parts:
+        record("compare", old_commit=args.old_commit, replications=args.replications)
+        runs = compare(args.old_commit, [e.strip() for e in args.compare_estimators.split(",") if e.strip()],
+                       args.replications, cache, cache / f"compare-runs-r{args.replications}.csv")  # fmt: skip
+        runs.to_csv(out / "compare_runs.csv", index=False)
+        t = compare_table(args.old_commit, args.replications, cache, runs)
+        if t is not None:
+            t.to_csv(out / "compare.csv", index=False)
+    if "board" in parts:
+        store = args.board_store or str(cache / f"compare-current-r{args.replications}.sqlite")
+        if not Path(store).exists():
+            raise SystemExit(f"no store at {store}: run the compare part first or pass --board-store.")
+        record("board", store=store)
+        board_split(store).to_csv(out / "board_split.csv", index=False)
+    if (out / "cost_curves.csv").exists():
+        df = pd.read_csv(out / "cost_curves.csv")
+        exponents(df).to_csv(out / "exponents.csv", index=False)
+        plot_cost(df, out)
+    print(write_summary(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
