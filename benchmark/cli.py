@@ -50,7 +50,8 @@ def _cmd_run(args) -> int:
             raise ValueError(f"--datasets names {sorted(missing)}, not in the config (it has {sorted(known)}).")
         changes["datasets"] = [d for d in changes.get("datasets", config.datasets) if d.name in wanted]
     config = dataclasses.replace(config, **changes).validate()
-    summary = run(config, retry_failed=args.retry_failed, progress=not args.no_progress)
+    summary = run(config, retry_failed=args.retry_failed, progress=not args.no_progress,
+                  label_conflict="warn" if args.allow_label_conflict else "refuse")
     print(summary)
     if args.report:
         return _report(config.store, args.out, command=_command_line())
@@ -166,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--datasets", help="comma-separated subset of the config's datasets")
     r.add_argument("--task-timeout", type=float, help="seconds before a task is stopped and recorded as timeout")
     r.add_argument("--retry-failed", action="store_true", help="rerun tasks stored as failed")
+    r.add_argument("--allow-label-conflict", action="store_true",
+                   help="run even when a label already names other estimator parameters in the store (reports "
+                        "show the configurations apart); refused by default")
     r.add_argument("--tune", type=int, metavar="BUDGET",
                    help="also run every estimator tuned on validation rows with BUDGET candidates (defaults included)")
     r.add_argument("--tune-criterion", choices=["factual", "nn-pehe", "rloss"],

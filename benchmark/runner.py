@@ -326,15 +326,29 @@ def run(
     retry_failed: bool = False,
     progress: bool = True,
     on_result: Callable[[Task, TaskResult], None] | None = None,
+    label_conflict: str = "warn",
 ) -> RunSummary:
-    """Run every task of ``config`` that the store does not already hold; return a :class:`RunSummary`."""
+    """Run every task of ``config`` that the store does not already hold; return a :class:`RunSummary`.
+
+    ``label_conflict``: what to do when a label of the plan already names another estimator configuration (other
+    parameters) on the same dataset in the store: ``"refuse"`` (``ValueError`` naming both; the CLI's default) or
+    ``"warn"`` (a warning naming both; reports then show the configurations apart, :mod:`benchmark.store`).
+    """
+    if label_conflict not in ("warn", "refuse"):
+        raise ValueError(f"label_conflict must be 'warn' or 'refuse'; got {label_conflict!r}.")
     start = time.perf_counter()
     # everything is validated before the store is created or touched (issue 13): estimator names and parameters,
     # datasets and their files, then the store path and its labels
     tasks = plan_tasks(config)
     check_datasets(tasks)
     store = store if isinstance(store, Store) else Store(store or config.store)
-    store.check_labels(tasks)
+    if label_conflict == "refuse":
+        store.check_labels(tasks)
+    else:
+        import warnings
+
+        for message in store.label_conflicts_with(tasks):
+            warnings.warn(f"{message}; reports show the two apart.", UserWarning, stacklevel=2)
     summary = RunSummary(planned=len(tasks), store=str(store.path))
     with store.exclusive():
         done = store.statuses()

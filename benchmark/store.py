@@ -246,15 +246,15 @@ class Store:
             out.setdefault((dataset, label), set()).add((target, params))
         return out
 
-    def check_labels(self, tasks: list) -> None:
-        """Refuse tasks whose label already names another estimator configuration on the same dataset.
+    def label_conflicts_with(self, tasks: list) -> list[str]:
+        """Messages for planned tasks whose label already names another configuration on the same dataset.
 
-        A label must identify one configuration in a report (issue 13): running ``t-learner-linear`` with other
-        parameters into a store that holds it would pool both under one leaderboard row. Raises ``ValueError``
-        naming the label, the dataset and both configurations.
+        A label must identify one estimator configuration in a report (issue 13): running ``t-learner-linear`` with
+        other parameters into a store that holds it would otherwise pool both under one leaderboard row. Each
+        message names the label, the dataset, the store and both configurations.
         """
         stored = self.configurations()
-        seen = set()
+        seen, out = set(), []
         for t in tasks:
             ident = (t.dataset, t.estimator)
             if ident in seen:
@@ -263,12 +263,20 @@ class Store:
             mine = (t.estimator_target, t.estimator_params_json)
             other = sorted(stored.get(ident, set()) - {mine})
             if other:
-                raise ValueError(
-                    f"estimator label {t.estimator!r} on dataset {t.dataset!r} already names another "
-                    f"configuration in the store {self.path}: {other[0][0]} {other[0][1]}; this run has "
-                    f"{mine[0]} {mine[1]}. Give this one its own label (label = \"...\" in the config) or use "
-                    f"another --store."
+                out.append(
+                    f"estimator label {t.estimator!r} on dataset {t.dataset!r} already names another configuration "
+                    f"in the store {self.path}: {other[0][0]} {other[0][1]}; this run has {mine[0]} {mine[1]}"
                 )
+        return out
+
+    def check_labels(self, tasks: list) -> None:
+        """Raise ``ValueError`` (see :meth:`label_conflicts_with`) when a planned label names another configuration."""
+        conflicts = self.label_conflicts_with(tasks)
+        if conflicts:
+            raise ValueError(
+                f"{conflicts[0]}. Give this one its own label (label = \"...\" in the config), use another --store, "
+                f"or pass --allow-label-conflict (reports then show the configurations apart)."
+            )
 
     def results(self, expand_metrics: bool = True) -> pd.DataFrame:
         """All rows as a DataFrame; metrics expanded into columns (``pehe_out`` etc.)."""
@@ -331,8 +339,11 @@ def split_conflicting_labels(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]
         return df, []
     df = df.copy()
     conf = df["estimator_target"] + " " + df["estimator_params"]
+    last = df.groupby([df["dataset"], df["estimator"], conf])["finished_at"].max() if "finished_at" in df else None
     messages = []
     for dataset, label, configs in conflicts:
+        if last is not None:
+            configs = sorted(configs, key=lambda c: (last.get((dataset, label, c), ""), c), reverse=True)
         for i, c in enumerate(configs):
             new = label if i == 0 else f"{label} #{i + 1}"
             rows = (df["dataset"] == dataset) & (df["estimator"] == label) & (conf == c)
