@@ -179,9 +179,11 @@ def _run_combo(tmp_path, i: int, lost_worker_timeout: str | None = None) -> tupl
         env["DASK_DISTRIBUTED__DEPLOY__LOST_WORKER_TIMEOUT"] = lost_worker_timeout
     cmd = [sys.executable, "-m", "benchmark", "run", str(config), "--store", str(store), "--no-progress"]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=400)
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
     except subprocess.TimeoutExpired as exc:  # the child (and its cluster) is killed by subprocess.run
-        raise AssertionError(f"run {i}: the dask run did not end within 400 s (hang)") from exc
+        rows = Store(store).results()[["estimator", "status"]].values.tolist() if store.exists() else []
+        raise AssertionError(f"run {i}: the dask run did not end within 900 s (hang); stored: {rows}; "
+                             f"load {os.getloadavg()}") from exc  # fmt: skip
     return out, store
 
 
@@ -220,7 +222,7 @@ def test_dask_liveness_gives_up_with_crashed_rows_when_no_worker_is_alive():
     from distributed import LocalCluster
 
     with dask.config.set({"distributed.logging.distributed": "error"}):
-        cluster = LocalCluster(n_workers=0, processes=False, host="127.0.0.1", dashboard_address=None)
+        cluster = LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None)
     try:
         ex = executors.DaskExecutor(1, address=cluster.scheduler_address, worker_wait=3)
         ex.check_every = 0.5
@@ -254,3 +256,94 @@ def test_dask_local_cluster_that_lost_all_workers_is_revived():
     finally:
         ex.close()
     assert {k: r.status for k, r in out.items()} == {t.key: "ok" for t in tasks}
+
+
+# ---- issue 13: a real scheduler and real workers, one killed mid-run -----------------------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(procs) -> None:
+    """SIGTERM, then SIGKILL, every process group we started (scheduler, nannies, workers)."""
+    import signal
+
+    for p in procs:
+        if p.poll() is None:
+            with __import__("contextlib").suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)  # the group: the nanny's worker process too
+        p.wait(10)
+
+
+@pytest.mark.slow
+def test_real_dask_scheduler_and_workers_one_killed_mid_run_equals_local_run(tmp_path):
+    """``dask scheduler`` + two ``dask worker`` processes on 127.0.0.1 (free ports), ``catebench run --scheduler``;
+    one worker (nanny and process) is SIGKILLed mid-run; the store equals an inline run's, task by task."""
+    import signal
+
+    from distributed import Client
+
+    dask_cli = str(Path(sys.executable).parent / "dask")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": os.pathsep.join([TESTS, str(ROOT)]),
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
+           "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}  # fmt: skip
+    config = tmp_path / "dist.toml"
+    config.write_text(
+        'name = "dist"\n[[datasets]]\nname = "ihdp"\nreplications = 3\n'
+        '[[estimators]]\nname = "t-learner-linear"\n[[estimators]]\nname = "s-learner-linear"\n'
+        '[[estimators]]\nname = "fault_estimators:Slow"\nparams = {seconds = 2.0}\n'
+    )
+    procs = []
+    log = open(tmp_path / "cluster.log", "w")
+    try:
+        procs.append(subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                       "--no-dashboard"], env=env, stdout=log, stderr=log, start_new_session=True))  # fmt: skip
+        for i in range(2):
+            procs.append(subprocess.Popen([dask_cli, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+                                           "--no-dashboard", "--name", f"w{i}"], env=env, stdout=log, stderr=log,
+                                          cwd=tmp_path, start_new_session=True))  # fmt: skip
+        with Client(address, timeout="120s") as client:
+            client.wait_for_workers(2, timeout=300)
+        store = tmp_path / "dist.sqlite"
+        driver = subprocess.Popen([sys.executable, "-m", "benchmark", "run", str(config), "--scheduler", address,
+                                   "--store", str(store), "--no-progress"], env=env, cwd=tmp_path,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        procs.append(driver)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 300 and driver.poll() is None:  # kill a worker once the first rows are in
+            if store.exists() and len(Store(store)) >= 2:
+                break
+            time.sleep(0.2)
+        assert driver.poll() is None, "the run ended before a worker could be killed"
+        os.killpg(procs[1].pid, signal.SIGKILL)  # worker w0: nanny and worker process
+        out, err = driver.communicate(timeout=600)
+        assert driver.returncode == 0, err[-3000:]
+        assert "9 ran ok, 0 failed" in out, out
+    finally:
+        _stop(procs)
+        log.close()
+    local = tmp_path / "local.sqlite"
+    cfg = dataclasses.replace(__import__("benchmark.config", fromlist=["load_config"]).load_config(config),
+                              executor="inline", store=str(local))  # fmt: skip
+    assert run(cfg, progress=False).ok == 9
+    a = Store(store).results().set_index("key").sort_index()
+    b = Store(local).results().set_index("key").sort_index()
+    assert list(a.index) == list(b.index) and (a["status"] == "ok").all()
+    metrics = [c for c in b.columns if c.startswith(("pehe", "ate", "rmse"))]
+    assert a[metrics].equals(b[metrics])
+    for k in b.index:
+        np.testing.assert_array_equal(Store(store).predictions(k)["mu1_hat"], Store(local).predictions(k)["mu1_hat"])
