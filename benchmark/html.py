@@ -25,7 +25,7 @@ td:first-child,th:first-child{text-align:left;white-space:normal;min-width:12em;
 td.long{white-space:normal;overflow-wrap:anywhere;text-align:left;min-width:16em;max-width:40em}
 tr.published td{color:#777;font-style:italic;background:#fafafa;white-space:normal}
 .figs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
-figure{margin:0.5em 0;flex:1 1 520px;max-width:100%}figure img{width:100%;border:1px solid #ddd}
+figure{margin:0.5em 0;flex:0 1 calc(50% - 0.5em);min-width:min(520px,100%);max-width:100%}figure img{width:100%;border:1px solid #ddd}
 figure.wide{flex-basis:100%}figure.wide img{width:auto;max-width:100%}
 figcaption{font-size:0.9em;color:#555}
 code,pre{background:#f5f5f5;padding:1px 4px}pre{padding:8px;overflow-x:auto;font-size:0.85em}
