@@ -629,7 +629,7 @@ def run_studies(out: Path, mode: str = "auto", quick: bool = False) -> dict:
             r = fn(sdir, quick=quick)
         except Exception as exc:  # noqa: BLE001 - a failed measurement is reported, not fatal
             r = {"error": f"{type(exc).__name__}: {exc}"}
-        r.update(quick=quick, measured=_now(), study_seconds=time.perf_counter() - t0, load=_load())
+        r.update(quick=quick, measured=_now(), study_seconds=time.perf_counter() - t0, load=_load(), code=code_version())
         path.write_text(json.dumps(r, indent=1, default=float) + "\n")
         res[name] = r
     return res
@@ -1321,7 +1321,8 @@ def _studies_md(studies: dict) -> str:
             continue
         q = " **Quick smoke-test sizes, not a real measurement.**" if s.get("quick") else ""
         lines.append(f"- {label}: {s.get('summary', '')} Measured {s.get('measured', '?')} in "
-                     f"{s.get('study_seconds', float('nan')):.0f} s (load {s.get('load', [float('nan')])[0]:.1f}).{q}")
+                     f"{s.get('study_seconds', float('nan')):.0f} s (load {s.get('load', [float('nan')])[0]:.1f}, code "
+                     f"{s.get('code', '?')}).{q}")
     return "\n".join(lines) + "\n"
 
 
