@@ -70,11 +70,38 @@ def other_store_rows(path: Path, names: list[str], replications: list[int]) -> p
     return leaderboard(res).set_index("estimator").reindex([n for n in names if n in set(res.estimator)]).reset_index()
 
 
+def heterogeneity_table(store: Store, results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Per estimator, over its ok tasks: median correlation of tau_hat with the true tau on the test rows, median
+    ratio sd(tau_hat) / sd(tau) (below 1: the effect surface is shrunk), and the mean sqrt-PEHE of the constant
+    predictor that knows the true test-row ATE (= sd of tau on the test rows: how heterogeneous the draws are)."""
+    from benchmark.registry import DATASETS
+
+    ok = results[(results.status == "ok") & results.estimator.isin(order)]
+    truth: dict[int, np.ndarray] = {}
+    rows = []
+    for r in ok.itertuples():
+        if r.replication not in truth:
+            data = DATASETS.create(r.dataset).load(int(r.replication))
+            truth[r.replication] = data.mu1 - data.mu0
+        pred = store.predictions(r.key)
+        test = pred["test_idx"]
+        tau, tau_hat = truth[r.replication][test], (pred["mu1_hat"] - pred["mu0_hat"])[test]
+        sd = tau.std()
+        rows.append({"estimator": r.estimator, "corr": np.corrcoef(tau_hat, tau)[0, 1] if sd > 0 else np.nan,
+                     "sd_ratio": tau_hat.std() / sd if sd > 0 else np.nan, "const_pehe": sd})
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    return df.groupby("estimator").agg(corr_median=("corr", "median"), sd_ratio_median=("sd_ratio", "median"),
+                                       const_pehe_mean=("const_pehe", "mean"), n=("corr", "size")).reindex(order)
+
+
 def published(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.exists() else None
 
 
-def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: str) -> Path:
+def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: str,
+                  store: Store | None = None) -> Path:
     board = summarise(results, order)
     out.mkdir(parents=True, exist_ok=True)
     board.to_csv(out / "summary.csv", index=False, float_format="%.6g")
@@ -148,6 +175,18 @@ def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: s
                     f"{'-' if not np.isfinite(ratio) else f'{ratio:.2f}'} |"
                 )
         lines += ["", "DiffPO has no published IHDP figure in the reference file (its paper reports ACIC 2016/2018)."]
+    het = heterogeneity_table(store, results, order) if store is not None else pd.DataFrame()
+    if len(het):
+        lines += ["", "## How the effect surface is recovered (test rows, per replication)", "",
+                  "corr = correlation of tau_hat with the true tau; sd ratio = sd(tau_hat) / sd(tau) (below 1: "
+                  "shrunk towards a constant effect); constant-ATE sqrt-PEHE = the error of predicting the true "
+                  "test-row ATE for every unit (the sd of tau: what a method that finds no heterogeneity scores).",
+                  "", "| estimator | tasks | corr (median) | sd ratio (median) | constant-ATE sqrt-PEHE (mean) |",
+                  "|---|---|---|---|---|"]
+        for est, r in het.iterrows():
+            if np.isfinite(r.n):
+                lines.append(f"| {est} | {int(r.n)} | {r.corr_median:.3f} | {r.sd_ratio_median:.3f} | "
+                             f"{r.const_pehe_mean:.3f} |")
     # distributional metrics
     dist_cols = [(c, label) for c, label in DIST_COLUMNS if f"{c}_mean" in board]
     if dist_cols:
@@ -204,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     results = store.results()
     results = results[results.estimator.isin(order)]
     command = "python -m benchmark.studies.generative_ihdp " + " ".join(sys.argv[1:] if argv is None else argv)
-    print(write_summary(results, order, out, command.strip()))
+    print(write_summary(results, order, out, command.strip(), store))
     return 0
 
 
