@@ -203,9 +203,9 @@ DIST_LEGEND = (
     "Generative estimators only (the others draw no samples). Per task, from the predictive draws of Y(0) and "
     "Y(1) against the noisy potential outcomes y0, y1: `crps` = mean CRPS; `cov50` / `cov90` = share of y0, y1 "
     "inside the central 50 % / 90 % predictive interval, read as the distance to nominal, `abs(cov − nominal)` "
-    "(per replication, then averaged; 0 is calibrated); `width50` / `width90` = mean interval width; `w1` = mean "
-    "per-unit Wasserstein-1 distance to the true conditional law (only where the dataset knows its noise law). "
-    "Mean ± SE over replications (seeds averaged first); lower is better except for coverage."
+    "(per task, then averaged like every metric; 0 is calibrated); `width50` / `width90` = mean interval width; "
+    "`w1` = mean per-unit Wasserstein-1 distance to the true conditional law (only where the dataset knows its "
+    "noise law). Mean ± SE over replications (seeds averaged first); lower is better, for coverage its distance."
 )
 
 
