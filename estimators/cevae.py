@@ -13,12 +13,13 @@ of mu_a(z) over ``n_predict_samples`` draws of z, and ``sample`` returns draws o
 distribution (the latent integrated out by Monte Carlo through the encoder), with common random numbers across
 the two arms.
 
-Why our own torch implementation and not causalml's ``CEVAE``: causalml's class wraps ``pyro.contrib.cevae``,
-and pyro is not installed here (causalml does not require it); pyro's CEVAE also draws from pyro's *global*
-parameter store and random state (``pyro.set_rng_seed`` seeds torch, numpy and Python globally, ``pyro.clear_param_store``
-is global), which breaks this project's no-global-state contract and parallel workers, it has no validation-based
-early stopping, and causalml exposes only ``predict`` of the ITE, not draws of Y(0), Y(1). Written from the
-paper; the authors' Edward code and pyro's version were read for the training details.
+Why our own torch implementation and not causalml's: causalml 0.18 ships two CEVAE classes, and neither runs here.
+``causalml.inference.torch.CEVAE`` wraps ``pyro.contrib.cevae`` and pyro is not installed (an optional extra of
+causalml); ``causalml.inference.jax`` has a flax port and jax/flax are not installed. Beyond that, the pyro version
+does not fit this project's contract: it takes no seed (pyro seeds through ``pyro.set_rng_seed``, which sets
+torch's, numpy's and Python's *global* generators, and keeps parameters in a global param store), it has no
+validation-based early stopping, and it returns only the ITE, not draws of Y(0), Y(1). So CEVAE is written here
+from the paper; the authors' Edward code and pyro's version were read for the training details.
 
 Departures from the paper / authors' code, and why:
 
@@ -26,7 +27,10 @@ Departures from the paper / authors' code, and why:
   as noise instead of through z: on IHDP development replications 101-103 that gave sqrt-PEHE 6.4-7.1). For the
   *draws*, a unit scale would make them as wide as the marginal spread of y, so the scale s_a of each arm is
   re-estimated after training as the root-mean-square residual of the point prediction on that arm's validation
-  rows (training rows when there are none): Y(a) draws are mu_a(z) + s_a * noise.
+  rows (training rows when there are none): Y(a) draws are mu_a(z) + s_a * noise. The residuals contain the
+  model's own error of the conditional means, and the spread of mu_a(z) over z comes on top, so the draws are
+  wider than the outcome noise wherever the means are off (on a design with noise sd 0.5 the held-out spread
+  was about 1.3: see tests/test_generative_baselines.py).
 * Early stopping on the validation rows' loss (negative ELBO plus the auxiliary terms, one reparameterised draw
   with noise fixed once), checked every epoch with patience; the authors checked every 10 epochs and kept the
   best by validation log-likelihood.
