@@ -157,11 +157,11 @@ def test_cost_curves_measure_cache_and_stop_at_the_cap(tmp_path):
     from benchmark.studies.perf import cost_curves, exponents
 
     csv = tmp_path / "cost.csv"
-    kw = dict(n_sizes=[200, 400], d_sizes=[3], n_for_d=200, d_for_n=4, cap=3.0, csv_path=csv)
+    kw = dict(n_sizes=[200, 400], d_sizes=[3], n_for_d=200, d_for_n=4, cap=60.0, wall_cap=3.0, csv_path=csv)
     df = cost_curves(["t-learner-linear", "tests.fault_estimators:Hang"], **kw)
     lin = df[df.estimator == "t-learner-linear"]
     assert set(zip(lin.sweep, lin.n, lin.d)) == {("n", 200, 4), ("n", 400, 4), ("d", 200, 3)}
-    assert (lin.status == "ok").all() and (lin.total_s > 0).all() and (lin.peak_rss_mb > 0).all()
+    assert (lin.status == "ok").all() and (lin.cpu_s > 0).all() and (lin.peak_rss_mb > 0).all()
     hang = df[df.estimator == "tests.fault_estimators:Hang"]
     # the first point of each sweep runs past the 3 s cap: recorded, and the rest of that sweep is not run
     assert sorted(hang.status) == ["over cap", "over cap"] and set(hang.n) == {200}
