@@ -268,3 +268,25 @@ def test_a_plugin_that_failed_to_load_is_named_as_such(monkeypatch):
         reg.get("broken-plugin")
     with pytest.raises(ValueError, match="unknown estimator 'other'"):
         reg.get("other")
+
+
+def test_example_plugin_uses_only_public_catebench_modules():
+    """The example plugin imports nothing private of catebench (no ``_module``, no ``_name``)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "examples" / "catebench-plugin-example"
+    ours = ("estimators", "benchmark", "datasets")
+    seen = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ours:
+                seen.append(node.module)
+                assert not any(p.startswith("_") for p in node.module.split(".")), (path.name, node.module)
+                assert not any(a.name.startswith("_") for a in node.names), (path.name, [a.name for a in node.names])
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.split(".")[0] in ours:
+                        seen.append(a.name)
+                        assert not any(p.startswith("_") for p in a.name.split(".")), (path.name, a.name)
+    assert "estimators.base" in seen
