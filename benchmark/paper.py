@@ -326,33 +326,53 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def drop_stale(results: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, int]:
-    """Keep only rows whose task key matches the *current* registered parameters of their estimator.
+def drop_stale(results: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, int, list[str]]:
+    """One parameter set per estimator: the current registered one, else the newest one stored.
 
-    A store can hold rows written while an estimator had other default parameters (its task keys differ); two rows
-    of one (dataset, replication, estimator) cannot be paired. Rows of estimators no longer registered by name
-    (e.g. ``module:Class`` targets) are kept as they are.
+    A store can hold rows written while an estimator had other default parameters (their task keys differ), and two
+    rows of one (dataset, replication, estimator) cannot be paired. Per registered estimator: when the store has
+    rows at its *current* parameters, only those are kept; when it has none (its defaults changed after the run),
+    the rows of its newest stored parameter set are kept and a note names the parameters that differ from today's
+    defaults, so that the tables never mix two versions and never silently present old defaults as current. Rows
+    of estimators not registered by name (``module:Class`` targets) are kept as they are.
 
-    Returns (current rows, number of stale rows dropped).
+    Returns
+    -------
+    (rows kept, number of rows left out, notes)
     """
     from .config import DatasetSpec, EstimatorSpec, RunConfig
     from .registry import ESTIMATORS
     from .tasks import plan_tasks
 
     if results.empty:
-        return results, 0
+        return results, 0, []
     registered = set(ESTIMATORS.names())
     names = sorted(e for e in results["estimator"].unique() if e in registered)
     if not names:
-        return results, 0
+        return results, 0, []
     specs = []
     for (ds, params, split), g in results.groupby(["dataset", "dataset_params", "split"]):
         specs.append(DatasetSpec(ds, tuple(sorted(int(r) for r in g["replication"].unique())), split,
                                  json.loads(params)))
     cfg = RunConfig(name="paper", seed=seed, datasets=specs, estimators=[EstimatorSpec(n) for n in names])
     keys = {t.key for t in plan_tasks(cfg)}
-    keep = results["key"].isin(keys) | ~results["estimator"].isin(names)
-    return results[keep].reset_index(drop=True), int((~keep).sum())
+    current = results["key"].isin(keys)
+    keep = current | ~results["estimator"].isin(names)
+    notes = []
+    for e in names:
+        mine = results["estimator"] == e
+        if (mine & current).any() or "estimator_params" not in results:
+            continue
+        rows = results[mine]
+        newest = rows.sort_values("finished_at")["estimator_params"].iloc[-1]
+        keep |= mine & (results["estimator_params"] == newest)
+        used = json.loads(newest)
+        now = ESTIMATORS.create(e).get_params(deep=False)
+        diff = [f"{k} {used.get(k)!r} (default now {now.get(k)!r})" for k in sorted(set(used) | set(now))
+                if k not in ("random_state", "validation_fraction") and used.get(k) != now.get(k)]
+        notes.append(f"`{e}`: no results at its current default parameters; its newest stored parameter set is "
+                     f"shown, which differs in {', '.join(diff) or 'no listed parameter'}.")
+    return results[keep].reset_index(drop=True), int((~keep).sum()), notes
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1360,10 +1380,11 @@ def cmd_paper(args, command: str) -> int:
     results = Store(args.store).results()
     if results.empty:
         raise ValueError(f"the store {args.store} holds no results yet.")
-    results, n_stale = drop_stale(results, args.seed)
+    results, n_stale, stale_notes = drop_stale(results, args.seed)
     if n_stale:
-        plan.notes.append(f"{n_stale} stored task(s) were written with other estimator parameters than the "
-                          "registered ones (an older version) and are left out; rerun to replace them.")
+        plan.notes.append(f"{n_stale} stored task(s) of an estimator at another parameter set than the one shown are "
+                          "left out (see `drop_stale`); the full command reruns what the current defaults need.")
+    plan.notes.extend(stale_notes)
     studies = run_studies(Path(args.out), args.studies, quick=args.quick_studies)
     paths = write_paper(results, args.out, command=command, store_path=args.store, studies=studies, notes=plan.notes,
                         n_jobs=plan.config.n_jobs, acic2018_n=plan.acic2018_n, n_boot=args.n_boot, seed=args.seed)

@@ -253,11 +253,20 @@ def test_drop_stale_keeps_only_current_parameter_keys():
                     estimators=[EstimatorSpec("t-learner-linear")])
     tasks = plan_tasks(cfg)
     rows = [{"key": t.key, "dataset": "ihdp", "dataset_params": t.dataset_params_json, "split": t.split,
-             "replication": t.replication, "estimator": t.estimator} for t in tasks]
-    rows.append({**rows[0], "key": "from-an-older-version"})
+             "replication": t.replication, "estimator": t.estimator, "estimator_params": t.estimator_params_json,
+             "finished_at": "2026-01-01T00:00:00"} for t in tasks]
+    rows.append({**rows[0], "key": "from-an-older-version", "estimator_params": '{"kind": "s"}'})
     rows.append({**rows[0], "key": "other", "estimator": "mypkg.mod:Cls"})  # not registered by name: kept
-    kept, n = paper.drop_stale(pd.DataFrame(rows), seed=0)
-    assert n == 1 and "from-an-older-version" not in set(kept["key"]) and len(kept) == 3
+    kept, n, notes = paper.drop_stale(pd.DataFrame(rows), seed=0)
+    assert n == 1 and "from-an-older-version" not in set(kept["key"]) and len(kept) == 3 and notes == []
+    # only an older parameter set stored: its newest one is kept, and a note names what differs
+    old = pd.DataFrame([{**r, "key": f"old{i}", "estimator_params": json.dumps({"kind": "s"}),
+                         "finished_at": f"2026-01-0{i + 1}"} for i, r in enumerate(rows[:2])]
+                       + [{**rows[0], "key": "older", "estimator_params": json.dumps({"kind": "x"}),
+                           "finished_at": "2025-01-01"}])
+    kept, n, notes = paper.drop_stale(old, seed=0)
+    assert set(kept["key"]) == {"old0", "old1"} and n == 1
+    assert len(notes) == 1 and "kind 's' (default now 't')" in notes[0]
 
 
 @pytest.mark.slow
