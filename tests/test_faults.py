@@ -117,7 +117,7 @@ def test_second_concurrent_run_is_refused_and_store_stays_consistent(tmp_path, f
     config = tmp_path / "busy.toml"
     config.write_text(
         'name = "busy"\nexecutor = "inline"\n[[datasets]]\nname = "ihdp"\nreplications = 3\n'
-        '[[estimators]]\nname = "fault_estimators:Slow"\nparams = {seconds = 1.0}\n'
+        '[[estimators]]\nname = "fault_estimators:Slow"\nparams = {seconds = 5.0}\n'
         '[[estimators]]\nname = "t-learner-linear"\n'
     )
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": os.pathsep.join([TESTS, str(ROOT)])}
@@ -126,8 +126,9 @@ def test_second_concurrent_run_is_refused_and_store_stays_consistent(tmp_path, f
     try:
         lock = store.with_name(store.name + ".lock")
         t0 = time.monotonic()
-        while not (lock.exists() and lock.read_text().startswith("pid")) and time.monotonic() - t0 < 60:
-            time.sleep(0.05)
+        while not (lock.exists() and lock.read_text().startswith("pid")) and time.monotonic() - t0 < 600:
+            time.sleep(0.05)  # a loaded machine can take minutes to start run A
+        assert proc.poll() is None, "run A ended before run B could try the store"
         cfg = _config(tmp_path, "inline", ["t-learner-linear"], reps=3, store=str(store))
         with pytest.raises(StoreLocked, match="in use by another run"):
             run(cfg, progress=False)
