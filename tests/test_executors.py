@@ -152,7 +152,7 @@ def test_cli_executor_and_timeout_flags(tmp_path):
 COMBO = """name = "combo"
 executor = "dask"
 n_jobs = 2
-task_timeout = 3
+task_timeout = 10
 [[datasets]]
 name = "ihdp"
 replications = 2
