@@ -71,10 +71,10 @@ def test_dask_local_and_inline_runs_agree_task_by_task(tmp_path):
 
 
 def test_local_timeout_stops_only_the_slow_task():
-    tasks = [FakeTask("slow", seconds=60), FakeTask("a", 0.2), FakeTask("b", 0.2), FakeTask("c", 0.2)]
+    tasks = [FakeTask("slow", seconds=900), FakeTask("a", 0.2), FakeTask("b", 0.2), FakeTask("c", 0.2)]
     t0 = time.monotonic()
     out = dict((t.key, r) for t, r in LocalExecutor(2, task_timeout=2.0).run(fake_fn, tasks))
-    assert time.monotonic() - t0 < 30
+    assert time.monotonic() - t0 < 900  # stopped, not waited for (no speed claim: loaded machines took 120 s)
     assert out["slow"].status == "timeout" and "task_timeout=2" in out["slow"].error
     assert all(out[k].status == "ok" for k in "abc")
 
