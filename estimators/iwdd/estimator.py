@@ -326,6 +326,13 @@ class DiffusionTeacher(_DiffusionBase):
         return {"width": 16, "n_blocks": 1, "teacher_steps": 30, "teacher_patience": 25, "heun_steps": 4,
                 "n_predict_samples": 4, "device": "cpu"}
 
+    @classmethod
+    def search_space(cls, params: dict[str, Any] | None = None) -> dict[str, list[Any]]:
+        """Grid for tuned runs (:mod:`benchmark.tuning`): the teacher's ``width`` in {64, 128, 256}, residual
+        blocks ``n_blocks`` in {2, 3, 4} and learning rate ``teacher_lr`` in {3e-4, 1e-3, 3e-3}: a factor 2-3
+        around the defaults, fixed a priori (issue 16), not on any test rows."""
+        return {"width": [64, 128, 256], "n_blocks": [2, 3, 4], "teacher_lr": [3e-4, 1e-3, 3e-3]}
+
 
 class IWDD(_DiffusionBase):
     __doc__ = """Importance-weighted diffusion distillation: the EDM teacher distilled into a one-step generator.
@@ -487,3 +494,10 @@ class IWDD(_DiffusionBase):
     def test_params(cls) -> dict[str, Any]:
         return {"width": 16, "n_blocks": 1, "teacher_steps": 30, "teacher_patience": 25, "distill_steps": 10,
                 "distill_check_every": 5, "batch_size": 64, "n_predict_samples": 8, "device": "cpu"}
+
+    @classmethod
+    def search_space(cls, params: dict[str, Any] | None = None) -> dict[str, list[Any]]:
+        """Grid for tuned runs (:mod:`benchmark.tuning`): the teacher's ``width`` in {64, 128, 256}, residual
+        blocks ``n_blocks`` in {2, 3, 4} and learning rate ``teacher_lr`` in {3e-4, 1e-3, 3e-3}: a factor 2-3
+        around the defaults, fixed a priori (issue 16), not on any test rows."""
+        return {"width": [64, 128, 256], "n_blocks": [2, 3, 4], "teacher_lr": [3e-4, 1e-3, 3e-3]}
