@@ -9,6 +9,7 @@ predictions and draws in the original outcome scale.
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,32 @@ from ._torch import resolve_device, to_tensor
 from .base import CATEEstimator, seed_from
 from .neural._nets import validation_split
 
-__all__ = ["GenerativeTorchBase", "EarlyStopping", "check_positive_int", "check_positive_float"]
+__all__ = ["GenerativeTorchBase", "EarlyStopping", "check_positive_int", "check_positive_float", "row_noise"]
+
+
+def row_noise(X: np.ndarray, seed: int, shape: tuple[int, ...], kind: str = "normal") -> np.ndarray:
+    """Noise for each row of X drawn from a generator keyed by (seed, the row's values), shape (n, *shape).
+
+    A unit's draws then depend only on the seed and its covariates, never on which other rows are predicted with
+    it or in which order (the conformance suite's batch-independence check); identical rows get identical noise.
+
+    Parameters
+    ----------
+    X : (n, d) float array
+        Rows as given to ``predict`` / ``sample`` (before any scaling).
+    seed : int
+    shape : tuple of int
+        Noise shape per row.
+    kind : {"normal", "uniform"}
+        Standard normal, or uniform on (-1, 1).
+    """
+    rows = np.ascontiguousarray(X, dtype=np.float64)
+    out = np.empty((len(rows), *shape))
+    for i, r in enumerate(rows):
+        key = np.frombuffer(hashlib.blake2b(r.tobytes(), digest_size=16).digest(), dtype=np.uint32)
+        rng = np.random.default_rng([int(seed), *key.tolist()])
+        out[i] = rng.standard_normal(shape) if kind == "normal" else rng.uniform(-1.0, 1.0, shape)
+    return out
 
 
 def check_positive_int(est: Any, *names: str, allow_zero: bool = False) -> None:

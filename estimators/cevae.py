@@ -53,7 +53,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._generative import EarlyStopping, GenerativeTorchBase, check_positive_float, check_positive_int
+from ._generative import EarlyStopping, GenerativeTorchBase, check_positive_float, check_positive_int, row_noise
 from ._torch import local_torch_seed, to_tensor
 from .base import Tags, seed_from
 from .neural._nets import mlp
@@ -262,14 +262,13 @@ class CEVAE(GenerativeTorchBase):
     @torch.no_grad()
     def _draws(self, X: np.ndarray, n_samples: int, seed: int, noisy: bool) -> tuple[np.ndarray, np.ndarray]:
         """(n, n_samples) draws per arm: of mu_a(z) (``noisy=False``) or of Y(a) ~ p(y | a, z) (``noisy=True``)."""
-        n, S, dev = X.shape[0], n_samples, self.device_
+        n, S, dev, dz = X.shape[0], n_samples, self.device_, int(self.latent_dim)
         x = self._x_tensor(X).repeat_interleave(S, dim=0)  # unit-major: row i * S + s
         net = self.net_
+        # each unit's noise comes from its own generator (batch-independent draws)
+        noise = to_tensor(row_noise(X, seed, (S, dz + 2)).reshape(n * S, dz + 2), dev)
+        e_y, e_z, e_out = noise[:, 0], noise[:, 1:dz + 1], noise[:, dz + 1]
         out = []
-        with local_torch_seed(seed, dev) as gen:
-            e_y = torch.randn(n * S, generator=gen, device=dev)
-            e_z = torch.randn(n * S, int(self.latent_dim), generator=gen, device=dev)
-            e_out = torch.randn(n * S, generator=gen, device=dev)
         for arm in (0.0, 1.0):  # common random numbers across the arms
             a = torch.full((n * S,), arm, device=dev)
             ym, yls = net.aux_y(x, a)

@@ -60,7 +60,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._generative import EarlyStopping, GenerativeTorchBase, check_positive_float, check_positive_int
+from ._generative import EarlyStopping, GenerativeTorchBase, check_positive_float, check_positive_int, row_noise
 from ._torch import local_torch_seed, to_tensor
 from .base import Tags, seed_from
 
@@ -351,21 +351,21 @@ class DiffPO(GenerativeTorchBase):
     def _sample_seeded(self, X: np.ndarray, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         n, S, T = X.shape[0], n_samples, len(self._sampling_steps())
         dev = self.device_
-        x = self._x_tensor(X).repeat_interleave(S, dim=0)  # unit-major: row i * S + s
-        m = n * S
-        out0, out1 = torch.empty(m, device=dev), torch.empty(m, device=dev)
-        half = max(_CHUNK // 2, 1)
-        with local_torch_seed(seed, dev) as gen:
-            for lo in range(0, m, half):
-                hi = min(lo + half, m)
-                z0 = torch.randn(hi - lo, generator=gen, device=dev)
-                noises = torch.randn(T - 1, hi - lo, generator=gen, device=dev)
-                xs = x[lo:hi]
-                a = torch.cat([torch.zeros(hi - lo, device=dev), torch.ones(hi - lo, device=dev)])
-                # common random numbers: both arms start from the same latent and get the same step noises
-                draws = self._ancestral(torch.cat([xs, xs]), a, z0.repeat(2), noises.repeat(1, 2))
-                out0[lo:hi], out1[lo:hi] = draws[: hi - lo], draws[hi - lo:]
-        return self._unscale(out0).reshape(n, S), self._unscale(out1).reshape(n, S)
+        out0, out1 = np.empty((n, S)), np.empty((n, S))
+        per_chunk = max(_CHUNK // (2 * S), 1)  # units per network call
+        for lo in range(0, n, per_chunk):
+            hi = min(lo + per_chunk, n)
+            m = (hi - lo) * S
+            # each unit's latent and step noises come from its own generator (batch-independent draws)
+            noise = to_tensor(row_noise(X[lo:hi], seed, (S, T)).reshape(m, T), dev)
+            xs = self._x_tensor(X[lo:hi]).repeat_interleave(S, dim=0)  # unit-major: row i * S + s
+            a = torch.cat([torch.zeros(m, device=dev), torch.ones(m, device=dev)])
+            # common random numbers: both arms start from the same latent and get the same step noises
+            z0, steps = noise[:, 0], noise[:, 1:].T
+            draws = self._ancestral(torch.cat([xs, xs]), a, z0.repeat(2), steps.repeat(1, 2))
+            out0[lo:hi] = self._unscale(draws[:m]).reshape(hi - lo, S)
+            out1[lo:hi] = self._unscale(draws[m:]).reshape(hi - lo, S)
+        return out0, out1
 
     def _sample(self, X: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         return self._sample_seeded(X, n_samples, seed_from(self.random_state, 2))

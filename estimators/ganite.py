@@ -43,8 +43,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._generative import EarlyStopping, GenerativeTorchBase, check_positive_float, check_positive_int
-from ._torch import local_torch_seed
+from ._generative import EarlyStopping, GenerativeTorchBase, check_positive_float, check_positive_int, row_noise
+from ._torch import local_torch_seed, to_tensor
 from .base import Tags, seed_from
 from .neural._nets import mlp
 
@@ -234,8 +234,8 @@ class GANITE(GenerativeTorchBase):
     def _draws(self, X: np.ndarray, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         n, S = X.shape[0], n_samples
         x = self._x_tensor(X).repeat_interleave(S, dim=0)  # unit-major: row i * S + s
-        with local_torch_seed(seed, self.device_) as gen:
-            z = self._noise(n * S, gen)
+        # each unit's noise comes from its own generator (batch-independent draws)
+        z = to_tensor(row_noise(X, seed, (S, int(self.noise_dim)), kind="uniform").reshape(n * S, -1), self.device_)
         out = self.ite_(torch.cat([x, z], 1))
         return self._unscale(out[:, 0]).reshape(n, S), self._unscale(out[:, 1]).reshape(n, S)
 
