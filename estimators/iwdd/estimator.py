@@ -231,6 +231,13 @@ class _DiffusionBase(CATEEstimator):
     def _teacher_map(self, cond: torch.Tensor, eps: torch.Tensor, heun_steps: int) -> torch.Tensor:
         return heun_sample(self.teacher_, cond, None, n_steps=int(heun_steps), eps=eps)
 
+    @classmethod
+    def search_space(cls, params: dict[str, Any] | None = None) -> dict[str, list[Any]]:
+        """Grid for tuned runs of the teacher and IWDD (:mod:`benchmark.tuning`): the teacher's ``width`` in {64, 128, 256}, residual
+        blocks ``n_blocks`` in {2, 3, 4} and learning rate ``teacher_lr`` in {3e-4, 1e-3, 3e-3}: a factor 2-3
+        around the defaults, fixed a priori (issue 16), not on any test rows."""
+        return {"width": [64, 128, 256], "n_blocks": [2, 3, 4], "teacher_lr": [3e-4, 1e-3, 3e-3]}
+
     # ---- shared parameters -------------------------------------------------------------------------------
     def _set_common(self, width, n_blocks, teacher_steps, batch_size, teacher_lr, teacher_ema, teacher_patience,
                     teacher_weighting, propensity_clip, validation_fraction, n_predict_samples, point, device,
@@ -325,13 +332,6 @@ class DiffusionTeacher(_DiffusionBase):
     def test_params(cls) -> dict[str, Any]:
         return {"width": 16, "n_blocks": 1, "teacher_steps": 30, "teacher_patience": 25, "heun_steps": 4,
                 "n_predict_samples": 4, "device": "cpu"}
-
-    @classmethod
-    def search_space(cls, params: dict[str, Any] | None = None) -> dict[str, list[Any]]:
-        """Grid for tuned runs (:mod:`benchmark.tuning`): the teacher's ``width`` in {64, 128, 256}, residual
-        blocks ``n_blocks`` in {2, 3, 4} and learning rate ``teacher_lr`` in {3e-4, 1e-3, 3e-3}: a factor 2-3
-        around the defaults, fixed a priori (issue 16), not on any test rows."""
-        return {"width": [64, 128, 256], "n_blocks": [2, 3, 4], "teacher_lr": [3e-4, 1e-3, 3e-3]}
 
 
 class IWDD(_DiffusionBase):
@@ -494,10 +494,3 @@ class IWDD(_DiffusionBase):
     def test_params(cls) -> dict[str, Any]:
         return {"width": 16, "n_blocks": 1, "teacher_steps": 30, "teacher_patience": 25, "distill_steps": 10,
                 "distill_check_every": 5, "batch_size": 64, "n_predict_samples": 8, "device": "cpu"}
-
-    @classmethod
-    def search_space(cls, params: dict[str, Any] | None = None) -> dict[str, list[Any]]:
-        """Grid for tuned runs (:mod:`benchmark.tuning`): the teacher's ``width`` in {64, 128, 256}, residual
-        blocks ``n_blocks`` in {2, 3, 4} and learning rate ``teacher_lr`` in {3e-4, 1e-3, 3e-3}: a factor 2-3
-        around the defaults, fixed a priori (issue 16), not on any test rows."""
-        return {"width": [64, 128, 256], "n_blocks": [2, 3, 4], "teacher_lr": [3e-4, 1e-3, 3e-3]}
