@@ -17,7 +17,7 @@ import numpy as np
 
 from estimators.base import CATEEstimator
 
-__all__ = ["Raise", "Hang", "NaNOutput", "WrongShape", "ExitWorker", "KillWorker", "FlakyKill", "Slow"]
+__all__ = ["Raise", "Hang", "NaNOutput", "WrongShape", "ExitWorker", "KillWorker", "FlakyKill", "Slow", "WaitFor"]
 
 
 class _Base(CATEEstimator):
@@ -102,4 +102,19 @@ class FlakyKill(_Base):
         if not marker.exists():
             marker.write_text("first attempt")
             os.kill(os.getpid(), signal.SIGKILL)
+        super()._fit(X, t, y)
+
+
+class WaitFor(_Base):
+    """Waits in ``fit`` until the file ``path`` exists (at most ``seconds``), then fits: lets a test hold a run open."""
+
+    def __init__(self, path="", seconds=600.0, random_state=None):
+        self.path = path
+        self.seconds = seconds
+        self.random_state = random_state
+
+    def _fit(self, X, t, y):
+        t0 = time.monotonic()
+        while not Path(self.path).exists() and time.monotonic() - t0 < self.seconds:
+            time.sleep(0.05)
         super()._fit(X, t, y)

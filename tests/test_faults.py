@@ -115,9 +115,10 @@ def test_second_concurrent_run_is_refused_and_store_stays_consistent(tmp_path, f
     """Run A (a subprocess) holds the store; run B on the same store is refused; A's rows are intact."""
     store = tmp_path / "busy.sqlite"
     config = tmp_path / "busy.toml"
+    release = tmp_path / "release"  # run A's first task waits for this file: A surely holds the store meanwhile
     config.write_text(
         'name = "busy"\nexecutor = "inline"\n[[datasets]]\nname = "ihdp"\nreplications = 3\n'
-        '[[estimators]]\nname = "fault_estimators:Slow"\nparams = {seconds = 5.0}\n'
+        f'[[estimators]]\nname = "fault_estimators:WaitFor"\nparams = {{path = "{release}"}}\n'
         '[[estimators]]\nname = "t-learner-linear"\n'
     )
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": os.pathsep.join([TESTS, str(ROOT)])}
@@ -132,7 +133,8 @@ def test_second_concurrent_run_is_refused_and_store_stays_consistent(tmp_path, f
         cfg = _config(tmp_path, "inline", ["t-learner-linear"], reps=3, store=str(store))
         with pytest.raises(StoreLocked, match="in use by another run"):
             run(cfg, progress=False)
-        out, err = proc.communicate(timeout=120)
+        release.write_text("go")
+        out, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
             proc.kill()
