@@ -1,6 +1,7 @@
 """Generative baselines (DiffPO, CEVAE, GANITE) on offline IHDP: run ``benchmark/configs/generative_ihdp.toml``, summarise.
 
     python -m benchmark.studies.generative_ihdp [--replications N] [--n-jobs J] [--summary-only]
+    python -m benchmark.studies.generative_ihdp --timing ROUNDS     (fit+predict seconds beside diffusion-teacher)
 
 Runs the config through the runner (store ``results/generative_ihdp/store.sqlite``; it resumes, so the run can be
 done in pieces) and writes ``results/generative_ihdp/summary.md`` (and ``summary.csv``):
@@ -247,10 +248,65 @@ def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: s
             lines += ["", f"IWDD rows skipped: no IWDD study store with these replications at `{IWDD_STORE[0]}`."]
     else:
         lines += ["", "No distributional metrics in the store (a runner before the lead's distributional metrics)."]
+    timing = out / "timing.json"
+    if timing.exists():
+        import json
+
+        tj = json.loads(timing.read_text())
+        lines += ["", "## Fit + predict seconds beside `diffusion-teacher` (`--timing`, one process, one thread)", "",
+                  f"IHDP replication {tj['replication']}, {tj['rounds']} round(s), median seconds; load average "
+                  f"(1 min) during the measurement {min(tj['load_average_1min']):.0f}-"
+                  f"{max(tj['load_average_1min']):.0f} on 2 cores, so only the ratios mean anything.", "",
+                  "| estimator | fit + predict s | ratio to diffusion-teacher |", "|---|---|---|"]
+        for n, v in tj["median_seconds"].items():
+            lines.append(f"| {n} | {v:.1f} | {tj['ratio_to_teacher'][n]:.2f} |")
     lines += ["", f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
                   f"load average at writing {os.getloadavg()[0]:.1f}."]
     path = out / "summary.md"
     path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+TIMING_ESTIMATORS = ["diffusion-teacher", "diffpo", "cevae", "ganite"]
+
+
+def measure_timing(replication: int = 101, rounds: int = 1, out: Path = OUT) -> Path:
+    """Fit + predict seconds of ``diffusion-teacher`` and the three baselines side by side in this process.
+
+    One torch thread, the runner's data and 63/27/10 split of IHDP development replication ``replication`` (> 100:
+    never a reported replication), validation fraction 0.3, the estimators interleaved in each round; writes
+    ``timing.json`` (per-round seconds, medians, ratios to the teacher, load average) into ``out``."""
+    import json
+    import time
+
+    import torch
+
+    from benchmark.registry import ESTIMATORS
+    from benchmark.runner import load_task_data
+
+    torch.set_num_threads(1)
+    td = load_task_data("ihdp", replication, "63/27/10")
+    data, fit = td.data, td.fit_idx
+    seconds: dict[str, list[float]] = {n: [] for n in TIMING_ESTIMATORS}
+    load = [os.getloadavg()[0]]
+    for _ in range(rounds):
+        for name in TIMING_ESTIMATORS:
+            est = ESTIMATORS.create(name, device="cpu", random_state=td.random_state)
+            if "validation_fraction" in est.get_params():
+                est.set_params(validation_fraction=td.split.validation_fraction)
+            t0 = time.perf_counter()
+            est.fit(data.X[fit], data.t[fit], data.y[fit])
+            est.predict(data.X)
+            seconds[name].append(time.perf_counter() - t0)
+            print(f"{name}: {seconds[name][-1]:.1f} s", flush=True)
+        load.append(os.getloadavg()[0])
+    med = {n: float(np.median(v)) for n, v in seconds.items()}
+    report = {"replication": replication, "rounds": rounds, "seconds": seconds, "median_seconds": med,
+              "ratio_to_teacher": {n: med[n] / med["diffusion-teacher"] for n in med},
+              "load_average_1min": load, "torch_threads": 1}
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "timing.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
     return path
 
 
@@ -261,7 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--estimators", default=None, help="comma-separated subset of the config's estimators")
     ap.add_argument("--summary-only", action="store_true", help="do not run; summarise the store")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--timing", type=int, default=0, metavar="ROUNDS",
+                    help="only measure fit+predict seconds against diffusion-teacher (ROUNDS rounds on IHDP "
+                         "replication 101, one thread) into timing.json; no run, no summary")
     args = ap.parse_args(argv)
+    if args.timing:
+        print(measure_timing(rounds=args.timing, out=Path(args.out)))
+        return 0
     config = load_config("generative_ihdp")
     out = Path(args.out)
     changes: dict = {"store": str(out / "store.sqlite")}
