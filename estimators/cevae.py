@@ -41,6 +41,11 @@ units per layer are halved to 100 and ``n_predict_samples`` is 20 for the CPU bu
 than ``diffusion-teacher``): on IHDP development replications 101-102 (never 1-100, never test rows) 100 units gave
 sqrt-PEHE 2.44 and 5.52 against 2.34 and 5.87 with 200. Patience 10 epochs: the validation loss bottomed out at
 epochs 22-65 there.
+
+Timing: fit + predict on IHDP replication 101 (split 63/27/10), side by side with ``diffusion-teacher`` in one
+process on one torch thread, two interleaved rounds (2026-11-29, 13:37-13:56 UTC, load average 23-30 on the
+shared 2 cores): CEVAE 66 and 36 s, the teacher 521 and 109 s (ratios 0.13 and 0.33). Regenerate with
+``python -m benchmark.studies.generative_ihdp --timing 2``.
 """
 
 from __future__ import annotations

@@ -49,6 +49,11 @@ sqrt-PEHE; ``n_predict_samples`` 10, because with common random numbers 20 and 5
 to 0.01 there; ``clip_margin`` 1 (without clipping the respaced sampler diverged, sqrt-PEHE in the thousands).
 On 101-105 the held-out predictive sd was 0.80-0.89 with 50 steps and 90 % interval coverage 0.55-0.76 on the
 test rows: DiffPO's draws are somewhat narrower than IHDP's noise (see ``results/generative_ihdp/summary.md``).
+
+Timing: fit + predict on IHDP replication 101 (split 63/27/10), side by side with ``diffusion-teacher`` in one
+process on one torch thread, two interleaved rounds (2026-11-29, 13:37-13:56 UTC, load average 23-30 on the
+shared 2 cores): DiffPO 113 and 25 s, the teacher 521 and 109 s (ratios 0.22 and 0.22). Regenerate with
+``python -m benchmark.studies.generative_ihdp --timing 2``.
 """
 
 from __future__ import annotations

@@ -32,6 +32,11 @@ Defaults and how they were chosen: ``alpha`` = 1, batch size 128 and k = 2 follo
 iterations and patience 10 were set for the CPU budget (fit plus predict no slower than ``diffusion-teacher``) and
 checked on IHDP development replications 101-102 (never 1-100, never test rows): sqrt-PEHE 1.2-2.4, both blocks
 stopped early (best iterations 250-400, stopped after 800-950), so the budget does not bind.
+
+Timing: fit + predict on IHDP replication 101 (split 63/27/10), side by side with ``diffusion-teacher`` in one
+process on one torch thread, two interleaved rounds (2026-11-29, 13:37-13:56 UTC, load average 23-30 on the
+shared 2 cores): GANITE 86 and 51 s, the teacher 521 and 109 s (ratios 0.17 and 0.47). Regenerate with
+``python -m benchmark.studies.generative_ihdp --timing 2``.
 """
 
 from __future__ import annotations
