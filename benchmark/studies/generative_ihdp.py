@@ -140,7 +140,7 @@ def published(path: Path) -> pd.DataFrame | None:
 
 
 def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: str,
-                  store: Store | None = None) -> Path:
+                  store: Store | None = None, planned: int | None = None) -> Path:
     board = summarise(results, order)
     out.mkdir(parents=True, exist_ok=True)
     board.to_csv(out / "summary.csv", index=False, float_format="%.6g")
@@ -157,6 +157,11 @@ def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: s
         "Fit seconds: median / max over replications, one torch thread per task, on a shared 2-core machine "
         "(noisy; see the estimators' docstrings for the side-by-side timing against `diffusion-teacher`).",
         "",
+    ]
+    if planned and len(reps) < planned:
+        lines += [f"**Incomplete: {len(reps)} of the config's {planned} replications are in the store.** Resume with "
+                  "`python -m benchmark.studies.generative_ihdp` (finished tasks are skipped) and regenerate.", ""]
+    lines += [
         "| estimator | ok / failed | sqrt-PEHE out | median | ATE error out | median | sqrt-PEHE in | ATE error in | fit s (median / max) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -344,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     results = store.results()
     results = results[results.estimator.isin(order)]
     command = "python -m benchmark.studies.generative_ihdp " + " ".join(sys.argv[1:] if argv is None else argv)
-    print(write_summary(results, order, out, command.strip(), store))
+    planned = max(len(d.replications) for d in config.datasets)
+    print(write_summary(results, order, out, command.strip(), store, planned))
     return 0
 
 
