@@ -89,12 +89,15 @@ def heterogeneity_table(store: Store, results: pd.DataFrame, order: list[str]) -
         tau, tau_hat = truth[r.replication][test], (pred["mu1_hat"] - pred["mu0_hat"])[test]
         sd = tau.std()
         rows.append({"estimator": r.estimator, "corr": np.corrcoef(tau_hat, tau)[0, 1] if sd > 0 else np.nan,
-                     "sd_ratio": tau_hat.std() / sd if sd > 0 else np.nan, "const_pehe": sd})
+                     "sd_ratio": tau_hat.std() / sd if sd > 0 else np.nan, "const_pehe": sd,
+                     "ate_bias": tau_hat.mean() - tau.mean()})
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)
     return df.groupby("estimator").agg(corr_median=("corr", "median"), sd_ratio_median=("sd_ratio", "median"),
-                                       const_pehe_mean=("const_pehe", "mean"), n=("corr", "size")).reindex(order)
+                                       const_pehe_mean=("const_pehe", "mean"), ate_bias_mean=("ate_bias", "mean"),
+                                       ate_bias_positive=("ate_bias", lambda v: float(np.mean(v > 0))),
+                                       n=("corr", "size")).reindex(order)
 
 
 def explain_ratios(board: pd.DataFrame, ref: pd.DataFrame, calib: pd.DataFrame | None, store: Store | None,
@@ -132,6 +135,20 @@ def explain_ratios(board: pd.DataFrame, ref: pd.DataFrame, calib: pd.DataFrame |
                 text += (f" On these draws TARNet lands at {tar:.2f} x its published figure, so the draws (not the "
                          "published IHDP-1000 files) and their number account for part of any gap.")
         out.append(text)
+        ra = ref[(ref.method == method) & (ref.metric == "ate_error")]
+        if len(ra) and np.isfinite(b.loc[est, "ate_out_mean"]):
+            pa, ma = ra.out_of_sample.iloc[0], b.loc[est, "ate_out_mean"]
+            va = "within" if 0.7 <= ma / pa <= 1.3 else "outside"
+            text = f"* {est}: mean out-of-sample ATE error {ma:.2f}, {ma / pa:.2f} x the published {pa:.2f} ({va} 30 %)."
+            if va == "outside" and len(het) and est in het.index and np.isfinite(het.loc[est, "ate_bias_mean"]):
+                h = het.loc[est]
+                k, n = int(round(h.ate_bias_positive * h.n)), int(h.n)
+                one_way = max(k, n - k)
+                text += (f" Measured: the signed test-row ATE error (mean tau_hat - mean tau) averages "
+                         f"{h.ate_bias_mean:+.2f} and has the same sign in {one_way} of {n} replications"
+                         + (", a bias of the effect level rather than noise." if one_way >= 0.8 * n and n >= 5
+                            else "."))
+            out.append(text)
     return out
 
 
