@@ -37,8 +37,8 @@ whatever is there, so parts can be run, rerun and resumed separately):
     Today's code vs commit ``--old-commit`` (default ec1d233, the code issue 14 was measured against), side by
     side: the old tree (``git archive`` into the cache folder, run with the same venv) and the current tree each run
     ``catebench run default --estimators <the 18 estimators of ec1d233> --executor inline --n-jobs 1`` on IHDP
-    replication 1, then 2, ... (``--replications``), old and current alternating by replication so both see the
-    same machine load. Compared: the task seconds per estimator from the two stores (fit + predict, plus the
+    replication 1, then 2, ... (``--replications``), old and current running at the same time, one process each, so
+    both see the same machine load; wall and CPU time of each run are recorded. Compared: the task seconds per estimator from the two stores (fit + predict, plus the
     sampling for distributional metrics that only the current code does), and the wall time of the runs.
 
 Run (what made the committed ``results/perf/``: see ``summary.md`` for the exact commands and machine load)::
@@ -121,11 +121,13 @@ def cli_latency(repeats: int = 5) -> list[dict]:
         for name, cmd in cmds.items():
             load = _load()
             t0 = time.perf_counter()
-            res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+            _, status, ru = os.wait4(proc.pid, 0)
             dt = time.perf_counter() - t0
-            if res.returncode != 0:
-                raise RuntimeError(f"{name} failed: {res.stderr[-500:]}")
-            rows.append({"command": name, "repeat": rep + 1, "seconds": round(dt, 4), "load_avg_1min": load})
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError(f"{name} failed with exit status {os.waitstatus_to_exitcode(status)}")
+            rows.append({"command": name, "repeat": rep + 1, "seconds": round(dt, 4),
+                         "cpu_s": round(ru.ru_utime + ru.ru_stime, 4), "load_avg_1min": load})
     return rows
 
 
@@ -319,6 +321,27 @@ def _run_points(estimator: str, points: list[tuple[int, int]], cap: float, on_ro
         errf.close()
 
 
+def _merge_save(rows: list[dict], csv_path: Path, owned: set) -> None:
+    """Write ``rows`` into the CSV, keeping rows other processes wrote meanwhile (several ``--parts cost`` runs with
+    different ``--estimators`` may share one CSV; a point's key is estimator, sweep, n, d)."""
+    import fcntl
+
+    import pandas as pd
+
+    key = ["estimator", "sweep", "n", "d"]
+    with open(csv_path.with_name(csv_path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        mine = pd.DataFrame([r for r in rows if r["estimator"] in owned], columns=COST_COLUMNS)
+        if csv_path.exists():
+            theirs = pd.read_csv(csv_path)
+            theirs = theirs[~theirs["estimator"].isin(owned)]  # an estimator belongs to one run at a time
+            mine = pd.concat([theirs, mine], ignore_index=True) if len(theirs) else mine
+        mine = mine.drop_duplicates(subset=key, keep="last")
+        tmp = csv_path.with_name(csv_path.name + ".tmp")
+        mine.to_csv(tmp, index=False)
+        os.replace(tmp, csv_path)
+
+
 def fit_exponent(sizes, seconds) -> float:
     """Least-squares slope of log(seconds) on log(size); NaN with fewer than two points."""
     x, y = np.log(np.asarray(sizes, float)), np.log(np.asarray(seconds, float))
@@ -348,7 +371,7 @@ def cost_curves(estimators: list[str], n_sizes, d_sizes, n_for_d: int, d_for_n: 
                    and int(r["d"]) == d for r in rows)  # fmt: skip
 
     def save():
-        pd.DataFrame(rows, columns=COST_COLUMNS).to_csv(csv_path, index=False)
+        _merge_save(rows, csv_path, set(estimators))
 
     for est in estimators:
         entry = ESTIMATORS.get(est)
@@ -399,7 +422,7 @@ def cost_curves(estimators: list[str], n_sizes, d_sizes, n_for_d: int, d_for_n: 
             if todo:
                 _run_points(est, todo, wall_cap, on_row, gate)
     save()
-    return pd.DataFrame(rows, columns=COST_COLUMNS)
+    return pd.read_csv(csv_path)
 
 
 def exponents(df) -> "Any":
@@ -471,7 +494,8 @@ def sampling_ratio(draws: int = 20, repeats: int = 3) -> dict:
 
     _limit_threads()
     data = IHDP().load(1)
-    params = IWDD.test_params() if hasattr(IWDD, "test_params") else {}
+    params = {k: v for k, v in (IWDD.test_params() if hasattr(IWDD, "test_params") else {}).items()
+              if k not in ("device", "random_state")}
     arch = {k: v for k, v in IWDD().get_params().items() if k in ("width", "n_blocks")}
     est = IWDD(**{**params, **arch}, device="cpu", random_state=0)
     _limit_threads()
@@ -530,16 +554,18 @@ def _old_tree(commit: str, cache: Path) -> Path:
 
 
 def compare(commit: str, estimators, replications: int, cache: Path, csv_path: Path) -> "Any":
-    """Old commit vs current tree on IHDP replications 1..R, alternating by replication: for r = 1..R, the old code
-    then the current code run ``catebench run default --estimators ALL --replications r --executor inline`` into
-    their own store (which already holds replications < r, so only replication r runs). The stores resume, so a
-    rerun finishes what is missing."""
+    """Old commit vs current tree on IHDP replications 1..R, side by side: for r = 1..R, the old and the current code
+    each run ``catebench run default --estimators ALL --replications r --executor inline`` into their own store
+    (which already holds replications < r, so only replication r runs), *at the same time*, one process each, so
+    both see the same machine load. Each run's wall time and CPU time (user + system, from ``os.wait4``) are
+    recorded. The stores resume, so a rerun finishes what is missing."""
     import pandas as pd
 
     old_tree = _old_tree(commit, cache)
     rows = pd.read_csv(csv_path).to_dict("records") if csv_path.exists() else []
     done = {(int(r["replication"]), r["code"]) for r in rows}
     for rep in range(1, replications + 1):
+        procs = {}
         for code, tree in ((commit, old_tree), ("current", ROOT)):
             if (rep, code) in done:
                 continue
@@ -548,15 +574,21 @@ def compare(commit: str, estimators, replications: int, cache: Path, csv_path: P
             cmd = [sys.executable, "-m", "benchmark", "run", "default", "--estimators", ",".join(estimators),
                    "--replications", str(rep), "--n-jobs", "1", "--executor", "inline", "--store",
                    str(store.resolve()), "--no-progress"]  # fmt: skip
-            load = _load()
-            t0 = time.perf_counter()
-            res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree)
+            log = open(cache / f"compare-{code}-r{rep}.log", "w")
+            procs[code] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tree),
+                           time.perf_counter(), _load(), log)  # fmt: skip
+        for code, (proc, t0, load, log) in procs.items():
+            _, status, ru = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
             wall = time.perf_counter() - t0
-            if res.returncode != 0:
-                raise RuntimeError(f"{code} replication {rep}: {res.stderr[-800:]}")
-            rows.append({"replication": rep, "code": code, "wall_s": round(wall, 2), "load_avg_1min": load,
+            log.close()
+            text = (cache / f"compare-{code}-r{rep}.log").read_text()
+            if proc.returncode != 0:
+                raise RuntimeError(f"{code} replication {rep}: {text[-800:]}")
+            rows.append({"replication": rep, "code": code, "wall_s": round(wall, 2),
+                         "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), "load_avg_1min": load,
                          "load_avg_1min_after": _load(), "measured_utc": _machine()["date_utc"],
-                         "summary": res.stdout.strip().splitlines()[-1][:200]})  # fmt: skip
+                         "summary": text.strip().splitlines()[-1][:200]})  # fmt: skip
             print(rows[-1], flush=True)
             pd.DataFrame(rows).to_csv(csv_path, index=False)
     return pd.DataFrame(rows)
@@ -615,12 +647,19 @@ def write_summary(out: Path) -> str:
         c = pd.read_csv(out / "cli_latency.csv")
         med = c.groupby("command", sort=False)["seconds"].median()
         base = med.get("python -c pass", float("nan"))
+        has_cpu = "cpu_s" in c
+        cmed = c.groupby("command", sort=False)["cpu_s"].median() if has_cpu else None
+        cbase = cmed.get("python -c pass", float("nan")) if has_cpu else float("nan")
         lines += ["## CLI latency (fresh process each, interleaved, median of "
-                  f"{int(c['repeat'].max())})", "", "| command | median s | minus `python -c pass` (s) | runs (s) |",
-                  "|---|---|---|---|"]  # fmt: skip
+                  f"{int(c['repeat'].max())})", "",
+                  "| command | median wall s | minus `python -c pass` (s) | median CPU s | CPU minus `python -c pass` (s) "
+                  "| wall runs (s) |", "|---|---|---|---|---|---|"]  # fmt: skip
         for cmd, v in med.items():
             runs = ", ".join(f"{x:.2f}" for x in c[c.command == cmd]["seconds"])
-            lines.append(f"| `{cmd}` | {v:.3f} | {v - base:+.3f} | {runs} |")
+            cv = cmed[cmd] if has_cpu else float("nan")
+            lines.append(f"| `{cmd}` | {v:.3f} | {v - base:+.3f} | {cv:.3f} | {cv - cbase:+.3f} | {runs} |")
+        lines += ["", "CPU time (user + system of the process, from `os.wait4`) is what a quiet machine's wall time "
+                  "would be; on this shared machine wall time is mostly waiting for a core."]
         lines += ["", f"Load average (1 min) during the runs: {c['load_avg_1min'].min():.1f}-"
                   f"{c['load_avg_1min'].max():.1f}.", ""]  # fmt: skip
     if (out / "overhead.csv").exists():
@@ -699,15 +738,18 @@ def write_summary(out: Path) -> str:
             runs = pd.read_csv(out / "compare_runs.csv") if (out / "compare_runs.csv").exists() else None
             w_old = float(runs[runs.code != "current"]["wall_s"].sum()) if runs is not None else float("nan")
             w_new = float(runs[runs.code == "current"]["wall_s"].sum()) if runs is not None else float("nan")
+            c_old = float(runs[runs.code != "current"]["cpu_s"].sum()) if runs is not None else float("nan")
+            c_new = float(runs[runs.code == "current"]["cpu_s"].sum()) if runs is not None else float("nan")
             m = (_as_list(meta.get("compare")) or [{}])[-1]
             lines += ["", f"`task_s`: fit + predict (+ sampling for the distributional metrics, which only the current "
                       f"code does, for generative estimators) seconds summed over the tasks of IHDP replications "
                       f"1-{m.get('replications', '?')}, `catebench run default --estimators ALL --executor inline` per "
-                      f"replication and code, old and current alternating (`compare_runs.csv`: wall time and load of "
-                      f"each run). Sum over the {len(both)} estimators: "
+                      f"replication and code, old and current at the same time (`compare_runs.csv`: wall time, CPU time "
+                      f"and load of each run). Sum over the {len(both)} estimators: "
                       f"{tot_old:.1f} s (old) vs {tot_new:.1f} s (current) = **{tot_new / tot_old:.2f}x**; wall time "
                       f"of the runs (interpreter and imports included, no report) {w_old:.1f} s vs "
-                      f"{w_new:.1f} s = **{w_new / w_old:.2f}x**.", ""]  # fmt: skip
+                      f"{w_new:.1f} s = **{w_new / w_old:.2f}x**; their CPU time (what a quiet machine's wall time "
+                      f"would be, one thread) {c_old:.1f} s vs {c_new:.1f} s = **{c_new / c_old:.2f}x**.", ""]  # fmt: skip
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
     return text
@@ -751,10 +793,17 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmark.studies.perf " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
     def record(part, **extra):
-        # cost runs add up (cached points are kept), so all their commands are kept; other parts replace theirs
+        # cost runs add up (cached points are kept), so all their commands are kept; other parts replace theirs.
+        # Several runs may share the folder: re-read under a lock.
+        import fcntl
+
         entry = {"command": command, **_machine(), **extra}
-        meta[part] = (_as_list(meta.get(part)) if part == "cost" else []) + [entry]
-        meta_path.write_text(json.dumps(meta, indent=1))
+        with open(out / "runs.json.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            meta.clear()
+            meta.update(json.loads(meta_path.read_text()) if meta_path.exists() else {})
+            meta[part] = (_as_list(meta.get(part)) if part == "cost" else []) + [entry]
+            meta_path.write_text(json.dumps(meta, indent=1))
 
     if "cli" in parts:
         record("cli")
