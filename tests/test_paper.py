@@ -207,21 +207,21 @@ def test_cli_rejects_bad_values(capsys):
 
 
 def test_family_tables_with_staged_coverage():
-    """Fast estimators on 10 datasets, iwdd-rand on 4: one table on iwdd-rand's 4, one on all 10 for the fast."""
+    """Fast estimators on 10 datasets, iwdd-rand on 6: one table on iwdd-rand's 6, one on all 10 for the fast."""
     rng = np.random.default_rng(3)
     res = pd.concat([_results({"t-learner": rng.uniform(1, 2, 10), "s-learner": rng.uniform(1, 2, 10)}),
-                     _results({MAIN: rng.uniform(1, 2, 4), "x-learner": rng.uniform(1, 2, 2)})])
+                     _results({MAIN: rng.uniform(1, 2, 6), "x-learner": rng.uniform(1, 2, 2)})])
     tabs = paper.family_tables(res, n_boot=200)["acic2016"]
     assert [t["scope"] for t in tabs] == ["iwdd", "widest"]
-    assert tabs[0]["units"] == [1, 2, 3, 4] and set(tabs[0]["estimators"]) == {MAIN, "t-learner", "s-learner"}
+    assert tabs[0]["units"] == [1, 2, 3, 4, 5, 6] and set(tabs[0]["estimators"]) == {MAIN, "t-learner", "s-learner"}
     assert tabs[0]["left_out"] == {"x-learner": 2}
     assert tabs[1]["n_units"] == 10 and set(tabs[1]["estimators"]) == {"t-learner", "s-learner"}
     for t in tabs:
         assert t["frame"]["best_pehe_out_pct"].sum() == pytest.approx(100.0)
     md = paper.format_family_table("acic2016", tabs[0], [MAIN])
-    assert "4 of the 10 settings in the store" in md and "x-learner (2 of 4)" in md
+    assert "6 of the 10 settings in the store" in md and "x-learner (2 of 6)" in md
     sota = _claims(res)["sota"]
-    assert "x-learner (2 of 4)" in " ".join(sota.evidence)  # left out of the claim, and said so
+    assert "x-learner (2 of 6)" in " ".join(sota.evidence)  # left out of the claim, and said so
 
 
 def test_manifest_check_names_a_damaged_file(shared, tmp_path):
