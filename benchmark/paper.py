@@ -1076,8 +1076,10 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
     """
     units = {"acic2016": N_ACIC2016, "acic2018": n18 or ACIC2018_PAPER_MAX, "ihdp": IHDP_REPLICATIONS}
     ok = results[results["status"] == "ok"].assign(task_s=lambda d: d["fit_seconds"] + d["predict_seconds"])
+    from .registry import ESTIMATORS
+
     rows = []
-    ests = sorted(results["estimator"].unique())
+    ests = sorted(set(results["estimator"].unique()) | set(ESTIMATORS.names()))  # never-run ones: "no timing"
     for fam, n_full in units.items():
         for e in ests:
             g = ok[(ok["dataset"] == fam) & (ok["estimator"] == e)]
