@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import time
 
 import numpy as np
 import pytest
@@ -280,8 +279,9 @@ def test_cfr_wass_penalty_reduces_imbalance():
 
 
 @pytest.mark.slow
-def test_ihdp_fit_time_and_sanity():
-    """One IHDP replication (672 fit rows), defaults, one thread: under 20 s and far better than a constant."""
+def test_ihdp_fit_sanity():
+    """One IHDP replication (672 fit rows), defaults, one thread: far better than a constant. (Fit time is a
+    benchmark, not a test: ``python -m benchmark.studies.perf``.)"""
     from datasets.ihdp import IHDP
     from datasets.splits import get_split, split_indices
 
@@ -289,9 +289,7 @@ def test_ihdp_fit_time_and_sanity():
     fit, test = split_indices(d.n, get_split("63/27/10"), 1)
     _, mu0, mu1 = d.truth
     for est in (TARNet(ipm="wass", device="cpu", random_state=0), DragonNet(targeted_reg=True, device="cpu", random_state=0)):  # noqa: E501
-        t0 = time.perf_counter()
         est.fit(d.X[fit], d.t[fit], d.y[fit])
-        assert time.perf_counter() - t0 < 20
         tau = mu1 - mu0
         pehe = np.sqrt(np.mean((est.effect(d.X[test]) - tau[test]) ** 2))
         const = np.sqrt(np.mean((tau[test] - tau[fit].mean()) ** 2))
