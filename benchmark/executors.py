@@ -485,18 +485,25 @@ class DaskExecutor:
         try:
             while futures:
                 batch = pending.next_batch(block=False) if pending.has_ready() else []
+                progressed = False
                 for fut in batch:
-                    task = futures.pop(fut)
                     try:
-                        result, address = fut.result()
+                        # never block here: a finished task whose result was lost with its worker is recomputed
+                        # only once a worker is back, and the liveness check below is what brings workers back
+                        result, address = fut.result(timeout=max(self.check_every, 1.0))
+                    except TimeoutError:
+                        pending.add(fut)
+                        continue
                     except Exception as exc:  # noqa: BLE001 - the task's worker died more times than dask allows
                         why = f"worker process died: {type(exc).__name__}: {exc}"
-                        result, address = _crashed(task, self.max_attempts, why), None
+                        result, address = _crashed(futures[fut], self.max_attempts, why), None
+                    task = futures.pop(fut)
                     fut.release()  # before a restart: a result still held there would block the worker's retirement
                     if result.status == "timeout" and address:
                         self._restart(address)
+                    progressed = True
                     yield task, result
-                if batch:
+                if progressed:
                     continue
                 now = time.monotonic()
                 if now - last_check < self.check_every:
