@@ -277,29 +277,42 @@ def _confounded(n: int, d: int, seed: int):
     return X, t, y
 
 
-def gradient_variance(n_batches: int) -> dict:
+def generator_gradients(n_batches: int, quick: bool = False) -> tuple[dict[str, np.ndarray], dict]:
+    """SiD generator gradients with explicit IPW weights and with randomized conditions, at one fixed state.
+
+    An ``iwdd-ipw`` fit on the confounded synthetic design (n = 2000, d = 5; ``quick``: n = 400 and test-sized
+    networks), then a fake score net refitted for the frozen generator on its draws at observed and at random
+    conditions, so that both variants' gradients are taken at the same, sensible state; then ``n_batches``
+    minibatch gradients of 256 per variant.
+
+    Returns
+    -------
+    grads : {"ipw", "rand"} -> (n_batches, n_params) float64 array
+    meta : dict with ``max_weight`` (largest stabilised weight), ``n`` and ``d``
+    """
     import copy
 
     from estimators.iwdd import IWDD
     from estimators.iwdd.distill import draw_conditions, generate, generator_loss
     from estimators.iwdd.edm import edm_loss
 
-    X, t, y = _confounded(2000, 5, 0)
-    est = IWDD(adjustment="ipw", width=64, n_blocks=2, distill_steps=100, device="cpu", random_state=0).fit(X, t, y)
+    n, d = (400, 5) if quick else (2000, 5)
+    X, t, y = _confounded(n, d, 0)
+    params = ({**IWDD.test_params(), "adjustment": "ipw"} if quick else
+              {"adjustment": "ipw", "width": 64, "n_blocks": 2, "distill_steps": 100})
+    est = IWDD(**{**params, "device": "cpu", "random_state": 0}).fit(X, t, y)
     tr = est.train_idx_
     x = torch.as_tensor((X[tr] - est.x_mean_) / est.x_scale_, dtype=torch.float32)
     z = torch.as_tensor(t[tr], dtype=torch.float32)
     p1 = float(t[tr].mean())
     weights = torch.as_tensor(est.weights_[tr], dtype=torch.float32)
-    # A fake score net for the (frozen) distilled generator, fitted on its draws at observed and at random
-    # conditions, so that both variants' gradients are taken at the same, sensible state.
     G = copy.deepcopy(est.generator_)
     fake = copy.deepcopy(est.teacher_)
     for p in fake.parameters():
         p.requires_grad_(True)
     gen = torch.Generator().manual_seed(1)
     opt = torch.optim.Adam(fake.parameters(), lr=1e-3, betas=(0.0, 0.999))
-    for i in range(300):
+    for i in range(30 if quick else 300):
         cond, _ = draw_conditions("rand" if i % 2 else "plain", x, z, None, p1, 256, gen)
         with torch.no_grad():
             yg = generate(G, cond, gen, est.sigma_init)
@@ -311,19 +324,26 @@ def gradient_variance(n_batches: int) -> dict:
         p.requires_grad_(False)
     for p in G.parameters():
         p.requires_grad_(True)
-    out = {}
+    grads = {}
     for adj in ("ipw", "rand"):
         g_gen = torch.Generator().manual_seed(2)
-        grads = []
+        rows = []
         for _ in range(n_batches):
             cond, w = draw_conditions(adj, x, z, weights, p1, 256, g_gen)
             G.zero_grad(set_to_none=True)
             generator_loss(G, est.teacher_, fake, cond, w, g_gen, est.alpha, est.sigma_init).backward()
-            grads.append(torch.cat([p.grad.reshape(-1) for p in G.parameters()]).clone())
-        g = torch.stack(grads).double()
-        out[adj] = {"total_var": float(g.var(dim=0, unbiased=True).sum()), "mean_norm": float(g.mean(0).norm())}
+            rows.append(torch.cat([p.grad.reshape(-1) for p in G.parameters()]).clone())
+        grads[adj] = torch.stack(rows).double().numpy()
+    return grads, {"max_weight": float(weights.max()), "n": n, "d": d}
+
+
+def gradient_variance(n_batches: int) -> dict:
+    """Total variance (trace of the covariance across minibatches) of each variant's gradient, and their ratio."""
+    grads, meta = generator_gradients(n_batches)
+    out = {adj: {"total_var": float(g.var(axis=0, ddof=1).sum()), "mean_norm": float(np.linalg.norm(g.mean(0)))}
+           for adj, g in grads.items()}
     out["ratio_ipw_over_rand"] = out["ipw"]["total_var"] / out["rand"]["total_var"]
-    out["max_weight"] = float(weights.max())
+    out["max_weight"] = meta["max_weight"]
     out["n_batches"] = n_batches
     return out
 

@@ -88,66 +88,23 @@ def sampling_speed(out_dir: Path, quick: bool = False, repeats: int = 3) -> dict
 def gradient_variance(out_dir: Path, quick: bool = False, n_batches: int = 200, n_boot: int = 2000) -> dict:
     """IPW vs randomized variance of the SiD generator gradient, with a bootstrap CI of their ratio.
 
-    The protocol of :func:`benchmark.studies.iwdd_ihdp.gradient_variance` (same design, model and seeds: the
-    confounded synthetic data of ``iwdd_ihdp._confounded``, an ``iwdd-ipw`` fit, a fake score net refitted for the
-    frozen generator, then ``n_batches`` generator gradients per variant at that one state), keeping the
-    per-minibatch gradients so that the total variances and their ratio get percentile bootstrap CIs
-    (minibatches resampled, ``n_boot`` draws, seed 0). That study returns only the totals. Quick: test-sized
-    model, 20 minibatches.
+    The gradients come from :func:`benchmark.studies.iwdd_ihdp.generator_gradients` (the protocol of that study's
+    gradient-variance measurement: same design, model and seeds); here the per-minibatch gradients give the total
+    variances and their ratio percentile bootstrap CIs (minibatches resampled, ``n_boot`` draws, seed 0). Quick:
+    test-sized model, 20 minibatches.
     """
-    import copy
-
     import torch
 
-    from estimators.iwdd import IWDD
-    from estimators.iwdd.distill import draw_conditions, generate, generator_loss
-    from estimators.iwdd.edm import edm_loss
-
-    from .iwdd_ihdp import _confounded
+    from .iwdd_ihdp import generator_gradients
 
     torch.set_num_threads(1)
     n_batches = 20 if quick else n_batches
-    n, d = (400, 5) if quick else (2000, 5)
-    X, t, y = _confounded(n, d, 0)
-    params = ({**IWDD.test_params(), "adjustment": "ipw"} if quick else
-              {"adjustment": "ipw", "width": 64, "n_blocks": 2, "distill_steps": 100})
-    est = IWDD(**{**params, "device": "cpu", "random_state": 0}).fit(X, t, y)
-    tr = est.train_idx_
-    x = torch.as_tensor((X[tr] - est.x_mean_) / est.x_scale_, dtype=torch.float32)
-    z = torch.as_tensor(t[tr], dtype=torch.float32)
-    p1 = float(t[tr].mean())
-    weights = torch.as_tensor(est.weights_[tr], dtype=torch.float32)
-    G = copy.deepcopy(est.generator_)
-    fake = copy.deepcopy(est.teacher_)
-    for p in fake.parameters():
-        p.requires_grad_(True)
-    gen = torch.Generator().manual_seed(1)
-    opt = torch.optim.Adam(fake.parameters(), lr=1e-3, betas=(0.0, 0.999))
-    for i in range(30 if quick else 300):
-        cond, _ = draw_conditions("rand" if i % 2 else "plain", x, z, None, p1, 256, gen)
-        with torch.no_grad():
-            yg = generate(G, cond, gen, est.sigma_init)
-        loss = edm_loss(fake, yg, cond, gen).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    for p in fake.parameters():
-        p.requires_grad_(False)
-    for p in G.parameters():
-        p.requires_grad_(True)
-    grads = {}
-    for adj in ("ipw", "rand"):
-        g_gen = torch.Generator().manual_seed(2)
-        rows = []
-        for _ in range(n_batches):
-            cond, w = draw_conditions(adj, x, z, weights, p1, 256, g_gen)
-            G.zero_grad(set_to_none=True)
-            generator_loss(G, est.teacher_, fake, cond, w, g_gen, est.alpha, est.sigma_init).backward()
-            rows.append(torch.cat([p.grad.reshape(-1) for p in G.parameters()]).clone())
-        grads[adj] = torch.stack(rows).double().numpy()
+    grads, meta = generator_gradients(n_batches, quick=quick)
+    n, d = meta["n"], meta["d"]
+    weights_max = meta["max_weight"]
     tv = {k: float(g.var(axis=0, ddof=1).sum()) for k, g in grads.items()}
     out = {"ipw_total_var": tv["ipw"], "rand_total_var": tv["rand"], "ratio": tv["ipw"] / tv["rand"],
-           "n_batches": n_batches, "n_params": int(grads["ipw"].shape[1]), "max_weight": float(weights.max()),
+           "n_batches": n_batches, "n_params": int(grads["ipw"].shape[1]), "max_weight": weights_max,
            "design": f"confounded synthetic design of iwdd_ihdp (n = {n}, d = {d}, e(x) = sigmoid(2.5 x_0))"}
     out.update(_ratio_ci(grads["ipw"], grads["rand"], n_boot))
     out["summary"] = (f"total variance of the SiD generator gradient over {n_batches} minibatches of 256: IPW "
