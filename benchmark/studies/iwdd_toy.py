@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             ax.hist(true_y, bins=bins, density=True, alpha=0.45, color="0.3", label="true")
             ax.hist(pred_y, bins=bins, density=True, histtype="step", lw=1.8, color="C3", label="model")
             ax.set_title(f"Y({arm}), {'in' if where == 'in' else 'out of'} sample: W1 = {w1:.3f}\n"
-                         f"{(~sup).mean():.0%} of units extrapolated (W1 {w1_ext:.2f}; supported {w1_sup:.2f})",
-                         fontsize=9)
+                         f"{(~sup).mean():.0%} extrapolated: W1 {w1_ext:.2f} (supported {w1_sup:.2f})",
+                         fontsize=8)
             if j == 0:
                 ax.set_ylabel(f"{label}\n(fit {fit_s:.0f} s)", fontsize=9)
         axes[i, 0].legend(fontsize=8)
