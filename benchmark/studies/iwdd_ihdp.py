@@ -178,18 +178,6 @@ def generator_table(ok: pd.DataFrame) -> str:
 
 
 # ---- speed --------------------------------------------------------------------------------------------------------
-def _ihdp_fit_rows(rep: int):
-    """IHDP replication ``rep`` and its fit rows, split exactly as the runner splits it."""
-    from datasets.base import canonical_json, derive_seed
-    from datasets.ihdp import IHDP
-    from datasets.splits import get_split, split_indices
-
-    data = IHDP().load(rep)
-    seed = derive_seed("split", "ihdp", IHDP.version, canonical_json(IHDP().get_params(deep=False)), rep)
-    fit_idx, _ = split_indices(data.n, get_split("63/27/10"), seed)
-    return data, fit_idx
-
-
 def _timeit(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -201,7 +189,10 @@ def sampling_speed(repeats: int) -> dict:
     from estimators.iwdd.distill import generate
     from estimators.iwdd.edm import heun_sample, make_condition
 
-    data, fit_idx = _ihdp_fit_rows(SPEED_REP)
+    from benchmark.runner import load_task_data
+
+    td = load_task_data("ihdp", SPEED_REP)  # the runner's own data and 63/27/10 split
+    data, fit_idx = td.data, td.fit_idx
     est = IWDD(device="cpu", random_state=0).fit(data.X[fit_idx], data.t[fit_idx], data.y[fit_idx])
     rng = np.random.default_rng(0)
     X = data.X[rng.integers(0, data.n, 1000)]
