@@ -523,7 +523,8 @@ def sampling_ratio(draws: int = 20, repeats: int = 3) -> dict:
 # ---- board split and old-vs-new comparison ------------------------------------------------------------------
 def board_split(store_path: str) -> "Any":
     """Per estimator: tasks, sums of fit, predict and (generative estimators) sampling seconds, their total and its
-    share, and the median fit + predict seconds per task, from a store."""
+    share, and the median fit + predict seconds per task, from a store. Unrounded (rounding each column apart would
+    break total = fit + predict + sample); round when writing."""
     from benchmark.store import Store
 
     df = Store(store_path).results()
@@ -536,7 +537,7 @@ def board_split(store_path: str) -> "Any":
                                     predict_s_sum=("predict_seconds", "sum"), sample_s_sum=("sample_seconds", "sum"),
                                     total_s_sum=("task_s", "sum"), total_s_median=("fit_predict_s", "median"))  # fmt: skip
     g["share"] = g["total_s_sum"] / g["total_s_sum"].sum()
-    return g.sort_values("total_s_sum", ascending=False).reset_index().round(4)
+    return g.sort_values("total_s_sum", ascending=False).reset_index()
 
 
 OLD_ESTIMATORS = ("causal-forest", "cfr-mmd", "cfr-wass", "diffusion-teacher", "dr-learner", "dragonnet",
@@ -837,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(store).exists():
             raise SystemExit(f"no store at {store}: run the compare part first or pass --board-store.")
         record("board", store=store)
-        board_split(store).to_csv(out / "board_split.csv", index=False)
+        board_split(store).round(4).to_csv(out / "board_split.csv", index=False)
     if (out / "cost_curves.csv").exists():
         df = pd.read_csv(out / "cost_curves.csv")
         exponents(df).to_csv(out / "exponents.csv", index=False)
