@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         text = " ".join(str(exc).split()) or type(exc).__name__
         print(f"catebench {args.command}: error: {text}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted; finished tasks are in the store and a rerun resumes.", file=sys.stderr)
-        return 130
+        from .runner import Terminated
+
+        return 143 if isinstance(exc, Terminated) else 130

@@ -129,6 +129,7 @@ def _worker_main(conn, env: dict) -> None:
     """Loop of a local worker process: receive ``(fn, task)``, send back ``fn(task)``; exit when the pipe closes."""
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    _exit_with_parent()
     while True:
         try:
             msg = conn.recv()
@@ -150,6 +151,20 @@ def _worker_main(conn, env: dict) -> None:
             conn.send(("done", result))
         except (BrokenPipeError, OSError):
             return
+
+
+def _exit_with_parent(poll: float = 1.0) -> None:
+    """End this worker process when its driver dies, even mid-task (a SIGKILLed or SIGTERMed driver runs no clean-up):
+    a daemon thread notices the change of parent process and exits at once, so no orphan keeps computing."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="catebench-parent-watch", daemon=True).start()
 
 
 def _preimport(task) -> None:

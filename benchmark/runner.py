@@ -26,6 +26,7 @@ each worker: a script that calls :func:`run` must do so under ``if __name__ == "
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import platform
@@ -45,7 +46,7 @@ from .registry import import_object
 from .store import Store, TaskResult
 from .tasks import Task, catebench_version, plan_tasks
 
-__all__ = ["execute_task", "run", "RunSummary", "TaskData", "task_data", "load_task_data", "check_datasets"]
+__all__ = ["execute_task", "run", "RunSummary", "Terminated", "TaskData", "task_data", "load_task_data", "check_datasets"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -326,13 +327,18 @@ def run(
     retry_failed: bool = False,
     progress: bool = True,
     on_result: Callable[[Task, TaskResult], None] | None = None,
-    label_conflict: str = "warn",
+    label_conflict: str = "refuse",
 ) -> RunSummary:
     """Run every task of ``config`` that the store does not already hold; return a :class:`RunSummary`.
 
     ``label_conflict``: what to do when a label of the plan already names another estimator configuration (other
-    parameters) on the same dataset in the store: ``"refuse"`` (``ValueError`` naming both; the CLI's default) or
-    ``"warn"`` (a warning naming both; reports then show the configurations apart, :mod:`benchmark.store`).
+    parameters) on the same dataset in the store: ``"refuse"`` (the default, as in the CLI: ``ValueError`` naming
+    both, before anything runs) or ``"warn"`` (the CLI's ``--allow-label-conflict``: a warning naming both; reports
+    then show the configurations apart, :mod:`benchmark.store`).
+
+    SIGTERM during the run unwinds as Ctrl-C does (:class:`Terminated`, a ``KeyboardInterrupt``): the workers are
+    stopped, the store is checkpointed and its lock released. Local workers also exit by themselves when the driver
+    dies without clean-up (SIGKILL).
     """
     if label_conflict not in ("warn", "refuse"):
         raise ValueError(f"label_conflict must be 'warn' or 'refuse'; got {label_conflict!r}.")
@@ -350,7 +356,7 @@ def run(
         for message in store.label_conflicts_with(tasks):
             warnings.warn(f"{message}; reports show the two apart.", UserWarning, stacklevel=2)
     summary = RunSummary(planned=len(tasks), store=str(store.path))
-    with store.exclusive():
+    with _sigterm_as_interrupt(), store.exclusive():
         done = store.statuses()
         todo = [t for t in tasks if not (t.key in done and (done[t.key] == "ok" or not retry_failed))]
         summary.skipped = len(tasks) - len(todo)
@@ -358,6 +364,32 @@ def run(
             _drive(config, store, todo, summary, progress, on_result)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the driver by SIGTERM during :func:`run`: it unwinds as Ctrl-C does (workers stopped, store
+    checkpointed, lock released), so a ``kill`` leaves no orphan worker and loses no finished row."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While the block runs in the main thread, SIGTERM raises :class:`Terminated` instead of ending the process at
+    once (Python's default skips every ``finally``, leaving the workers running as orphans)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated(f"terminated by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool, on_result) -> None:

@@ -3,6 +3,7 @@ same store as an uninterrupted run; a second run on a busy store is refused and 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -326,3 +327,67 @@ def test_readme_data_file_names_and_digest_claims_match_the_loaders():
     for size in unpinned:
         assert f"1-{size}: no digest pinned" in row, row
     assert "sha256-verified" not in row.replace("1-100: sha256-verified", "")
+
+
+def test_python_run_refuses_a_label_with_other_parameters_by_default(tmp_path):
+    """Defect 2, Python API: ``run()`` refuses as the CLI does (it only warned before); ``label_conflict="warn"``
+    is the explicit opt-in."""
+    store = str(tmp_path / "s.sqlite")
+
+    def cfg(params):
+        return config_from_dict({"name": "l", "executor": "inline", "store": store,
+                                 "datasets": [{"name": "ihdp", "replications": 1}],
+                                 "estimators": [{"name": "t-learner-linear", "params": params}]})  # fmt: skip
+
+    run(cfg({}), progress=False)
+    with pytest.raises(ValueError, match="already names another configuration"):
+        run(cfg({"propensity_clip": 0.05}), progress=False)
+    assert len(Store(store)) == 1
+    with pytest.warns(UserWarning, match="already names another configuration"):
+        run(cfg({"propensity_clip": 0.05}), progress=False, label_conflict="warn")
+    assert len(Store(store)) == 2
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_killed_local_driver_leaves_no_orphan_workers(tmp_path, sig):
+    """A local-executor driver stopped by SIGTERM unwinds like Ctrl-C (exit 143, lock released, finished rows in the
+    .sqlite file); one stopped by SIGKILL runs no clean-up, and its workers notice and exit by themselves. Before
+    the fix both left the busy worker (here: a 600 s sleep) and the resource tracker running as orphans."""
+    import signal
+
+    import psutil
+
+    store = tmp_path / "s.sqlite"
+    config = tmp_path / "k.toml"
+    config.write_text('name = "k"\nexecutor = "local"\nn_jobs = 2\n[[datasets]]\nname = "ihdp"\nreplications = 1\n'
+                      '[[estimators]]\nname = "fault_estimators:Hang"\n[[estimators]]\nname = "t-learner-linear"\n')  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": os.pathsep.join([TESTS, str(ROOT)])}
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark", "run", str(config), "--store", str(store),
+                             "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        # once the t-learner row is stored, one worker sleeps in Hang and the other is idle
+        t0, n_ok = time.monotonic(), 0
+        while n_ok < 1 and time.monotonic() - t0 < 300 and proc.poll() is None:
+            time.sleep(0.5)
+            if store.exists():
+                with contextlib.suppress(sqlite3.Error):
+                    con = sqlite3.connect(store)
+                    n_ok = con.execute("SELECT COUNT(*) FROM results WHERE status = 'ok'").fetchone()[0]
+                    con.close()
+        assert n_ok == 1, "the t-learner task was not stored within 300 s"
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "the local executor should have worker processes"
+        proc.send_signal(getattr(signal, sig))
+        rc = proc.wait(timeout=60)
+        gone, alive = psutil.wait_procs(children, timeout=20)
+        assert not alive, [(p.pid, p.name()) for p in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if sig == "SIGTERM":
+        assert rc == 143, proc.stderr.read()
+        assert not store.with_name(store.name + ".lock").exists()
+    con = sqlite3.connect(store)
+    assert con.execute("SELECT COUNT(*) FROM results WHERE status = 'ok'").fetchone()[0] == 1
+    con.close()
