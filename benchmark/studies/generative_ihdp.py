@@ -90,14 +90,19 @@ def heterogeneity_table(store: Store, results: pd.DataFrame, order: list[str]) -
         sd = tau.std()
         rows.append({"estimator": r.estimator, "corr": np.corrcoef(tau_hat, tau)[0, 1] if sd > 0 else np.nan,
                      "sd_ratio": tau_hat.std() / sd if sd > 0 else np.nan, "const_pehe": sd,
-                     "ate_bias": tau_hat.mean() - tau.mean()})
+                     "ate_bias": tau_hat.mean() - tau.mean(), "ate": tau.mean(), "ate_hat": tau_hat.mean()})
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)
-    return df.groupby("estimator").agg(corr_median=("corr", "median"), sd_ratio_median=("sd_ratio", "median"),
-                                       const_pehe_mean=("const_pehe", "mean"), ate_bias_mean=("ate_bias", "mean"),
-                                       ate_bias_positive=("ate_bias", lambda v: float(np.mean(v > 0))),
-                                       n=("corr", "size")).reindex(order)
+    out = df.groupby("estimator").agg(corr_median=("corr", "median"), sd_ratio_median=("sd_ratio", "median"),
+                                      const_pehe_mean=("const_pehe", "mean"), ate_bias_mean=("ate_bias", "mean"),
+                                      ate_bias_positive=("ate_bias", lambda v: float(np.mean(v > 0))),
+                                      ate_mean=("ate", "mean"), n=("corr", "size"))  # fmt: skip
+    # effect-level shrinkage: least-squares slope of the estimated test-row ATE on the true one across replications
+    # (1: the level is followed; below 1: shrunk towards a constant, a bias that grows with the true ATE)
+    out["ate_slope"] = pd.Series({e: (np.polyfit(g["ate"], g["ate_hat"], 1)[0] if len(g) >= 3 and g["ate"].std() > 0
+                                      else np.nan) for e, g in df.groupby("estimator")})  # fmt: skip
+    return out.reindex(order)
 
 
 def explain_ratios(board: pd.DataFrame, ref: pd.DataFrame, calib: pd.DataFrame | None, store: Store | None,
@@ -106,12 +111,22 @@ def explain_ratios(board: pd.DataFrame, ref: pd.DataFrame, calib: pd.DataFrame |
     out = ["", "Reading (computed from the tables above):", ""]
     b = board.set_index("estimator")
     het = heterogeneity_table(store, results, order) if store is not None else pd.DataFrame()
-    tar = None
+    tar = tar_ate = None  # TARNet on these draws / its published figure: how far the draws alone move a method
     if calib is not None and "tarnet" in set(calib.estimator):
         t = calib.set_index("estimator").loc["tarnet"]
         tr = ref[(ref.method == "TARNet") & (ref.metric == "sqrt_pehe") & (ref.source == "Shalit2017_Table1")]
         if len(tr):
             tar = t["pehe_out_mean"] / tr.out_of_sample.iloc[0]
+        ta = ref[(ref.method == "TARNet") & (ref.metric == "ate_error") & (ref.source == "Shalit2017_Table1")]
+        if len(ta) and "ate_out_mean" in t.index:
+            tar_ate = t["ate_out_mean"] / ta.out_of_sample.iloc[0]
+
+    def relative(ratio: float, tarnet_ratio: float | None, what: str) -> str:
+        if tarnet_ratio is None or not np.isfinite(tarnet_ratio):
+            return ""
+        rel = ratio / tarnet_ratio
+        return (f" Relative to TARNet on the same draws ({what} of TARNet here / published: {tarnet_ratio:.2f}), the "
+                f"ratio is {rel:.2f} ({'within' if 0.7 <= rel <= 1.3 else 'outside'} 30 %).")
     for est, method in PUBLISHED_NAMES.items():
         r = ref[(ref.method == method) & (ref.metric == "sqrt_pehe")]
         if est not in b.index or not len(r) or not np.isfinite(b.loc[est, "pehe_out_mean"]):
@@ -134,6 +149,7 @@ def explain_ratios(board: pd.DataFrame, ref: pd.DataFrame, calib: pd.DataFrame |
             if tar is not None:
                 text += (f" On these draws TARNet lands at {tar:.2f} x its published figure, so the draws (not the "
                          "published IHDP-1000 files) and their number account for part of any gap.")
+            text += relative(ratio, tar, "sqrt-PEHE")
         out.append(text)
         ra = ref[(ref.method == method) & (ref.metric == "ate_error")]
         if len(ra) and np.isfinite(b.loc[est, "ate_out_mean"]):
@@ -148,6 +164,12 @@ def explain_ratios(board: pd.DataFrame, ref: pd.DataFrame, calib: pd.DataFrame |
                          f"{h.ate_bias_mean:+.2f} and has the same sign in {one_way} of {n} replications"
                          + (", a bias of the effect level rather than noise." if one_way >= 0.8 * n and n >= 5
                             else "."))
+                if np.isfinite(h.ate_slope):
+                    text += (f" Across replications the estimated test-row ATE follows the true one with slope "
+                             f"{h.ate_slope:.2f} (1: level followed; below 1: the effect is shrunk, and at the mean "
+                             f"true ATE {h.ate_mean:.2f} a shrinkage of {1 - h.ate_slope:.2f} alone would give "
+                             f"{-(1 - h.ate_slope) * h.ate_mean:+.2f} before the intercept).")
+                text += relative(ma / pa, tar_ate, "ATE error")
             out.append(text)
     return out
 
