@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.config import load_config
-from benchmark.report import PUBLISHED_TAG, default_reference_path, leaderboard, plus_minus
+from benchmark.report import (PUBLISHED_TAG, STATUS_LEGEND, default_reference_path, leaderboard, plus_minus,
+                              published_status)
 from benchmark.runner import run
 from benchmark.store import Store
 
@@ -49,10 +50,13 @@ def published_tables(path: Path) -> tuple[list[str], list[str]]:
         get = {m: r[r.metric == m] for m in ("sqrt_pehe", "ate_error")}
         if all(len(v) for v in get.values()):
             p, a = get["sqrt_pehe"].iloc[0], get["ate_error"].iloc[0]
+            def cell(r, side):
+                mean, se = (r.out_of_sample, r.out_se) if side == "out" else (r.within_sample, r.within_se)
+                return f"{plus_minus(mean, se)} ({published_status(r.verified, side)})"
+
             main.append(
-                f"| *{method} [Shalit2017_Table1] ({PUBLISHED_TAG})* | - | {plus_minus(p.out_of_sample, p.out_se)} | "
-                f"{plus_minus(a.out_of_sample, a.out_se)} | {plus_minus(p.within_sample, p.within_se)} | "
-                f"{plus_minus(a.within_sample, a.within_se)} | - |"
+                f"| *{method} [Shalit2017_Table1] ({PUBLISHED_TAG})* | - | {cell(p, 'out')} | {cell(a, 'out')} | "
+                f"{cell(p, 'in')} | {cell(a, 'in')} | - |"
             )
     shi = ref[ref.source == "Shi2019_DragonNet"]
     extra = []
@@ -61,8 +65,9 @@ def published_tables(path: Path) -> tuple[list[str], list[str]]:
                      "propensities outside [0.01, 0.99]) on their own 1,000 NPCI-A draws, so not comparable with the "
                      "rows above:", "", "| method | protocol | metric | within-sample | out-of-sample |", "|---|---|---|---|---|"]
         for r in shi.itertuples():
-            extra.append(f"| *{r.method}* | {r.protocol} | {r.metric} | {plus_minus(r.within_sample, r.within_se)} | "
-                         f"{plus_minus(r.out_of_sample, r.out_se)} |")
+            extra.append(f"| *{r.method}* | {r.protocol} | {r.metric} | {plus_minus(r.within_sample, r.within_se)} "
+                         f"({published_status(r.verified, 'in')}) | {plus_minus(r.out_of_sample, r.out_se)} "
+                         f"({published_status(r.verified, 'out')}) |")
     return main, extra
 
 
@@ -93,7 +98,7 @@ def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: s
     lines += main
     if main:
         lines += ["", f"Rows in *italics* are {PUBLISHED_TAG}: Shalit et al. (2017) used the 1,000 IHDP files' draws and "
-                      "their own hyperparameter search, so they orient, they do not rank."]
+                      "their own hyperparameter search, so they orient, they do not rank. " + STATUS_LEGEND]
     lines += extra
     lines += ["", f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}."]
     path = out / "summary.md"
@@ -127,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.summary_only:
         print(run(config, store))
     results = store.results()
-    results = results[results.estimator.isin(order)]
+    results = results[results.estimator.isin(order)] if len(results) else results
+    if not len(results):
+        raise SystemExit(f"neural_ihdp: the store {config.store} holds no results of {', '.join(order)}; run "
+                         "`python -m benchmark.studies.neural_ihdp` first (it resumes).")
     command = "python -m benchmark.studies.neural_ihdp " + " ".join(sys.argv[1:] if argv is None else argv)
     print(write_summary(results, order, out, command.strip()))
     return 0

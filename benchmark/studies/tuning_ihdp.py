@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.config import load_config
-from benchmark.report import default_reference_path, plus_minus
+from benchmark.report import STATUS_LEGEND, default_reference_path, plus_minus, published_status
 from benchmark.runner import run
 from benchmark.store import Store
 from benchmark.tuning import tuned_label
@@ -48,8 +48,9 @@ def shared_path(*parts: str) -> Path:
     return base.joinpath(*parts)
 
 
-def published() -> dict[str, tuple[float, float]]:
-    """{estimator: (out-of-sample sqrt-PEHE, SE)} from Shalit et al. (2017) Table 1; empty when the file is absent."""
+def published() -> dict[str, tuple[float, float, str]]:
+    """{estimator: (out-of-sample sqrt-PEHE, SE, status)} from Shalit et al. (2017) Table 1, the status as
+    :func:`benchmark.report.published_status` reads the file's ``verified`` column; empty when the file is absent."""
     path = default_reference_path()
     if not path.exists():
         return {}
@@ -58,7 +59,8 @@ def published() -> dict[str, tuple[float, float]]:
     for est, method in PUBLISHED_NAMES.items():
         r = ref[(ref.method == method) & (ref.source == "Shalit2017_Table1") & (ref.metric == "sqrt_pehe")]
         if len(r):
-            out[est] = (float(r.out_of_sample.iloc[0]), float(r.out_se.iloc[0]))
+            out[est] = (float(r.out_of_sample.iloc[0]), float(r.out_se.iloc[0]),
+                        published_status(r.verified.iloc[0], "out"))
     return out
 
 
@@ -163,10 +165,11 @@ def write_summary(results: pd.DataFrame, bases: list[str], budget: int, criterio
             f"| {r.estimator} | {r.n} | {plus_minus(r.pehe_out_mean, r.pehe_out_se)} | {r.pehe_out_median:.3f} | "
             f"{plus_minus(r.pehe_in_mean, r.pehe_in_se)} | {r.pehe_in_median:.3f} | "
             f"{plus_minus(r.ate_out_mean, r.ate_out_se)} | {r.fit_seconds_median:.1f} | {kept} | "
-            f"{'-' if p is None else plus_minus(*p)} | {within} |"
+            f"{'-' if p is None else f'{plus_minus(p[0], p[1])} ({p[2]})'} | {within} |"
         )
     lines += ["", "Published: Shalit et al. (2017) Table 1, out-of-sample sqrt-PEHE on IHDP-1000 (their own "
-                  "hyperparameter search; orientation only, other draws of the same design)."]
+                  "hyperparameter search; orientation only, other draws of the same design), with its status in "
+                  "brackets. " + STATUS_LEGEND]
 
     # ---- order -------------------------------------------------------------------------------------------------
     lines += ["", "## Order", ""]
