@@ -77,12 +77,19 @@ def save(fig, out_dir: str | Path, stem: str) -> list[Path]:
 
     Both files are byte-identical across runs: no date in the metadata, SVG ids hashed with :data:`SVG_HASHSALT`.
     """
+    return write_png_svg(fig, out_dir, stem)
+
+
+def write_png_svg(fig, out_dir: str | Path, stem: str, dpi: int = 150, bbox_inches: str | None = "tight") -> list[Path]:
+    """Save ``fig`` as ``stem.png`` and ``stem.svg`` in ``out_dir``, byte-identical across runs (no date or software
+    in the metadata, SVG ids hashed with :data:`SVG_HASHSALT`); close it; return both paths. Every figure in
+    ``results/`` goes through here."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.svg"]
     with plt.rc_context({"svg.hashsalt": SVG_HASHSALT}):
-        fig.savefig(paths[0], dpi=150, bbox_inches="tight", metadata={"Software": None})
-        fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
+        fig.savefig(paths[0], dpi=dpi, bbox_inches=bbox_inches, metadata={"Software": None})
+        fig.savefig(paths[1], bbox_inches=bbox_inches, metadata={"Date": None, "Creator": None})
     plt.close(fig)
     return paths
 

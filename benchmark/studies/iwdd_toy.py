@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         axes[i, 0].legend(fontsize=8)
     fig.suptitle("IWDD 1-D toy: training treatment z = 1{x < -1}, test treatment Bernoulli(0.5)")
     fig.tight_layout()
-    for ext in ("png", "svg"):
-        fig.savefig(out / f"figure.{ext}", dpi=110)
+    from benchmark.plots import write_png_svg
+
+    write_png_svg(fig, out, "figure", dpi=110, bbox_inches=None)
     lines = [
         "# IWDD 1-D toy: true vs predicted densities",
         "",

@@ -480,9 +480,9 @@ def plot_cost(df, out: Path) -> None:
     axes[0].legend(fontsize=7, ncol=2, loc="upper left")
     fig.suptitle("catebench: CPU cost of fit + predict as the data grow (synthetic design, log-log)")
     fig.tight_layout()
-    for ext in ("png", "svg"):
-        fig.savefig(out / f"cost_curves.{ext}", dpi=120)
-    plt.close(fig)
+    from benchmark.plots import write_png_svg
+
+    write_png_svg(fig, out, "cost_curves", dpi=120, bbox_inches=None)
 
 
 # ---- sampling -----------------------------------------------------------------------------------------------
@@ -578,10 +578,20 @@ def compare(commit: str, estimators, replications: int, cache: Path, csv_path: P
             log = open(cache / f"compare-{code}-r{rep}.log", "w")
             procs[code] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tree),
                            time.perf_counter(), _load(), log)  # fmt: skip
+        # reap each process when *it* ends (waiting for them in turn would count the first one's time in the
+        # second one's wall time)
+        ended: dict = {}
+        while len(ended) < len(procs):
+            for code, (proc, t0, load, log) in procs.items():
+                if code in ended:
+                    continue
+                pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    ended[code] = (status, ru, time.perf_counter() - t0)
+            time.sleep(0.1)
         for code, (proc, t0, load, log) in procs.items():
-            _, status, ru = os.wait4(proc.pid, 0)
+            status, ru, wall = ended[code]
             proc.returncode = os.waitstatus_to_exitcode(status)
-            wall = time.perf_counter() - t0
             log.close()
             text = (cache / f"compare-{code}-r{rep}.log").read_text()
             if proc.returncode != 0:
