@@ -16,9 +16,10 @@ whatever is there, so parts can be run, rerun and resumed separately):
     Fit + predict seconds and peak memory of every built-in estimator (default parameters, ``random_state=0``,
     one thread) on ``datasets.synthetic.Synthetic`` replication 1: n in ``--n-sizes`` at d = ``--d-for-n`` and d
     in ``--d-sizes`` at n = ``--n-for-d``; fit on all n rows, predict on all n rows. Each estimator runs in its own
-    process (imports excluded from the timings). Bounded: a point whose CPU time, extrapolated from the previous
-    point with exponent max(1, the slope so far), would exceed ``--cap`` CPU seconds is recorded ``skipped``
-    without running, and so are the larger sizes of that sweep; a point still running after ``--wall-cap`` wall
+    process (imports excluded from the timings). Bounded: from the third point of a sweep on, a point whose CPU
+    time, extrapolated from the previous point with exponent max(1, the slope of the last two), would exceed
+    ``--cap`` CPU seconds is recorded ``skipped`` without running, and so are the larger sizes of that sweep (the
+    d sweep runs first, so the n sweep reuses its (n_for_d, d_for_n) point); a point still running after ``--wall-cap`` wall
     seconds is killed and recorded ``over cap``.
     Peak memory: the process's peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs`` before each
     point) minus its resident set before the fit. Results are cached in ``cost_curves.csv`` keyed by a fingerprint
@@ -377,7 +378,9 @@ def cost_curves(estimators: list[str], n_sizes, d_sizes, n_for_d: int, d_for_n: 
         entry = ESTIMATORS.get(est)
         fp = _fingerprint(entry.target if isinstance(entry.target, str) else f"{entry.target.__module__}:x")
         rows = [r for r in rows if not (r["estimator"] == est and r["fingerprint"] != fp)]  # code changed: remeasure
-        for sweep, points in (("n", [(n, d_for_n) for n in n_sizes]), ("d", [(n_for_d, d) for d in d_sizes])):
+        # the d sweep first: its (n_for_d, d_for_n) point is then reused by the n sweep, whose gate needs two points
+        # to extrapolate an exponent (with one it assumes linear growth and may skip a point that would fit)
+        for sweep, points in (("d", [(n_for_d, d) for d in d_sizes]), ("n", [(n, d_for_n) for n in n_sizes])):
             done = [r for r in rows if r["estimator"] == est and r["sweep"] == sweep]
             todo = [p for p in points if not have(est, fp, sweep, *p)]
             # a finished sweep that stopped (over cap / skipped) stays stopped
@@ -399,9 +402,10 @@ def cost_curves(estimators: list[str], n_sizes, d_sizes, n_for_d: int, d_for_n: 
                 """A reason to skip the point (its time extrapolated past the cap), or None."""
                 size = n if sweep == "n" else d
                 prev = sorted(p for p in ok if p[0] < size)
-                if not prev:
-                    return None
-                b = max(1.0, fit_exponent(*zip(*prev[-2:]))) if len(prev) >= 2 else 1.0
+                if len(prev) < 2:
+                    return None  # the first two points of a sweep always run (bounded by the wall cap): one point
+                    # gives no exponent, and assuming linear growth skipped points that fit (cost in d is flat)
+                b = max(1.0, fit_exponent(*zip(*prev[-2:])))
                 predicted = prev[-1][1] * (size / prev[-1][0]) ** b
                 return f"skipped: predicted {predicted:.0f} CPU s > cap" if predicted > cap else None
 
