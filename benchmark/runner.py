@@ -46,7 +46,8 @@ from .registry import import_object
 from .store import Store, TaskResult
 from .tasks import Task, catebench_version, plan_tasks
 
-__all__ = ["execute_task", "run", "RunSummary", "Terminated", "TaskData", "task_data", "load_task_data", "check_datasets"]
+__all__ = ["execute_task", "run", "RunSummary", "Terminated", "TaskData", "task_data", "load_task_data",
+           "check_datasets"]
 
 
 @functools.lru_cache(maxsize=1)
