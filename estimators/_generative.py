@@ -48,6 +48,22 @@ def row_noise(X: np.ndarray, seed: int, shape: tuple[int, ...], kind: str = "nor
     return out
 
 
+#: Rows (units x draws) per network call when a generative estimator predicts or samples.
+DRAW_CHUNK_ROWS = 1 << 16
+
+
+def in_unit_chunks(X: np.ndarray, n_samples: int, draw_fn) -> tuple[np.ndarray, np.ndarray]:
+    """``draw_fn(X_chunk)`` -> two (len(X_chunk), n_samples) arrays, applied to chunks of units of at most
+    :data:`DRAW_CHUNK_ROWS` rows (units x draws) and stacked: memory stays bounded whatever the number of units (one
+    call for 64k units x 50 draws peaked at +2.2 GB). With :func:`row_noise` the draws are the same as in one call."""
+    n = X.shape[0]
+    per_chunk = max(DRAW_CHUNK_ROWS // max(int(n_samples), 1), 1)
+    parts = [draw_fn(X[lo:lo + per_chunk]) for lo in range(0, n, per_chunk)]
+    if not parts:
+        return np.empty((0, n_samples)), np.empty((0, n_samples))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 def check_positive_int(est: Any, *names: str, allow_zero: bool = False) -> None:
     """Raise ``ValueError`` naming the first parameter that is not a positive (or non-negative) integer."""
     for name in names:

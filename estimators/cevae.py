@@ -58,7 +58,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._generative import EarlyStopping, GenerativeTorchBase, check_positive_float, check_positive_int, row_noise
+from ._generative import (EarlyStopping, GenerativeTorchBase, check_positive_float, check_positive_int, in_unit_chunks,
+                          row_noise)
 from ._torch import local_torch_seed, to_tensor
 from .base import Tags, seed_from
 from .neural._nets import mlp
@@ -267,6 +268,9 @@ class CEVAE(GenerativeTorchBase):
     @torch.no_grad()
     def _draws(self, X: np.ndarray, n_samples: int, seed: int, noisy: bool) -> tuple[np.ndarray, np.ndarray]:
         """(n, n_samples) draws per arm: of mu_a(z) (``noisy=False``) or of Y(a) ~ p(y | a, z) (``noisy=True``)."""
+        return in_unit_chunks(X, n_samples, lambda Xc: self._draws_chunk(Xc, n_samples, seed, noisy))
+
+    def _draws_chunk(self, X: np.ndarray, n_samples: int, seed: int, noisy: bool) -> tuple[np.ndarray, np.ndarray]:
         n, S, dev, dz = X.shape[0], n_samples, self.device_, int(self.latent_dim)
         x = self._x_tensor(X).repeat_interleave(S, dim=0)  # unit-major: row i * S + s
         net = self.net_

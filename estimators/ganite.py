@@ -52,7 +52,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._generative import EarlyStopping, GenerativeTorchBase, check_positive_float, check_positive_int, row_noise
+from ._generative import (EarlyStopping, GenerativeTorchBase, check_positive_float, check_positive_int, in_unit_chunks,
+                          row_noise)
 from ._torch import local_torch_seed, to_tensor
 from .base import Tags, seed_from
 from .neural._nets import mlp
@@ -241,6 +242,9 @@ class GANITE(GenerativeTorchBase):
     # ---- prediction -------------------------------------------------------------------------------------
     @torch.no_grad()
     def _draws(self, X: np.ndarray, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        return in_unit_chunks(X, n_samples, lambda Xc: self._draws_chunk(Xc, n_samples, seed))
+
+    def _draws_chunk(self, X: np.ndarray, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         n, S = X.shape[0], n_samples
         x = self._x_tensor(X).repeat_interleave(S, dim=0)  # unit-major: row i * S + s
         # each unit's noise comes from its own generator (batch-independent draws)
