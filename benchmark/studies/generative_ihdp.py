@@ -282,8 +282,10 @@ def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: s
                   "| estimator | " + " | ".join(label for _, label in dist_cols) + " |",
                   "|---|" + "---|" * len(dist_cols)]
         iwdd = other_store_rows(IWDD_STORE[0], IWDD_STORE[1], reps)
-        frames = [board] + ([iwdd.assign(estimator=iwdd.estimator + " (IWDD study, same replications)")]
-                            if iwdd is not None else [])
+        if iwdd is not None:  # the IWDD study may hold fewer of these replications: say how many
+            iwdd = iwdd.assign(estimator=[f"{r.estimator} (IWDD study, {int(r.n_ok)} of these replications)"
+                                          for r in iwdd.itertuples()])
+        frames = [board] + ([iwdd] if iwdd is not None else [])
         for fr in frames:
             for r in fr.itertuples():
                 cells = [plus_minus(getattr(r, f"{c}_mean", np.nan), getattr(r, f"{c}_se", np.nan)) for c, _ in dist_cols]
