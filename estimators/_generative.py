@@ -20,7 +20,8 @@ from ._torch import resolve_device, to_tensor
 from .base import CATEEstimator, seed_from
 from .neural._nets import validation_split
 
-__all__ = ["GenerativeTorchBase", "EarlyStopping", "check_positive_int", "check_positive_float", "row_noise"]
+__all__ = ["GenerativeTorchBase", "EarlyStopping", "check_positive_int", "check_positive_float", "row_noise",
+           "in_unit_chunks", "DRAW_CHUNK_ROWS"]
 
 
 def row_noise(X: np.ndarray, seed: int, shape: tuple[int, ...], kind: str = "normal") -> np.ndarray:

@@ -65,13 +65,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._generative import EarlyStopping, GenerativeTorchBase, check_positive_float, check_positive_int, row_noise
+from ._generative import (EarlyStopping, GenerativeTorchBase, check_positive_float, check_positive_int, in_unit_chunks,
+                          row_noise)
 from ._torch import local_torch_seed, to_tensor
 from .base import Tags, seed_from
 
 __all__ = ["DiffPO", "quadratic_betas"]
-
-_CHUNK = 1 << 17  # rows per network call when sampling
 
 
 def quadratic_betas(n_steps: int, beta_start: float, beta_end: float) -> np.ndarray:
@@ -354,23 +353,20 @@ class DiffPO(GenerativeTorchBase):
         return yk  # pragma: no cover - the loop returns at i == 0
 
     def _sample_seeded(self, X: np.ndarray, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        # a chunk's network call holds both arms: at most 2 x DRAW_CHUNK_ROWS rows
+        return in_unit_chunks(X, n_samples, lambda Xc: self._sample_chunk(Xc, n_samples, seed))
+
+    def _sample_chunk(self, X: np.ndarray, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         n, S, T = X.shape[0], n_samples, len(self._sampling_steps())
-        dev = self.device_
-        out0, out1 = np.empty((n, S)), np.empty((n, S))
-        per_chunk = max(_CHUNK // (2 * S), 1)  # units per network call
-        for lo in range(0, n, per_chunk):
-            hi = min(lo + per_chunk, n)
-            m = (hi - lo) * S
-            # each unit's latent and step noises come from its own generator (batch-independent draws)
-            noise = to_tensor(row_noise(X[lo:hi], seed, (S, T)).reshape(m, T), dev)
-            xs = self._x_tensor(X[lo:hi]).repeat_interleave(S, dim=0)  # unit-major: row i * S + s
-            a = torch.cat([torch.zeros(m, device=dev), torch.ones(m, device=dev)])
-            # common random numbers: both arms start from the same latent and get the same step noises
-            z0, steps = noise[:, 0], noise[:, 1:].T
-            draws = self._ancestral(torch.cat([xs, xs]), a, z0.repeat(2), steps.repeat(1, 2))
-            out0[lo:hi] = self._unscale(draws[:m]).reshape(hi - lo, S)
-            out1[lo:hi] = self._unscale(draws[m:]).reshape(hi - lo, S)
-        return out0, out1
+        dev, m = self.device_, X.shape[0] * n_samples
+        # each unit's latent and step noises come from its own generator (batch-independent draws)
+        noise = to_tensor(row_noise(X, seed, (S, T)).reshape(m, T), dev)
+        xs = self._x_tensor(X).repeat_interleave(S, dim=0)  # unit-major: row i * S + s
+        a = torch.cat([torch.zeros(m, device=dev), torch.ones(m, device=dev)])
+        # common random numbers: both arms start from the same latent and get the same step noises
+        z0, steps = noise[:, 0], noise[:, 1:].T
+        draws = self._ancestral(torch.cat([xs, xs]), a, z0.repeat(2), steps.repeat(1, 2))
+        return self._unscale(draws[:m]).reshape(n, S), self._unscale(draws[m:]).reshape(n, S)
 
     def _sample(self, X: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         return self._sample_seeded(X, n_samples, seed_from(self.random_state, 2))

@@ -105,12 +105,12 @@ def heterogeneity_table(store: Store, results: pd.DataFrame, order: list[str]) -
     return out.reindex(order)
 
 
-def explain_ratios(board: pd.DataFrame, ref: pd.DataFrame, calib: pd.DataFrame | None, store: Store | None,
-                   results: pd.DataFrame, order: list[str]) -> list[str]:
-    """Sentences, computed from the tables, on each published estimator's sqrt-PEHE ratio (the 30 % criterion)."""
+def explain_ratios(board: pd.DataFrame, ref: pd.DataFrame, calib: pd.DataFrame | None,
+                   het: pd.DataFrame) -> list[str]:
+    """Sentences, computed from the tables, on each published estimator's sqrt-PEHE ratio (the 30 % criterion);
+    ``het`` is :func:`heterogeneity_table` (empty: no per-task measurements)."""
     out = ["", "Reading (computed from the tables above):", ""]
     b = board.set_index("estimator")
-    het = heterogeneity_table(store, results, order) if store is not None else pd.DataFrame()
     tar = tar_ate = None  # TARNet on these draws / its published figure: how far the draws alone move a method
     if calib is not None and "tarnet" in set(calib.estimator):
         t = calib.set_index("estimator").loc["tarnet"]
@@ -181,6 +181,8 @@ def published(path: Path) -> pd.DataFrame | None:
 def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: str,
                   store: Store | None = None, planned: int | None = None) -> Path:
     board = summarise(results, order)
+    # per-task measurements (every replication's truth and stored predictions): read once, used twice below
+    het = heterogeneity_table(store, results, order) if store is not None else pd.DataFrame()
     out.mkdir(parents=True, exist_ok=True)
     board.to_csv(out / "summary.csv", index=False, float_format="%.6g")
     ok = results[results.status == "ok"]
@@ -258,8 +260,7 @@ def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: s
                     f"{'-' if not np.isfinite(ratio) else f'{ratio:.2f}'} |"
                 )
         lines += ["", "DiffPO has no published IHDP figure in the reference file (its paper reports ACIC 2016/2018)."]
-        lines += explain_ratios(board, ref, calib, store, results, order)
-    het = heterogeneity_table(store, results, order) if store is not None else pd.DataFrame()
+        lines += explain_ratios(board, ref, calib, het)
     if len(het):
         lines += ["", "## How the effect surface is recovered (test rows, per replication)", "",
                   "corr = correlation of tau_hat with the true tau; sd ratio = sd(tau_hat) / sd(tau) (below 1: "
