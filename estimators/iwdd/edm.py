@@ -14,6 +14,8 @@ import math
 import torch
 from torch import nn
 
+from .._torch import adam
+
 __all__ = [
     "SIGMA_DATA", "P_MEAN", "P_STD", "SIGMA_MIN", "SIGMA_MAX", "RHO",
     "make_condition", "NoiseEmbedding", "ResidualMLPDenoiser", "EDMPrecond", "edm_loss", "karras_sigmas",
@@ -288,7 +290,7 @@ def train_teacher(model: EDMPrecond, x: torch.Tensor, z: torch.Tensor, y: torch.
     from tqdm.auto import tqdm
 
     cond_all = make_condition(x, z)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     n = y.shape[0]
     bs = min(batch_size, n)
     ema = EMA(model, ema_decay)
