@@ -161,8 +161,8 @@ def distribution_table(ok: pd.DataFrame) -> str:
 
 
 def generator_table(ok: pd.DataFrame) -> str:
-    lines = ["| estimator | W1 generator-teacher: median | 90th pct | max | share <= 0.1 | W1 of the initial generator (median) "
-             "| distillation steps taken (median) | teacher's best step (median, IQR) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| estimator | W1 generator-teacher: median | 90th pct | max | share <= 0.1 | W1 before SiD, after the warm start (median) "
+             "| SiD steps taken (median) | teacher's best step (median, IQR) |", "|---|---|---|---|---|---|---|---|"]
     for name, g in ok.groupby("estimator"):
         if "diag_teacher_best_step" not in g or g["diag_teacher_best_step"].isna().all():
             continue
@@ -430,7 +430,10 @@ law N(mu_z(x), 1); 32 draws from the true law itself would score about 0.22.
 ## The generator against its teacher (held-out fit rows; outcome standard deviations)
 
 Per-unit Wasserstein-1 distance between generator and teacher draws (50-step Heun) on up to 32 validation units,
-both arms, 32 stratified latent quantiles each, as recorded by each fit (it also sizes the distillation budget):
+both arms, 32 stratified latent quantiles each, as recorded by each fit (it also sizes the distillation budget).
+The generator is first regressed on the teacher's own (latent, Heun draw) pairs (the warm start); SiD then runs
+only while this distance exceeds `distill_tol` (0.03) and keeps its best state, so 0 SiD steps means the warm
+start already met the tolerance and 200 means SiD ran its patience without improving on it:
 
 {generator_table(ok)}
 
