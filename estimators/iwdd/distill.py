@@ -151,7 +151,8 @@ def warm_start(G: EDMPrecond, teacher: EDMPrecond, x: torch.Tensor, z: torch.Ten
     """
     n = x.shape[0]
     units = torch.randperm(n, generator=gen, device=x.device)[: min(n, n_units)].sort()[0]
-    eps, target = ode_pairs(teacher, x[units], n_draws, heun_steps, gen)
+    x_u = x[units]
+    eps, target = ode_pairs(teacher, x_u, n_draws, heun_steps, gen)
     z_u = z[units]
     w_u = None if weights is None else weights[units]
     opt = adam(G.parameters(), lr=lr)
@@ -162,7 +163,7 @@ def warm_start(G: EDMPrecond, teacher: EDMPrecond, x: torch.Tensor, z: torch.Ten
         k = torch.randint(n_draws, (idx.shape[0],), generator=gen, device=x.device)
         arm = z_b.long()
         e, y = eps[idx, arm, k], target[idx, arm, k]
-        y_g = generate(G, make_condition(x[units][idx], z_b), None, sigma_init, eps=e)
+        y_g = generate(G, make_condition(x_u[idx], z_b), None, sigma_init, eps=e)
         loss = (w * (y_g - y) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
