@@ -29,6 +29,7 @@ from typing import Callable
 
 import torch
 
+from .._generative import DRAW_CHUNK_ROWS
 from .._torch import adam
 from .edm import EMA, EDMPrecond, edm_loss, heun_sample, karras_sigmas, make_condition
 
@@ -125,7 +126,7 @@ def generator_loss(G: EDMPrecond, teacher: EDMPrecond, fake: EDMPrecond, cond: t
 
 @torch.no_grad()
 def ode_pairs(teacher: EDMPrecond, x: torch.Tensor, n_draws: int, heun_steps: int, gen: torch.Generator,
-              chunk: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
+              chunk: int = DRAW_CHUNK_ROWS) -> tuple[torch.Tensor, torch.Tensor]:
     """Latents and the teacher's deterministic (probability-flow, Heun) draws from them, for both arms of every
     row of ``x``: ``eps, y`` each of shape (n, 2, n_draws), arm 0 then arm 1, latents shared by the arms."""
     n = x.shape[0]

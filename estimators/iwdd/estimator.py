@@ -90,6 +90,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from .._generative import DRAW_CHUNK_ROWS
 from .._torch import local_torch_seed, resolve_device, to_tensor
 from ..base import CATEEstimator, Tags, seed_from
 from .distill import ADJUSTMENTS, DIVERGENCES, distill, generate
@@ -97,7 +98,6 @@ from .edm import SIGMA_DATA, EDMPrecond, ResidualMLPDenoiser, heun_sample, make_
 
 __all__ = ["DiffusionTeacher", "IWDD", "POINT_RULES", "TEACHER_WEIGHTINGS"]
 
-_CHUNK = 65536  # rows per network call when sampling
 POINT_RULES = ("mean", "median", "denoiser")
 TEACHER_WEIGHTINGS = ("none", "ipw")
 #: The teacher's validation check: every this many steps, with this many fixed draws per held-out row.
@@ -223,7 +223,8 @@ class _DiffusionBase(CATEEstimator):
         with torch.no_grad():
             for arm in (0.0, 1.0):
                 cond = make_condition(x_rep, torch.full((n * m,), arm, device=self.device_))
-                draws = torch.cat([fn(cond[i:i + _CHUNK], e[i:i + _CHUNK]) for i in range(0, len(cond), _CHUNK)])
+                draws = torch.cat([fn(cond[i:i + DRAW_CHUNK_ROWS], e[i:i + DRAW_CHUNK_ROWS])
+                                   for i in range(0, len(cond), DRAW_CHUNK_ROWS)])
                 out.append(draws.reshape(n, m).double().cpu().numpy() * self.y_scale_ + self.y_mean_)
         return out
 
