@@ -304,3 +304,30 @@ def test_importance_weighted_pretraining_changes_the_teacher():
     assert b.catebench_tags().uses_propensity and not a.catebench_tags().uses_propensity
     assert b.weights_ is not None and abs(np.mean(b.weights_[b.train_idx_]) - 1) < 0.5
     assert not np.allclose(a.predict(X)[0], b.predict(X)[0])
+
+
+def test_teacher_refit_trains_every_fit_row_for_the_chosen_epochs(monkeypatch):
+    """teacher_refit: early stopping chooses the step count on the training rows; a fresh teacher then trains on
+    all fit rows, without validation, for as many epochs; off, the early-stopped teacher is kept."""
+    import estimators.iwdd.estimator as est_mod
+
+    X, t, y = _noisy_design(400, 1)
+    calls = []
+
+    def spy(model, x, z, y_, gen, n_steps, *args, **kw):
+        calls.append((x.shape[0], n_steps, kw.get("val") is None))
+        return train_teacher(model, x, z, y_, gen, n_steps, *args, **kw)
+
+    monkeypatch.setattr(est_mod, "train_teacher", spy)
+    params = {**DiffusionTeacher.test_params(), "teacher_steps": 100, "teacher_patience": 50}
+    on = DiffusionTeacher(**params).fit(X, t, y)
+    n_tr, best = len(on.train_idx_), on.teacher_history_["best_step"]
+    assert [c[0] for c in calls] == [n_tr, len(X)] and [c[2] for c in calls] == [False, True]
+    assert calls[1][1] == max(1, round(best * len(X) / n_tr)) == on.diagnostics_["teacher_refit_steps"]
+    calls.clear()
+    off = DiffusionTeacher(**params, teacher_refit=False).fit(X, t, y)
+    assert [c[0] for c in calls] == [n_tr] and off.diagnostics_["teacher_refit_steps"] == 0
+    assert off.teacher_history_["best_step"] == best  # the same selection; only the refit differs
+    assert not np.allclose(on.predict(X)[0], off.predict(X)[0])
+    with pytest.raises(ValueError, match="teacher_refit"):
+        DiffusionTeacher(**params, teacher_refit="yes").fit(X, t, y)
