@@ -192,9 +192,13 @@ class _DiffusionBase(CATEEstimator):
         self.propensity_ = lr
         return np.where(t == 1, p1 / e, (1.0 - p1) / (1.0 - e))
 
+    def _new_teacher(self, d: int) -> EDMPrecond:
+        """A freshly initialised denoiser for d covariates (initialised from torch's seeded global generator)."""
+        net = ResidualMLPDenoiser(d + 1, width=int(self.width), n_blocks=int(self.n_blocks))
+        return EDMPrecond(net, sigma_data=SIGMA_DATA).to(self.device_)
+
     def _fit_teacher(self, x, z, ys, gen) -> EDMPrecond:
-        net = ResidualMLPDenoiser(x.shape[1] + 1, width=int(self.width), n_blocks=int(self.n_blocks))
-        teacher = EDMPrecond(net, sigma_data=SIGMA_DATA).to(self.device_)
+        teacher = self._new_teacher(x.shape[1])
         tr, va = (torch.as_tensor(i, device=self.device_) for i in (self.train_idx_, self.val_idx_))
         w = None
         if self.teacher_weighting == "ipw":
@@ -208,16 +212,22 @@ class _DiffusionBase(CATEEstimator):
             ema_decay=float(self.teacher_ema), eval_every=TEACHER_EVAL_EVERY, patience=int(self.teacher_patience),
             n_val_draws=TEACHER_VAL_DRAWS, verbose=bool(self.verbose),
         )  # fmt: skip
+        self.teacher_history_["refit_steps"] = 0
         if self.teacher_refit and val is not None:
             # the step count is chosen; now every fit row trains a fresh teacher for as many epochs
             n_fit, n_tr = x.shape[0], len(self.train_idx_)
             steps = max(1, round(int(self.teacher_history_["best_step"]) * n_fit / n_tr))
-            net = ResidualMLPDenoiser(x.shape[1] + 1, width=int(self.width), n_blocks=int(self.n_blocks))
-            teacher = EDMPrecond(net, sigma_data=SIGMA_DATA).to(self.device_)
+            teacher = self._new_teacher(x.shape[1])
             train_teacher(teacher, x, z, ys, gen, steps, int(self.batch_size), float(self.teacher_lr), weights=w,
                           val=None, ema_decay=float(self.teacher_ema), verbose=bool(self.verbose))
             self.teacher_history_["refit_steps"] = steps
         return teacher
+
+    def _teacher_diagnostics(self) -> dict[str, float]:
+        """The teacher's entries of ``diagnostics_``: early-stopping best step, steps taken, refit steps (0: none)."""
+        h = self.teacher_history_
+        return {"teacher_best_step": float(h["best_step"]), "teacher_steps": float(h["steps"]),
+                "teacher_refit_steps": float(h["refit_steps"])}
 
     # ---- sampling -----------------------------------------------------------------------------------------
     def _map(self, cond: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
@@ -345,8 +355,7 @@ class DiffusionTeacher(_DiffusionBase):
                  teacher_lr: float = 1e-3, teacher_ema: float = 0.95, teacher_patience: int = 300,
                  teacher_weighting: str = "none", propensity_clip: float = 0.02, validation_fraction: float = 0.3,
                  teacher_refit: bool = True, heun_steps: int = 50, n_predict_samples: int = 8, point: str = "mean",
-                 device: str = "auto",
-                 verbose: bool = False, random_state: int | None = 0):
+                 device: str = "auto", verbose: bool = False, random_state: int | None = 0):
         self._set_common(width, n_blocks, teacher_steps, batch_size, teacher_lr, teacher_ema, teacher_patience,
                          teacher_weighting, propensity_clip, validation_fraction, teacher_refit, n_predict_samples,
                          point, device, verbose, random_state)
@@ -363,9 +372,7 @@ class DiffusionTeacher(_DiffusionBase):
         x, z, ys = self._prepare(X, t, y)
         with local_torch_seed(seed_from(self.random_state, 0), self.device_) as gen:
             self.teacher_ = self._fit_teacher(x, z, ys, gen)
-        self.diagnostics_ = {"teacher_best_step": float(self.teacher_history_["best_step"]),
-                             "teacher_steps": float(self.teacher_history_["steps"]),
-                             "teacher_refit_steps": float(self.teacher_history_.get("refit_steps", 0))}
+        self.diagnostics_ = self._teacher_diagnostics()
 
     def _map(self, cond, eps):
         return self._teacher_map(cond, eps, int(self.heun_steps))
@@ -422,8 +429,8 @@ class IWDD(_DiffusionBase):
                  teacher_steps: int = 2000, batch_size: int = 256, teacher_lr: float = 1e-3,
                  teacher_ema: float = 0.95, teacher_patience: int = 300, teacher_weighting: str = "none",
                  propensity_clip: float = 0.02, validation_fraction: float = 0.3, teacher_refit: bool = True,
-                 distill_steps: int = 1000,
-                 distill_lr: float = 1e-4, distill_ema: float = 0.99, distill_check_every: int = 50,
+                 distill_steps: int = 1000, distill_lr: float = 1e-4, distill_ema: float = 0.99,
+                 distill_check_every: int = 50,
                  distill_patience: int = 200, distill_tol: float = 0.03, alpha: float = 1.0,
                  sigma_init: float = 2.5, treat_prob: float | None = None, warm_start_steps: int = 600,
                  warm_start_lr: float = 1e-3, n_predict_samples: int = 16, point: str = "mean",
@@ -523,9 +530,7 @@ class IWDD(_DiffusionBase):
         h = self.distill_history_
         self.w1_to_teacher_ = min(h["monitor"]) if h["monitor"] else float("nan")
         self.diagnostics_ = {
-            "teacher_best_step": float(self.teacher_history_["best_step"]),
-            "teacher_steps": float(self.teacher_history_["steps"]),
-            "teacher_refit_steps": float(self.teacher_history_.get("refit_steps", 0)),
+            **self._teacher_diagnostics(),
             "distill_best_step": float(h["best_step"]), "distill_steps": float(h["steps"]),
             "w1_to_teacher": float(self.w1_to_teacher_),
             "w1_to_teacher_initial": float(h["monitor"][0]) if h["monitor"] else float("nan"),
