@@ -219,3 +219,22 @@ def test_cli_tune_runs_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     assert main(["run", str(cfg), "--tune", "2", "--tune-criterion", "nn-pehe", "--no-progress"]) == 0
     assert "4 already in the store, 0 ran ok" in capsys.readouterr().out
+
+
+def test_oracle_refits_every_candidate_and_reproduces_the_stored_rows(tmp_path):
+    from benchmark.studies.tuning_ihdp import oracle_section, run_oracle
+
+    store = Store(tmp_path / "s.sqlite")
+    runner.run(_config([{"name": "s-learner"}], tune=3, criterion="nn-pehe"), store, progress=False)
+    results = store.results()
+    label = "s-learner@tuned-nn-pehe-3"
+    oracle = run_oracle(results, store.path, tmp_path, [label], n_jobs=1)
+    assert sorted(oracle.candidate) == [0, 1, 2] and oracle.chosen.sum() == 1
+    stored = results.set_index("estimator").pehe_out
+    # the chosen candidate's refit is the stored tuned row, and candidate 0 the defaults' row (same seed, same rows)
+    assert oracle[oracle.chosen == 1].pehe_out.iloc[0] == pytest.approx(stored[label], rel=0, abs=1e-12)
+    assert oracle[oracle.candidate == 0].pehe_out.iloc[0] == pytest.approx(stored["s-learner"], rel=0, abs=1e-12)
+    assert len(run_oracle(results, store.path, tmp_path, [label], n_jobs=1)) == 3  # resumes: nothing refit twice
+    md = "\n".join(oracle_section(oracle, results[results.status == "ok"], {}))
+    best = oracle.pehe_out.min()
+    assert f"| {label} | 1 |" in md and f"{best:.3f} ({best:.3f})" in md and "| 1 of 1 |" in md
