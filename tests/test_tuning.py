@@ -235,6 +235,8 @@ def test_oracle_refits_every_candidate_and_reproduces_the_stored_rows(tmp_path):
     assert oracle[oracle.chosen == 1].pehe_out.iloc[0] == pytest.approx(stored[label], rel=0, abs=1e-12)
     assert oracle[oracle.candidate == 0].pehe_out.iloc[0] == pytest.approx(stored["s-learner"], rel=0, abs=1e-12)
     assert len(run_oracle(results, store.path, tmp_path, [label], n_jobs=1)) == 3  # resumes: nothing refit twice
+    with pytest.raises(ValueError, match=r"no finished tuned tasks of \['tarnet@tuned-nn-pehe-3'\]"):
+        run_oracle(results, store.path, tmp_path, ["tarnet@tuned-nn-pehe-3"], n_jobs=1)
     md = "\n".join(oracle_section(oracle, results[results.status == "ok"], {}))
     best = oracle.pehe_out.min()
     assert f"| {label} | 1 |" in md and f"{best:.3f} ({best:.3f})" in md and "| 1 of 1 |" in md

@@ -370,16 +370,25 @@ def run_oracle(results: pd.DataFrame, store_path: Path, out: Path, labels: list[
 
     from tqdm.auto import tqdm
 
-    path = out / ORACLE_CSV
-    done = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["key"])
     ok = results[(results.status == "ok") & results.estimator.isin(labels)]
-    todo = [dict(r, store=str(store_path)) for r in ok.to_dict("records") if r["key"] not in set(done.key)]
+    missing = sorted(set(labels) - set(ok.estimator))
+    if missing:
+        have = sorted(e for e in results.estimator.unique() if "@" in e)
+        raise ValueError(f"--oracle: no finished tuned tasks of {missing} in the store; tuned labels there: {have}.")
+    path = out / ORACLE_CSV
     cols = ["key", "estimator", "replication", "candidate", "chosen", "val_score", "pehe_out", "pehe_in"]
+    done = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=cols)
+    finished = set(done.key)
+    todo = [dict(r, store=str(store_path)) for r in ok.to_dict("records") if r["key"] not in finished]
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(ProcessPoolExecutor(max_workers=n_jobs)) if n_jobs > 1 else None
         for rows in tqdm((pool.map if pool else map)(_oracle_task, todo), total=len(todo), desc="oracle", unit="task"):
-            pd.DataFrame(rows, columns=cols).to_csv(path, mode="a", header=not path.exists(), index=False)
-    return pd.read_csv(path)
+            # the whole file rewritten and renamed per task: a kill leaves the previous complete file, never a torn row
+            new = pd.DataFrame(rows, columns=cols)
+            done = pd.concat([done, new], ignore_index=True) if len(done) else new
+            done.to_csv(path.with_suffix(".tmp"), index=False)
+            os.replace(path.with_suffix(".tmp"), path)
+    return done
 
 
 def oracle_section(oracle: pd.DataFrame, ok: pd.DataFrame, pub: dict) -> list[str]:
@@ -403,7 +412,7 @@ def oracle_section(oracle: pd.DataFrame, ok: pd.DataFrame, pub: dict) -> list[st
         default = g[g.candidate == 0].set_index("replication").pehe_out
         best = by.pehe_out.min()
         cols = by[["candidate", "chosen", "val_score", "pehe_out"]]
-        hit = cols.apply(lambda d: d.candidate[d.pehe_out.idxmin()] == d.candidate[d.chosen == 1].iloc[0]).mean()
+        hit = cols.apply(lambda d: d.chosen[d.pehe_out.idxmin()] == 1).mean()
         rho = cols.apply(lambda d: spearmanr(d.val_score, d.pehe_out)[0] if len(d) > 2 else np.nan).median()
         stored = ok[ok.estimator == lab].set_index("replication").pehe_out
         common = chosen.index.intersection(stored.index)

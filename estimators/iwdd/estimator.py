@@ -430,11 +430,10 @@ class IWDD(_DiffusionBase):
                  teacher_ema: float = 0.95, teacher_patience: int = 300, teacher_weighting: str = "none",
                  propensity_clip: float = 0.02, validation_fraction: float = 0.3, teacher_refit: bool = True,
                  distill_steps: int = 1000, distill_lr: float = 1e-4, distill_ema: float = 0.99,
-                 distill_check_every: int = 50,
-                 distill_patience: int = 200, distill_tol: float = 0.03, alpha: float = 1.0,
-                 sigma_init: float = 2.5, treat_prob: float | None = None, warm_start_steps: int = 600,
-                 warm_start_lr: float = 1e-3, n_predict_samples: int = 16, point: str = "mean",
-                 device: str = "auto", verbose: bool = False, random_state: int | None = 0):
+                 distill_check_every: int = 50, distill_patience: int = 200, distill_tol: float = 0.03,
+                 alpha: float = 1.0, sigma_init: float = 2.5, treat_prob: float | None = None,
+                 warm_start_steps: int = 600, warm_start_lr: float = 1e-3, n_predict_samples: int = 16,
+                 point: str = "mean", device: str = "auto", verbose: bool = False, random_state: int | None = 0):
         self._set_common(width, n_blocks, teacher_steps, batch_size, teacher_lr, teacher_ema, teacher_patience,
                          teacher_weighting, propensity_clip, validation_fraction, teacher_refit, n_predict_samples,
                          point, device, verbose, random_state)
