@@ -8,7 +8,7 @@ import torch
 
 from estimators.checks import iter_checks, tiny_data
 from estimators.iwdd import IWDD, DiffusionTeacher
-from estimators.iwdd.distill import distill, draw_conditions, generate
+from estimators.iwdd.distill import distill, draw_conditions, generate, ode_pairs, warm_start
 from estimators.iwdd.edm import (
     EDMPrecond, NoiseEmbedding, ResidualMLPDenoiser, heun_sample, karras_sigmas, make_condition, train_teacher,
 )
@@ -295,6 +295,42 @@ def test_warm_start_regresses_the_generator_onto_the_teachers_draws():
     t0, t1 = warm.sample_teacher(X[:100], 64, heun_steps=20)
     ratio = np.r_[y0.std(1), y1.std(1)].mean() / np.r_[t0.std(1), t1.std(1)].mean()
     assert 0.85 < ratio < 1.15, ratio
+
+
+def test_observed_arm_pairs_equal_the_full_pairs_and_give_the_same_warm_start():
+    """ipw and plain draw the warm start's teacher pairs for the observed arm only (issue 14: half the Heun calls):
+    the latents and the drawn entries equal those of the full call exactly, the other arm is NaN, and the warm
+    start that reads them trains the same generator."""
+    torch.manual_seed(0)
+    teacher = EDMPrecond(ResidualMLPDenoiser(4, width=16, n_blocks=1))
+    x, z = torch.randn(30, 3), (torch.rand(30) < 0.4).float()
+    eps_f, y_f = ode_pairs(teacher, x, 4, 5, torch.Generator().manual_seed(1))
+    eps_o, y_o = ode_pairs(teacher, x, 4, 5, torch.Generator().manual_seed(1), only_arm=z)
+    assert torch.equal(eps_f, eps_o)
+    obs = z.long()[:, None].expand(30, 4)
+    rows = torch.arange(30)[:, None].expand(30, 4)
+    assert torch.equal(y_o[rows, obs], y_f[rows, obs])
+    assert torch.isnan(y_o[rows, 1 - obs]).all() and not torch.isnan(y_f).any()
+    with pytest.raises(ValueError, match="only_arm"):
+        ode_pairs(teacher, x, 4, 5, torch.Generator(), only_arm=z[:3])
+    # warm_start under "plain" uses the observed-arm pairs; its generator equals one trained on the full pairs
+    import estimators.iwdd.distill as distill_mod
+
+    def run(full: bool):
+        G = EDMPrecond(ResidualMLPDenoiser(4, width=16, n_blocks=1))
+        G.load_state_dict(teacher.state_dict())
+        orig = distill_mod.ode_pairs
+        if full:
+            distill_mod.ode_pairs = lambda *a, only_arm=None, **k: orig(*a, **k)
+        try:
+            warm_start(G, teacher, x, z, torch.Generator().manual_seed(2), adjustment="plain", weights=None,
+                       treat_prob=0.5, n_steps=20, batch_size=8, lr=1e-3, sigma_init=2.5, n_draws=4, heun_steps=5)
+        finally:
+            distill_mod.ode_pairs = orig
+        return G
+
+    for a, b in zip(run(False).parameters(), run(True).parameters()):
+        assert torch.equal(a, b)
 
 
 def test_importance_weighted_pretraining_changes_the_teacher():

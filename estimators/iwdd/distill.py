@@ -126,16 +126,30 @@ def generator_loss(G: EDMPrecond, teacher: EDMPrecond, fake: EDMPrecond, cond: t
 
 @torch.no_grad()
 def ode_pairs(teacher: EDMPrecond, x: torch.Tensor, n_draws: int, heun_steps: int, gen: torch.Generator,
-              chunk: int = DRAW_CHUNK_ROWS) -> tuple[torch.Tensor, torch.Tensor]:
+              chunk: int = DRAW_CHUNK_ROWS, only_arm: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Latents and the teacher's deterministic (probability-flow, Heun) draws from them, for both arms of every
-    row of ``x``: ``eps, y`` each of shape (n, 2, n_draws), arm 0 then arm 1, latents shared by the arms."""
+    row of ``x``: ``eps, y`` each of shape (n, 2, n_draws), arm 0 then arm 1, latents shared by the arms.
+
+    ``only_arm`` (n,) of 0 / 1: draw only that arm of each row (the other arm's entries of ``y`` are NaN, so that
+    a read of them cannot pass unnoticed). The latents are the same either way, and each row's draw does not
+    depend on which other rows share its network calls, so the drawn entries equal those of the full call.
+    """
     n = x.shape[0]
     eps = torch.randn(n, 1, n_draws, generator=gen, device=x.device).expand(n, 2, n_draws).contiguous()
     arms = torch.tensor([0.0, 1.0], device=x.device).reshape(1, 2, 1).expand(n, 2, n_draws).reshape(-1)
-    cond = make_condition(x.repeat_interleave(2 * n_draws, dim=0), arms)
+    x_rep = x.repeat_interleave(2 * n_draws, dim=0)
     e = eps.reshape(-1)
+    rows = None
+    if only_arm is not None:
+        if only_arm.shape != (n,):
+            raise ValueError(f"only_arm must have shape ({n},); got {tuple(only_arm.shape)}.")
+        rows = (arms == only_arm.to(arms.dtype).repeat_interleave(2 * n_draws)).nonzero().squeeze(1)
+        x_rep, arms, e = x_rep[rows], arms[rows], e[rows]
+    cond = make_condition(x_rep, arms)
     y = torch.cat([heun_sample(teacher, cond[i:i + chunk], None, n_steps=heun_steps, eps=e[i:i + chunk])
                    for i in range(0, len(e), chunk)])
+    if rows is not None:
+        y = torch.full((n * 2 * n_draws,), float("nan"), dtype=y.dtype, device=y.device).index_copy_(0, rows, y)
     return eps, y.reshape(n, 2, n_draws)
 
 
@@ -146,15 +160,17 @@ def warm_start(G: EDMPrecond, teacher: EDMPrecond, x: torch.Tensor, z: torch.Ten
 
     The teacher's Heun sampler is a deterministic, order-preserving map of a standard-normal latent (a 1-D
     probability-flow ODE), so a generator with G(eps; c) = Heun(eps; c) has exactly the teacher's law at c. Pairs
-    are computed once for at most ``n_units`` training rows (a seeded subset), both arms, ``n_draws`` latents
-    each; minibatches are drawn by the same design as distillation (:func:`design_batch`: randomized
-    treatments, IPW weights or observed pairs), with one random latent of the row's arm per row. Adam, ``lr``.
+    are computed once for at most ``n_units`` training rows (a seeded subset), ``n_draws`` latents each, for both
+    arms under ``"rand"`` and for the observed arm only under ``"ipw"`` and ``"plain"`` (their design never reads
+    the other arm; the pairs it reads are the same either way); minibatches are drawn by the same design as
+    distillation (:func:`design_batch`: randomized treatments, IPW weights or observed pairs), with one random
+    latent of the row's arm per row. Adam, ``lr``.
     """
     n = x.shape[0]
     units = torch.randperm(n, generator=gen, device=x.device)[: min(n, n_units)].sort()[0]
     x_u = x[units]
-    eps, target = ode_pairs(teacher, x_u, n_draws, heun_steps, gen)
     z_u = z[units]
+    eps, target = ode_pairs(teacher, x_u, n_draws, heun_steps, gen, only_arm=None if adjustment == "rand" else z_u)
     w_u = None if weights is None else weights[units]
     opt = adam(G.parameters(), lr=lr)
     losses = []

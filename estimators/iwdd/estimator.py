@@ -32,7 +32,7 @@ coincide up to distillation noise.
 Before SiD, the generator is warm-started (``warm_start_steps``, default 600) by regression on the teacher's own
 draws: the teacher's Heun sampler is a deterministic, order-preserving map of a standard-normal latent (a 1-D
 probability-flow ODE), so (latent, draw) pairs computed once (8 latents per training row and arm, at most 1024
-rows) give the one-step generator a direct target, G(eps; c) = Heun(eps; c) (knowledge distillation of the ODE
+rows; the observed arm only for ``ipw`` and ``plain``, whose design reads nothing else) give the one-step generator a direct target, G(eps; c) = Heun(eps; c) (knowledge distillation of the ODE
 map, Luhman & Luhman 2021). Its minibatches follow the adjustment's design (randomized treatments, IPW weights
 or observed pairs), so only ``rand`` trains the counterfactual arm of every row. Without it, SiD starts from the
 teacher's sigma_init posterior-mean map, which is nearly deterministic, and widens it slowly. The generator's
