@@ -32,7 +32,7 @@ BUILTIN: dict[str, tuple[str, dict, str]] = {
     "causal-forest": ("estimators.forest:CausalForest", {}, "Causal forest (econml CausalForestDML)"),
     "tarnet": ("estimators.neural:TARNet", {}, "TARNet (Shalit et al. 2017), torch"),
     "cfr-mmd": ("estimators.neural:TARNet", {"ipm": "mmd-rbf"}, "CFR with RBF-kernel MMD penalty (Shalit et al. 2017)"),
-    "cfr-mmd-lin": ("estimators.neural:TARNet", {"ipm": "mmd-lin"}, "CFR with squared linear MMD, the MMD of the authors' IHDP config"),
+    "cfr-mmd-lin": ("estimators.neural:TARNet", {"ipm": "mmd-lin"}, "CFR with squared linear MMD (the authors' IHDP config)"),
     "cfr-wass": ("estimators.neural:TARNet", {"ipm": "wass"}, "CFR with Sinkhorn Wasserstein penalty (Shalit et al. 2017)"),
     "dragonnet": ("estimators.neural:DragonNet", {}, "DragonNet (Shi et al. 2019), torch"),
     "dragonnet-treg": ("estimators.neural:DragonNet", {"targeted_reg": True}, "DragonNet + targeted regularization"),

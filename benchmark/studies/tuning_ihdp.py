@@ -49,7 +49,7 @@ from benchmark.tuning import tuned_label
 
 OUT = Path("results/tuning_ihdp")
 PUBLISHED_NAMES = {"tarnet": "TARNet", "cfr-mmd": "CFR-MMD", "cfr-mmd-lin": "CFR-MMD", "cfr-wass": "CFR-WASS"}
-#: The published order is checked once per MMD variant: the registered RBF one and the linear one of the authors' config.
+#: The published order is checked once per MMD variant: the RBF one and the linear one of the authors' config.
 ORDER_SETS = (("tarnet", "cfr-mmd", "cfr-wass"), ("tarnet", "cfr-mmd-lin", "cfr-wass"))
 WITHIN = 0.20  # the issue's tolerance: within 20 % of the published out-of-sample mean
 

@@ -32,9 +32,10 @@ coincide up to distillation noise.
 Before SiD, the generator is warm-started (``warm_start_steps``, default 600) by regression on the teacher's own
 draws: the teacher's Heun sampler is a deterministic, order-preserving map of a standard-normal latent (a 1-D
 probability-flow ODE), so (latent, draw) pairs computed once (8 latents per training row and arm, at most 1024
-rows; the observed arm only for ``ipw`` and ``plain``, whose design reads nothing else) give the one-step generator a direct target, G(eps; c) = Heun(eps; c) (knowledge distillation of the ODE
-map, Luhman & Luhman 2021). Its minibatches follow the adjustment's design (randomized treatments, IPW weights
-or observed pairs), so only ``rand`` trains the counterfactual arm of every row. Without it, SiD starts from the
+rows; the observed arm only for ``ipw`` and ``plain``, whose design reads nothing else) give the one-step
+generator a direct target, G(eps; c) = Heun(eps; c) (knowledge distillation of the ODE map, Luhman & Luhman
+2021). Its minibatches follow the adjustment's design (randomized treatments, IPW weights or observed pairs), so
+only ``rand`` trains the counterfactual arm of every row. Without it, SiD starts from the
 teacher's sigma_init posterior-mean map, which is nearly deterministic, and widens it slowly. The generator's
 weights are averaged (EMA, as in SiD) and the distillation budget is sized by how well its draws match the
 teacher's: every ``distill_check_every`` steps the per-unit
