@@ -42,6 +42,13 @@ whatever is there, so parts can be run, rerun and resumed separately):
     both see the same machine load; wall and CPU time of each run are recorded. Compared: the task seconds per estimator from the two stores (fit + predict, plus the
     sampling for distributional metrics that only the current code does), and the wall time of the runs.
 
+``wall``
+    The issue's own yardstick, as a user runs it: for the old commit and the current tree at the same time, one
+    process each, ``catebench run default --estimators <the 18 estimators of ec1d233> --replications R --executor
+    inline --n-jobs 1`` into a fresh store and then ``catebench report`` on it (one torch/BLAS thread); the wall and
+    CPU time of the whole (run + report, interpreter start-up and imports included once) is recorded per code
+    (``board_wall.csv``).
+
 Run (what made the committed ``results/perf/``: see ``summary.md`` for the exact commands and machine load)::
 
     python -m benchmark.studies.perf                      # everything, default sizes
@@ -58,6 +65,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -76,7 +84,7 @@ __all__ = ["NoOp", "cli_latency", "runner_overhead", "cost_curves", "fit_exponen
 ROOT = Path(__file__).resolve().parents[2]
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"}  # fmt: skip
-PARTS = ("cli", "overhead", "cost", "sampling", "compare", "board")
+PARTS = ("cli", "overhead", "cost", "sampling", "compare", "board", "wall")
 
 
 class NoOp(CATEEstimator):
@@ -609,6 +617,49 @@ def compare(commit: str, estimators, replications: int, cache: Path, csv_path: P
     return pd.DataFrame(rows)
 
 
+def board_wall(commit: str, estimators, replications: int, cache: Path) -> list[dict]:
+    """The default board (``estimators``, replications 1..R) plus its report, one process per code, old commit and
+    current tree started together in fresh stores; the wall and CPU time of each run + report (``os.wait4`` of a
+    shell that runs both, so the CPU time includes both). Measured again on every call (the stores are replaced)."""
+    old_tree = _old_tree(commit, cache)
+    procs = {}
+    for code, tree in ((commit, old_tree), ("current", ROOT)):
+        store = (cache / f"wall-{code}-r{replications}.sqlite").resolve()
+        for p in (store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
+            p.unlink(missing_ok=True)
+        report = (cache / f"wall-{code}-r{replications}-report").resolve()
+        shutil.rmtree(report, ignore_errors=True)
+        py = shlex.quote(sys.executable)
+        cmd = (f"{py} -m benchmark run default --estimators {shlex.quote(','.join(estimators))} --replications "
+               f"{replications} --n-jobs 1 --executor inline --store {shlex.quote(str(store))} --no-progress && "
+               f"{py} -m benchmark report --store {shlex.quote(str(store))} --out {shlex.quote(str(report))}")
+        env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(tree), "PYTHONWARNINGS": "ignore"}
+        log = open(cache / f"wall-{code}-r{replications}.log", "w")
+        procs[code] = (subprocess.Popen(["sh", "-c", cmd], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tree),
+                       time.perf_counter(), _load(), log)  # fmt: skip
+    ended: dict = {}
+    while len(ended) < len(procs):
+        for code, (proc, t0, load, log) in procs.items():
+            if code not in ended:
+                pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    ended[code] = (status, ru, time.perf_counter() - t0)
+        time.sleep(0.1)
+    rows = []
+    for code, (proc, t0, load, log) in procs.items():
+        status, ru, wall = ended[code]
+        log.close()
+        text = (cache / f"wall-{code}-r{replications}.log").read_text()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{code}: {text[-800:]}")
+        rows.append({"code": code, "replications": replications, "estimators": len(estimators),
+                     "wall_s": round(wall, 2), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), "load_avg_1min": load,
+                     "load_avg_1min_after": _load(), "measured_utc": _machine()["date_utc"],
+                     "summary": " / ".join(text.strip().splitlines()[-2:])[:300]})  # fmt: skip
+        print(rows[-1], flush=True)
+    return rows
+
+
 def compare_table(commit: str, replications: int, cache: Path, runs) -> "Any":
     import pandas as pd
 
@@ -765,6 +816,21 @@ def write_summary(out: Path) -> str:
                       f"of the runs (interpreter and imports included, no report) {w_old:.1f} s vs "
                       f"{w_new:.1f} s = **{w_new / w_old:.2f}x**; their CPU time (what a quiet machine's wall time "
                       f"would be, one thread) {c_old:.1f} s vs {c_new:.1f} s = **{c_new / c_old:.2f}x**.", ""]  # fmt: skip
+    if (out / "board_wall.csv").exists():
+        w = pd.read_csv(out / "board_wall.csv")
+        m = (_as_list(meta.get("wall")) or [{}])[-1]
+        lines += ["## The default board as a user runs it: one process, report included, side by side", ""]
+        lines += _md_table(w.drop(columns=["summary"]), "{:.4g}")
+        old_w, new_w = w[w.code != "current"], w[w.code == "current"]
+        if len(old_w) and len(new_w):
+            r_wall = float(new_w.wall_s.iloc[0] / old_w.wall_s.iloc[0])
+            r_cpu = float(new_w.cpu_s.iloc[0] / old_w.cpu_s.iloc[0])
+            lines += ["", f"`{m.get('command', 'python -m benchmark.studies.perf --parts wall')}`: the "
+                      f"{int(new_w.estimators.iloc[0])} estimators of {old_w.code.iloc[0]} on IHDP replications "
+                      f"1-{int(new_w.replications.iloc[0])}, `catebench run default --executor inline --n-jobs 1` then "
+                      "`catebench report`, one process per code, both started together on the same machine (one "
+                      f"torch/BLAS thread each). Wall time current / old = **{r_wall:.3f}x**; CPU time "
+                      f"**{r_cpu:.3f}x**.", ""]  # fmt: skip
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
     return text
@@ -847,6 +913,11 @@ def main(argv: list[str] | None = None) -> int:
         t = compare_table(args.old_commit, args.replications, cache, runs)
         if t is not None:
             t.to_csv(out / "compare.csv", index=False)
+    if "wall" in parts:
+        record("wall", old_commit=args.old_commit, replications=args.replications)
+        rows = board_wall(args.old_commit, [e.strip() for e in args.compare_estimators.split(",") if e.strip()],
+                          args.replications, cache)  # fmt: skip
+        pd.DataFrame(rows).to_csv(out / "board_wall.csv", index=False)
     if "board" in parts:
         store = args.board_store or str(cache / f"compare-current-r{args.replications}.sqlite")
         if not Path(store).exists():
