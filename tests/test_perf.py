@@ -190,17 +190,19 @@ def test_board_split_sums_task_seconds_per_estimator(tmp_path):
 
 
 def test_summary_states_the_one_process_board_ratio(tmp_path):
-    """The `wall` part's CSV becomes a summary section with the current / old ratios of wall and CPU time."""
+    """The `wall` part's CSV becomes a summary section with the current / old ratios of wall and CPU time, and the
+    wall ratio without the distributional-metric sampling the old commit did not do."""
     import pandas as pd
 
     from benchmark.studies.perf import write_summary
 
     pd.DataFrame([
-        {"code": "ec1d233", "replications": 10, "estimators": 18, "wall_s": 2000.0, "cpu_s": 1900.0,
+        {"code": "ec1d233", "replications": 10, "estimators": 18, "wall_s": 2000.0, "cpu_s": 1900.0, "sample_s": 0.0,
          "load_avg_1min": 1.0, "load_avg_1min_after": 1.1, "measured_utc": "x", "summary": "old"},
-        {"code": "current", "replications": 10, "estimators": 18, "wall_s": 1100.0, "cpu_s": 1140.0,
+        {"code": "current", "replications": 10, "estimators": 18, "wall_s": 1100.0, "cpu_s": 1140.0, "sample_s": 100.0,
          "load_avg_1min": 1.0, "load_avg_1min_after": 1.1, "measured_utc": "x", "summary": "new"},
     ]).to_csv(tmp_path / "board_wall.csv", index=False)  # fmt: skip
     text = write_summary(tmp_path)
     assert "one process, report included" in text
     assert "Wall time current / old = **0.550x**" in text and "CPU time **0.600x**" in text
+    assert "100.0 s (from `sample_s`)" in text and "took **0.500x** its wall time" in text  # without the sampling

@@ -652,8 +652,10 @@ def board_wall(commit: str, estimators, replications: int, cache: Path) -> list[
         text = (cache / f"wall-{code}-r{replications}.log").read_text()
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(f"{code}: {text[-800:]}")
+        store = (cache / f"wall-{code}-r{replications}.sqlite").resolve()
         rows.append({"code": code, "replications": replications, "estimators": len(estimators),
-                     "wall_s": round(wall, 2), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), "load_avg_1min": load,
+                     "wall_s": round(wall, 2), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
+                     "sample_s": round(float(board_split(str(store))["sample_s_sum"].sum()), 2), "load_avg_1min": load,
                      "load_avg_1min_after": _load(), "measured_utc": _machine()["date_utc"],
                      "summary": " / ".join(text.strip().splitlines()[-2:])[:300]})  # fmt: skip
         print(rows[-1], flush=True)
@@ -831,12 +833,18 @@ def write_summary(out: Path, cache: Path | None = None) -> str:
                       "`catebench report`, one process per code, both started together on the same machine (one "
                       f"torch/BLAS thread each). Wall time current / old = **{r_wall:.3f}x**; CPU time "
                       f"**{r_cpu:.3f}x**.", ""]  # fmt: skip
-            store = None if cache is None else cache / f"wall-current-r{int(new_w.replications.iloc[0])}.sqlite"
-            if store is not None and store.exists():
-                # sampling for the distributional metrics: work the old commit's runner did not do at all
-                sample = float(board_split(str(store))["sample_s_sum"].sum())
+            # sampling for the distributional metrics: work the old commit's runner did not do at all (recorded
+            # with the run; older CSVs without the column read it from the run's store in the cache)
+            sample, src = None, "`sample_s`"
+            if "sample_s" in w and np.isfinite(new_w.sample_s.iloc[0]):
+                sample = float(new_w.sample_s.iloc[0])
+            elif cache is not None:
+                store = cache / f"wall-current-r{int(new_w.replications.iloc[0])}.sqlite"
+                if store.exists():
+                    sample, src = float(board_split(str(store))["sample_s_sum"].sum()), f"its store, `{store}`"
+            if sample is not None:
                 like = (float(new_w.wall_s.iloc[0]) - sample) / float(old_w.wall_s.iloc[0])
-                lines += [f"Of the current run, {sample:.1f} s (from its store, `{store}`) is the sampling of the "
+                lines += [f"Of the current run, {sample:.1f} s (from {src}) is the sampling of the "
                           "generative estimators for the distributional metrics, which the old commit did not do; "
                           f"without it, the same work as the old commit's took **{like:.3f}x** its wall time.", ""]
     text = "\n".join(lines) + "\n"
