@@ -566,6 +566,21 @@ def _old_tree(commit: str, cache: Path) -> Path:
     return tree
 
 
+def _reap_each(procs: dict) -> dict:
+    """Wait for side-by-side processes ``{code: (Popen, start perf_counter, load, log)}``, reaping each when *it*
+    ends (waiting for them in turn would count the first one's time in the second one's wall time); returns
+    ``{code: (wait status, rusage, wall seconds)}``."""
+    ended: dict = {}
+    while len(ended) < len(procs):
+        for code, (proc, t0, _load, _log) in procs.items():
+            if code not in ended:
+                pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    ended[code] = (status, ru, time.perf_counter() - t0)
+        time.sleep(0.1)
+    return ended
+
+
 def compare(commit: str, estimators, replications: int, cache: Path, csv_path: Path) -> "Any":
     """Old commit vs current tree on IHDP replications 1..R, side by side: for r = 1..R, the old and the current code
     each run ``catebench run default --estimators ALL --replications r --executor inline`` into their own store
@@ -590,17 +605,7 @@ def compare(commit: str, estimators, replications: int, cache: Path, csv_path: P
             log = open(cache / f"compare-{code}-r{rep}.log", "w")
             procs[code] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tree),
                            time.perf_counter(), _load(), log)  # fmt: skip
-        # reap each process when *it* ends (waiting for them in turn would count the first one's time in the
-        # second one's wall time)
-        ended: dict = {}
-        while len(ended) < len(procs):
-            for code, (proc, t0, load, log) in procs.items():
-                if code in ended:
-                    continue
-                pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    ended[code] = (status, ru, time.perf_counter() - t0)
-            time.sleep(0.1)
+        ended = _reap_each(procs)
         for code, (proc, t0, load, log) in procs.items():
             status, ru, wall = ended[code]
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -622,9 +627,9 @@ def board_wall(commit: str, estimators, replications: int, cache: Path) -> list[
     current tree started together in fresh stores; the wall and CPU time of each run + report (``os.wait4`` of a
     shell that runs both, so the CPU time includes both). Measured again on every call (the stores are replaced)."""
     old_tree = _old_tree(commit, cache)
-    procs = {}
+    procs, stores = {}, {}
     for code, tree in ((commit, old_tree), ("current", ROOT)):
-        store = (cache / f"wall-{code}-r{replications}.sqlite").resolve()
+        store = stores[code] = (cache / f"wall-{code}-r{replications}.sqlite").resolve()
         for p in (store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
             p.unlink(missing_ok=True)
         report = (cache / f"wall-{code}-r{replications}-report").resolve()
@@ -637,14 +642,7 @@ def board_wall(commit: str, estimators, replications: int, cache: Path) -> list[
         log = open(cache / f"wall-{code}-r{replications}.log", "w")
         procs[code] = (subprocess.Popen(["sh", "-c", cmd], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tree),
                        time.perf_counter(), _load(), log)  # fmt: skip
-    ended: dict = {}
-    while len(ended) < len(procs):
-        for code, (proc, t0, load, log) in procs.items():
-            if code not in ended:
-                pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    ended[code] = (status, ru, time.perf_counter() - t0)
-        time.sleep(0.1)
+    ended = _reap_each(procs)
     rows = []
     for code, (proc, t0, load, log) in procs.items():
         status, ru, wall = ended[code]
@@ -652,10 +650,10 @@ def board_wall(commit: str, estimators, replications: int, cache: Path) -> list[
         text = (cache / f"wall-{code}-r{replications}.log").read_text()
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(f"{code}: {text[-800:]}")
-        store = (cache / f"wall-{code}-r{replications}.sqlite").resolve()
         rows.append({"code": code, "replications": replications, "estimators": len(estimators),
                      "wall_s": round(wall, 2), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
-                     "sample_s": round(float(board_split(str(store))["sample_s_sum"].sum()), 2), "load_avg_1min": load,
+                     "sample_s": round(float(board_split(str(stores[code]))["sample_s_sum"].sum()), 2),
+                     "load_avg_1min": load,
                      "load_avg_1min_after": _load(), "measured_utc": _machine()["date_utc"],
                      "summary": " / ".join(text.strip().splitlines()[-2:])[:300]})  # fmt: skip
         print(rows[-1], flush=True)
