@@ -145,8 +145,7 @@ def execute_task(task: Task) -> TaskResult:
         if task.tuning_json:  # tuned task: select on validation rows of the fit rows only, then refit (issue 16)
             from .tuning import tune_task
 
-            tuning = tune_task(task, cls, data.X[fit_idx], data.t[fit_idx], data.y[fit_idx],
-                               split.validation_fraction, _split_seed(task))  # fmt: skip
+            tuning = tune_task(task, cls, *td.fit, split.validation_fraction, td.split_seed)
             est = cls(**{**task.estimator_params, **tuning.chosen_params}, random_state=task.random_state)
         est.fit(data.X[fit_idx], data.t[fit_idx], data.y[fit_idx])
         t1 = time.perf_counter()
@@ -155,7 +154,7 @@ def execute_task(task: Task) -> TaskResult:
         metrics = score(a0, a1, mu0_hat, mu1_hat, fit_idx, test_idx)
         if est.catebench_tags().generative and data.y0 is not None:
             t3 = time.perf_counter()
-            metrics.update(_distribution_scores(est, data, fit_idx, test_idx, _split_seed(task)))
+            metrics.update(_distribution_scores(est, data, fit_idx, test_idx, td.split_seed))
             metrics["sample_seconds"] = time.perf_counter() - t3
         bad = [k for k, v in metrics.items() if not np.isfinite(v)]
         if bad:
@@ -212,6 +211,8 @@ class TaskData:
         Rows the estimator is fit on (train + validation) and the held-out test rows.
     random_state : int
         The ``random_state`` the runner gives the estimator for this replication and seed.
+    split_seed : int
+        The replication's split seed: it draws the split and, for a tuned task, the validation rows of the fit rows.
     """
 
     data: Any
@@ -219,6 +220,7 @@ class TaskData:
     fit_idx: np.ndarray
     test_idx: np.ndarray
     random_state: int
+    split_seed: int
 
     @property
     def fit(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,8 +233,9 @@ def task_data(task: Task) -> TaskData:
     """The data and split of a planned task (:func:`benchmark.tasks.plan_tasks`), as :func:`execute_task` uses them."""
     data = _load_replication(task.dataset_target, task.dataset_params_json, task.replication)
     split = get_split(task.split)
-    fit_idx, test_idx = split_indices(data.n, split, _split_seed(task), data.test_mask)
-    return TaskData(data, split, fit_idx, test_idx, task.random_state)
+    split_seed = _split_seed(task)
+    fit_idx, test_idx = split_indices(data.n, split, split_seed, data.test_mask)
+    return TaskData(data, split, fit_idx, test_idx, task.random_state, split_seed)
 
 
 def load_task_data(dataset: str, replication: int, split: str = "63/27/10", params: dict | None = None,

@@ -63,6 +63,7 @@ __all__ = [
     "tuned_label",
     "tuning_record",
     "validation_rows",
+    "validation_scores",
     "criterion_score",
 ]
 
@@ -265,6 +266,50 @@ class TuningResult:
         return {"tuning": np.array(json.dumps(self.record(), sort_keys=True))}
 
 
+def validation_scores(cls: type, params: dict[str, Any], random_state: int, X: np.ndarray, t: np.ndarray,
+                      y: np.ndarray, candidates: list[dict[str, Any]], criteria: tuple[str, ...], *,
+                      validation_fraction: float, split_seed: int) -> tuple[dict[str, list[float]], list[str | None],
+                                                                            int, int]:
+    """Fit every candidate once on the training part of the fit rows; score it on the validation part by each of
+    ``criteria`` (steps 1 and 3 of the protocol).
+
+    Returns ``(scores, errors, n_train, n_val)``: ``scores[criterion][i]`` is candidate ``i``'s score (``inf`` where
+    its fit or prediction failed, the error kept in ``errors[i]``). The fits do not depend on the criteria, so one
+    call with several criteria gives each the scores :func:`tune` would give it alone.
+    """
+    from datasets.base import derive_seed
+
+    for c in criteria:
+        check_tuning(2, c)
+    tr, va = validation_rows(t, validation_fraction, derive_seed("tuning-validation", int(split_seed)))
+    tau_nn = residuals = None
+    if "nn-pehe" in criteria:
+        scale = X[tr].std(0)
+        scale[scale < 1e-12] = 1.0
+        tau_nn = nn_effect_proxy(X[va], t[va], y[va], scale)
+    if "rloss" in criteria:
+        residuals = _Nuisance(X[tr], t[tr], y[tr], derive_seed("tuning-nuisance", int(random_state))).residuals(
+            X[va], t[va], y[va])
+    scores: dict[str, list[float]] = {c: [] for c in criteria}
+    errors: list[str | None] = []
+    for cand in candidates:
+        try:
+            est = cls(**{**params, **cand}, random_state=random_state)
+            est.fit(X[tr], t[tr], y[tr])
+            mu0, mu1 = (np.asarray(a, float) for a in est.predict(X[va]))
+            row = {c: criterion_score(c, mu0, mu1, t[va], y[va], tau_nn, residuals) for c in criteria}
+            bad = {c: s for c, s in row.items() if not np.isfinite(s)}
+            if bad:
+                raise ValueError(f"non-finite validation score {bad}")
+            errors.append(None)
+        except Exception as exc:  # noqa: BLE001 - a failing candidate is recorded, the others go on
+            row = {c: float("inf") for c in criteria}
+            errors.append(f"{type(exc).__name__}: {exc}"[:500])
+        for c in criteria:
+            scores[c].append(row[c])
+    return scores, errors, len(tr), len(va)
+
+
 def tune(cls: type, params: dict[str, Any], random_state: int, X: np.ndarray, t: np.ndarray, y: np.ndarray, *,
          budget: int, criterion: str, validation_fraction: float, split_seed: int,
          space: dict[str, list[Any]] | None = None) -> TuningResult:
@@ -300,34 +345,15 @@ def tune(cls: type, params: dict[str, Any], random_state: int, X: np.ndarray, t:
     X, t, y = np.asarray(X, float), np.asarray(t, float), np.asarray(y, float)
     space = estimator_space(cls, params) if space is None else space
     candidates = draw_candidates(space, budget, derive_seed("tuning-candidates", int(random_state)), params)
-    tr, va = validation_rows(t, validation_fraction, derive_seed("tuning-validation", int(split_seed)))
-    tau_nn = residuals = None
-    if criterion == "nn-pehe":
-        scale = X[tr].std(0)
-        scale[scale < 1e-12] = 1.0
-        tau_nn = nn_effect_proxy(X[va], t[va], y[va], scale)
-    elif criterion == "rloss":
-        residuals = _Nuisance(X[tr], t[tr], y[tr], derive_seed("tuning-nuisance", int(random_state))).residuals(
-            X[va], t[va], y[va])
-    scores, errors = [], []
-    for cand in candidates:
-        try:
-            est = cls(**{**params, **cand}, random_state=random_state)
-            est.fit(X[tr], t[tr], y[tr])
-            mu0, mu1 = (np.asarray(a, float) for a in est.predict(X[va]))
-            s = criterion_score(criterion, mu0, mu1, t[va], y[va], tau_nn, residuals)
-            if not np.isfinite(s):
-                raise ValueError(f"non-finite validation score {s}")
-            scores.append(s)
-            errors.append(None)
-        except Exception as exc:  # noqa: BLE001 - a failing candidate is recorded, the others go on
-            scores.append(float("inf"))
-            errors.append(f"{type(exc).__name__}: {exc}"[:500])
+    by_criterion, errors, n_train, n_val = validation_scores(
+        cls, params, random_state, X, t, y, candidates, (criterion,), validation_fraction=validation_fraction,
+        split_seed=split_seed)
+    scores = by_criterion[criterion]
     if not np.isfinite(scores).any():
         raise ValueError(f"tuning: all {len(candidates)} candidates failed; first error: {errors[0]}")
     chosen = int(np.argmin(scores))  # first minimum: ties go to the defaults
     return TuningResult(criterion, int(budget), candidates, scores, errors, chosen, time.perf_counter() - start,
-                        len(tr), len(va), space)  # fmt: skip
+                        n_train, n_val, space)  # fmt: skip
 
 
 def tune_task(task: Any, cls: type, X: np.ndarray, t: np.ndarray, y: np.ndarray, validation_fraction: float,

@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from benchmark import runner
@@ -22,6 +23,7 @@ from benchmark.tuning import (
     tune,
     tuning_record,
     validation_rows,
+    validation_scores,
 )
 from datasets.splits import get_split, split_indices
 from estimators import BUILTIN
@@ -136,6 +138,19 @@ def test_tune_is_deterministic():
     assert c.candidates != a.candidates
 
 
+def test_one_fit_scores_every_criterion_as_tuning_by_it_alone():
+    X, t, y = _small_data()
+    cls = import_object("estimators.meta:MetaLearner")
+    kw = dict(validation_fraction=0.3, split_seed=11)
+    one = tune(cls, {"kind": "t"}, 5, X, t, y, budget=4, criterion="factual", **kw)
+    scores, errors, n_train, n_val = validation_scores(cls, {"kind": "t"}, 5, X, t, y, one.candidates, CRITERIA, **kw)
+    assert errors == [None] * 4 and (n_train, n_val) == (one.n_train, one.n_val)
+    for c in CRITERIA:
+        alone = tune(cls, {"kind": "t"}, 5, X, t, y, budget=4, criterion=c, **kw)
+        assert alone.candidates == one.candidates and scores[c] == alone.scores  # bit for bit
+    assert len({tuple(v) for v in scores.values()}) == 3  # three different criteria, not one copied
+
+
 # ---- labels and keys -----------------------------------------------------------------------------------------
 def test_tuned_labels_and_keys_are_separate():
     est = [{"name": "t-learner"}]
@@ -222,7 +237,7 @@ def test_cli_tune_runs_and_resumes(tmp_path, capsys):
 
 
 def test_oracle_refits_every_candidate_and_reproduces_the_stored_rows(tmp_path):
-    from benchmark.studies.tuning_ihdp import oracle_section, run_oracle
+    from benchmark.studies.tuning_ihdp import CRITERIA_CSV, criteria_section, oracle_section, run_oracle
 
     store = Store(tmp_path / "s.sqlite")
     runner.run(_config([{"name": "s-learner"}], tune=3, criterion="nn-pehe"), store, progress=False)
@@ -240,3 +255,11 @@ def test_oracle_refits_every_candidate_and_reproduces_the_stored_rows(tmp_path):
     md = "\n".join(oracle_section(oracle, results[results.status == "ok"], {}))
     best = oracle.pehe_out.min()
     assert f"| {label} | 1 |" in md and f"{best:.3f} ({best:.3f})" in md and "| 1 of 1 |" in md
+    # the same candidates scored by every criterion: the tuning criterion's recomputed scores are the stored ones
+    crit = pd.read_csv(tmp_path / CRITERIA_CSV)
+    assert sorted(crit.candidate) == [0, 1, 2] and set(CRITERIA) <= set(crit.columns)
+    assert np.array_equal(crit.sort_values("candidate")["nn-pehe"], oracle.sort_values("candidate").val_score)
+    md = "\n".join(criteria_section(oracle, crit, {}))
+    picked = oracle.set_index("candidate").pehe_out[int(np.argmin(crit.sort_values("candidate")["factual"]))]
+    assert f"| {label} | factual | 1 | {picked:.3f} ({picked:.3f}) |" in md
+    assert f"| {label} | nn-pehe | 1 |" in md and md.count("| 1 of 1 |") == 1

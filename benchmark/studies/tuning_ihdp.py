@@ -24,7 +24,10 @@ absent).
 ``--oracle`` adds a diagnostic (``oracle.csv``, a section of the summary): every candidate a tuned task drew, refit
 on all fit rows with the task's seed and scored on the test rows, so that the best candidate (what the search
 space and budget could give) is told apart from the chosen one (what the criterion picked). It reads test rows, so
-it never selects anything; the chosen candidate's refit is checked against the stored row.
+it never selects anything; the chosen candidate's refit is checked against the stored row. It also scores the same
+candidates by all three criteria of :mod:`benchmark.tuning` (``criteria.csv``: each candidate fit once on the training
+part, as the tuning did), so the summary shows which candidate each criterion would have picked and how that one
+scores on the test rows.
 """
 
 from __future__ import annotations
@@ -324,6 +327,8 @@ def write_summary(results: pd.DataFrame, bases: list[str], budget: int, criterio
                      f"`python -m benchmark.studies.neural_ihdp`): " + ", ".join(got) + ".")
     if (out / ORACLE_CSV).exists():
         lines += oracle_section(pd.read_csv(out / ORACLE_CSV), ok, pub)
+        if (out / CRITERIA_CSV).exists():
+            lines += criteria_section(pd.read_csv(out / ORACLE_CSV), pd.read_csv(out / CRITERIA_CSV), pub)
 
     lines += ["", "## Verdict", ""]
     for b, (within, ratio, med_ratio, in_2se, n) in verdicts.items():
@@ -369,35 +374,69 @@ def _oracle_task(row: dict) -> list[dict]:
     return out
 
 
-def run_oracle(results: pd.DataFrame, store_path: Path, out: Path, labels: list[str], n_jobs: int) -> pd.DataFrame:
-    """Refit every candidate of the tuned tasks of ``labels`` on all fit rows and score it on the test rows.
+CRITERIA_CSV = "criteria.csv"
 
-    A diagnostic bound, never a selection: it says how good the best of the candidates the protocol drew would have
-    been (the search space and budget), apart from how well the criterion picked among them. Appends to
-    ``out/oracle.csv`` task by task, so it resumes; the chosen candidate's refit must equal the stored row.
-    """
+
+def _criteria_task(row: dict) -> list[dict]:
+    """Every stored candidate of one tuned task scored on its validation rows by every criterion (the same fits)."""
+    from benchmark.registry import import_object
+    from benchmark.runner import _limit_threads, load_task_data
+    from benchmark.tuning import CRITERIA, tuning_record, validation_scores
+
+    _limit_threads()
+    rec = tuning_record(Store(row["store"]), row["key"])
+    td = load_task_data(row["dataset"], int(row["replication"]), row["split"], json.loads(row["dataset_params"]))
+    X, t, y = (np.asarray(a, float) for a in td.fit)
+    scores, errors, _, _ = validation_scores(
+        import_object(row["estimator_target"]), json.loads(row["estimator_params"]), int(row["random_state"]), X, t,
+        y, rec["candidates"], CRITERIA, validation_fraction=td.split.validation_fraction, split_seed=td.split_seed)
+    return [{"key": row["key"], "estimator": row["estimator"], "replication": int(row["replication"]),
+             "candidate": i, **{c: scores[c][i] for c in CRITERIA}, "error": errors[i] or ""}
+            for i in range(len(rec["candidates"]))]
+
+
+def _resumable_csv(fn, rows: list[dict], path: Path, cols: list[str], n_jobs: int, desc: str) -> pd.DataFrame:
+    """Map ``fn`` over the task ``rows`` not yet in ``path`` (by key) and append its rows; a kill loses one task."""
     from concurrent.futures import ProcessPoolExecutor
 
     from tqdm.auto import tqdm
+
+    done = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=cols)
+    finished = set(done.key)
+    todo = [r for r in rows if r["key"] not in finished]
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ProcessPoolExecutor(max_workers=n_jobs)) if n_jobs > 1 else None
+        for new in tqdm((pool.map if pool else map)(fn, todo), total=len(todo), desc=desc, unit="task"):
+            # the whole file rewritten and renamed per task: a kill leaves the previous complete file, never a torn row
+            new = pd.DataFrame(new, columns=cols)
+            done = pd.concat([done, new], ignore_index=True) if len(done) else new
+            done.to_csv(path.with_suffix(".tmp"), index=False)
+            os.replace(path.with_suffix(".tmp"), path)
+    return done
+
+
+def run_oracle(results: pd.DataFrame, store_path: Path, out: Path, labels: list[str], n_jobs: int) -> pd.DataFrame:
+    """Refit every candidate of the tuned tasks of ``labels`` on all fit rows and score it on the test rows; score
+    it by every criterion on the task's validation rows too.
+
+    A diagnostic bound, never a selection: it says how good the best of the candidates the protocol drew would have
+    been (the search space and budget), apart from how well the criterion picked among them, and which candidate
+    each other criterion would have picked from the same fits. Appends to ``out/oracle.csv`` and
+    ``out/criteria.csv`` task by task, so it resumes; the chosen candidate's refit must equal the stored row and the
+    stored criterion's recomputed scores the stored ones.
+    """
+    from benchmark.tuning import CRITERIA
 
     ok = results[(results.status == "ok") & results.estimator.isin(labels)]
     missing = sorted(set(labels) - set(ok.estimator))
     if missing:
         have = sorted(e for e in results.estimator.unique() if "@" in e)
         raise ValueError(f"--oracle: no finished tuned tasks of {missing} in the store; tuned labels there: {have}.")
-    path = out / ORACLE_CSV
+    rows = [dict(r, store=str(store_path)) for r in ok.to_dict("records")]
     cols = ["key", "estimator", "replication", "candidate", "chosen", "val_score", "pehe_out", "pehe_in"]
-    done = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=cols)
-    finished = set(done.key)
-    todo = [dict(r, store=str(store_path)) for r in ok.to_dict("records") if r["key"] not in finished]
-    with contextlib.ExitStack() as stack:
-        pool = stack.enter_context(ProcessPoolExecutor(max_workers=n_jobs)) if n_jobs > 1 else None
-        for rows in tqdm((pool.map if pool else map)(_oracle_task, todo), total=len(todo), desc="oracle", unit="task"):
-            # the whole file rewritten and renamed per task: a kill leaves the previous complete file, never a torn row
-            new = pd.DataFrame(rows, columns=cols)
-            done = pd.concat([done, new], ignore_index=True) if len(done) else new
-            done.to_csv(path.with_suffix(".tmp"), index=False)
-            os.replace(path.with_suffix(".tmp"), path)
+    done = _resumable_csv(_oracle_task, rows, out / ORACLE_CSV, cols, n_jobs, "oracle")
+    _resumable_csv(_criteria_task, rows, out / CRITERIA_CSV,
+                   ["key", "estimator", "replication", "candidate", *CRITERIA, "error"], n_jobs, "criteria")
     return done
 
 
@@ -435,6 +474,42 @@ def oracle_section(oracle: pd.DataFrame, ok: pd.DataFrame, pub: dict) -> list[st
     return lines
 
 
+def criteria_section(oracle: pd.DataFrame, crit: pd.DataFrame, pub: dict) -> list[str]:
+    """Markdown: per tuned label and criterion, which candidate that criterion would pick from the same fits, and
+    that candidate's test sqrt-PEHE (from the oracle refits)."""
+    from scipy.stats import spearmanr
+
+    from benchmark.tuning import CRITERIA
+
+    lines = ["", "### The three criteria on the same candidates", "",
+             f"Each candidate's fit on the training part of the fit rows scored on the validation part by every "
+             f"criterion (`{CRITERIA_CSV}`, the same fits for all three); *picked* = what that criterion would have "
+             "chosen (first minimum, as in the protocol), scored by its refit on the test rows (`oracle.csv`). "
+             "*Recomputed = stored*: the tuning criterion's recomputed scores equal the stored ones.", "",
+             "| tuned estimator | criterion | replications | picked: mean (median) | picked / published mean | "
+             "picked = oracle | kept defaults | Spearman(score, test sqrt-PEHE), median | recomputed = stored |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    both = crit.merge(oracle[["key", "candidate", "val_score", "pehe_out"]], on=["key", "candidate"], how="inner")
+    for lab, g in both.groupby("estimator", sort=False):
+        stored = lab.split("@tuned-")[1].rsplit("-", 1)[0] if "@tuned-" in lab else None
+        p = pub.get(lab.split("@")[0])
+        tasks = [d for _, d in g.groupby("key")]
+        for c in CRITERIA:
+            pick = [int(np.argmin(d[c].to_numpy())) for d in tasks]  # first minimum, as the protocol picks
+            picked = pd.Series([d.pehe_out.iloc[i] for d, i in zip(tasks, pick)])
+            hit = np.mean([i == int(d.pehe_out.to_numpy().argmin()) for d, i in zip(tasks, pick)])
+            kept = np.mean([i == 0 for i in pick])
+            rho = np.nanmedian([spearmanr(d[c], d.pehe_out)[0] if len(d) > 2 else np.nan for d in tasks])
+            same = "-"
+            if c == stored:
+                eq = sum(bool(np.allclose(d[c], d.val_score, rtol=1e-12, atol=0)) for d in tasks)
+                same = f"{eq} of {len(tasks)}"
+            lines.append(f"| {lab} | {c} | {len(picked)} | {picked.mean():.3f} ({picked.median():.3f}) | "
+                         f"{'-' if p is None else f'{picked.mean() / p[0]:.2f}x'} | {100 * hit:.0f} % | "
+                         f"{100 * kept:.0f} % | {rho:.2f} | {same} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--replications", type=int, default=None, help="run replications 1..N only (default: config)")
@@ -445,8 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--oracle", default=None, metavar="LABELS",
                     help="comma-separated tuned estimators (e.g. tarnet,cfr-mmd): refit every stored candidate of "
-                         "their tuned tasks on all fit rows and score it on the test rows (a diagnostic, resumable; "
-                         "no tuning run), then summarise")
+                         "their tuned tasks on all fit rows and score it on the test rows, and score it by every "
+                         "criterion on the validation rows (a diagnostic, resumable; no tuning run), then summarise")
     args = ap.parse_args(argv)
     config = load_config("tuning_ihdp")
     out = Path(args.out)
