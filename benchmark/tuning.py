@@ -279,6 +279,8 @@ def validation_scores(cls: type, params: dict[str, Any], random_state: int, X: n
     """
     from datasets.base import derive_seed
 
+    if not criteria:
+        raise ValueError(f"validation_scores needs at least one criterion of {CRITERIA}; got none.")
     for c in criteria:
         check_tuning(2, c)
     tr, va = validation_rows(t, validation_fraction, derive_seed("tuning-validation", int(split_seed)))

@@ -477,7 +477,7 @@ def oracle_section(oracle: pd.DataFrame, ok: pd.DataFrame, pub: dict) -> list[st
 def criteria_section(oracle: pd.DataFrame, crit: pd.DataFrame, pub: dict) -> list[str]:
     """Markdown: per tuned label and criterion, which candidate that criterion would pick from the same fits, and
     that candidate's test sqrt-PEHE (from the oracle refits)."""
-    from scipy.stats import spearmanr
+    from scipy.stats import spearmanr, wilcoxon
 
     from benchmark.tuning import CRITERIA
 
@@ -487,16 +487,24 @@ def criteria_section(oracle: pd.DataFrame, crit: pd.DataFrame, pub: dict) -> lis
              "chosen (first minimum, as in the protocol), scored by its refit on the test rows (`oracle.csv`). "
              "*Recomputed = stored*: the tuning criterion's recomputed scores equal the stored ones.", "",
              "| tuned estimator | criterion | replications | picked: mean (median) | picked / published mean | "
-             "picked = oracle | kept defaults | Spearman(score, test sqrt-PEHE), median | recomputed = stored |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "picked - the tuning criterion's pick: mean ± SE (Wilcoxon p) | picked = oracle | kept defaults | "
+             "Spearman(score, test sqrt-PEHE), median | recomputed = stored |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     both = crit.merge(oracle[["key", "candidate", "val_score", "pehe_out"]], on=["key", "candidate"], how="inner")
     for lab, g in both.groupby("estimator", sort=False):
         stored = lab.split("@tuned-")[1].rsplit("-", 1)[0] if "@tuned-" in lab else None
         p = pub.get(lab.split("@")[0])
         tasks = [d for _, d in g.groupby("key")]
+        picks = {c: [int(np.argmin(d[c].to_numpy())) for d in tasks] for c in CRITERIA}  # first minimum, as tuned
+        ref = np.array([d.pehe_out.iloc[i] for d, i in zip(tasks, picks.get(stored, picks[CRITERIA[0]]))])
         for c in CRITERIA:
-            pick = [int(np.argmin(d[c].to_numpy())) for d in tasks]  # first minimum, as the protocol picks
+            pick = picks[c]
             picked = pd.Series([d.pehe_out.iloc[i] for d, i in zip(tasks, pick)])
+            diff = picked.to_numpy() - ref
+            versus = "-"
+            if c != stored and len(diff) > 1:
+                p_w = wilcoxon(diff).pvalue if np.any(diff != 0) else 1.0
+                versus = f"{diff.mean():+.3f} ± {diff.std(ddof=1) / np.sqrt(len(diff)):.3f} (p = {p_w:.2g})"
             hit = np.mean([i == int(d.pehe_out.to_numpy().argmin()) for d, i in zip(tasks, pick)])
             kept = np.mean([i == 0 for i in pick])
             rho = np.nanmedian([spearmanr(d[c], d.pehe_out)[0] if len(d) > 2 else np.nan for d in tasks])
@@ -505,8 +513,9 @@ def criteria_section(oracle: pd.DataFrame, crit: pd.DataFrame, pub: dict) -> lis
                 eq = sum(bool(np.allclose(d[c], d.val_score, rtol=1e-12, atol=0)) for d in tasks)
                 same = f"{eq} of {len(tasks)}"
             lines.append(f"| {lab} | {c} | {len(picked)} | {picked.mean():.3f} ({picked.median():.3f}) | "
-                         f"{'-' if p is None else f'{picked.mean() / p[0]:.2f}x'} | {100 * hit:.0f} % | "
+                         f"{'-' if p is None else f'{picked.mean() / p[0]:.2f}x'} | {versus} | {100 * hit:.0f} % | "
                          f"{100 * kept:.0f} % | {rho:.2f} | {same} |")
+    lines.append("\nThe p-values are per comparison, not adjusted for the several comparisons shown.")
     return lines
 
 
