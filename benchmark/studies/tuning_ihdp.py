@@ -280,10 +280,11 @@ def write_summary(results: pd.DataFrame, bases: list[str], budget: int, criterio
         if lab in per_rep:
             g = ok[ok.estimator == lab]
             lines.append(f"| {lab} | {len(g)} | {per_rep[lab]:.1f} | {g.fit_seconds.sum():.0f} |")
+    rest = (f"Their missing tasks of the full 100 replications would take about {remaining / 3600:.1f} h more on "
+            "one such thread (n_jobs=1), about half that with both cores of a quiet machine." if remaining > 0 else
+            f"All 100 replications of them are done: {ok.fit_seconds.sum() / 3600:.1f} h of task time in all.")
     lines += ["", f"One replication of the {len(present)} labels run so far: about {total_rep / 60:.1f} min (sum of "
-                  f"medians). Their missing tasks of the full 100 replications would take about "
-                  f"{remaining / 3600:.1f} h more on one such thread (n_jobs=1), about half that with both cores of "
-                  "a quiet machine."]
+                  f"medians). {rest}"]
     missing = [lab for lab in labels if lab not in per_rep]
     if missing:
         lines.append(f"Not run yet (no timing): {', '.join(missing)}.")
