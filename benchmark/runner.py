@@ -147,7 +147,7 @@ def execute_task(task: Task) -> TaskResult:
 
             tuning = tune_task(task, cls, *td.fit, split.validation_fraction, td.split_seed)
             est = cls(**{**task.estimator_params, **tuning.chosen_params}, random_state=task.random_state)
-        est.fit(data.X[fit_idx], data.t[fit_idx], data.y[fit_idx])
+        est.fit(*td.fit)
         t1 = time.perf_counter()
         mu0_hat, mu1_hat = est.predict(data.X)
         t2 = time.perf_counter()
