@@ -1,4 +1,4 @@
-"""Command line: ``catebench run | report | list | check`` (also ``python -m benchmark``)."""
+"""Command line: ``catebench run | report | list | check`` (also ``python -m catebench.benchmark``)."""
 
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def _cmd_datasets(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from estimators.checks import iter_checks
+    from catebench.estimators.checks import iter_checks
 
     from .registry import ESTIMATORS
 

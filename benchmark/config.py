@@ -21,7 +21,7 @@ A run is datasets x replications x estimators x seeds. Example (``benchmark/conf
 
 Optional top-level keys ``tune = 8`` and ``tune_criterion = "nn-pehe"`` (or ``"factual"``, ``"rloss"``, or a
 list) add, beside every estimator's default tasks, a tuned twin labelled ``{label}@tuned-{criterion}-{budget}``
-(see :mod:`benchmark.tuning`).
+(see :mod:`catebench.benchmark.tuning`).
 
 Relative paths are resolved against the current directory.
 """
@@ -38,7 +38,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from datasets.splits import get_split
+from catebench.datasets.splits import get_split
 
 __all__ = ["RunConfig", "DatasetSpec", "EstimatorSpec", "load_config", "CONFIG_DIR"]
 
@@ -70,7 +70,7 @@ class RunConfig:
     executor: str = "local"
     scheduler: str | None = None
     task_timeout: float | None = None
-    tune: int = 0  # > 0: also run every estimator tuned with this budget (benchmark.tuning)
+    tune: int = 0  # > 0: also run every estimator tuned with this budget (catebench.benchmark.tuning)
     tune_criterion: str | list[str] = "factual"  # "factual", "nn-pehe", "rloss", or a list of them
     datasets: list[DatasetSpec] = dataclasses.field(default_factory=list)
     estimators: list[EstimatorSpec] = dataclasses.field(default_factory=list)
@@ -89,7 +89,7 @@ class RunConfig:
             raise ValueError(f"task_timeout must be positive seconds or absent; got {self.task_timeout!r}.")
         if isinstance(self.tune, bool) or not isinstance(self.tune, int) or self.tune < 0:
             raise ValueError(f"tune must be a non-negative integer (candidates per tuned task); got {self.tune!r}.")
-        from benchmark.tuning import CRITERIA
+        from catebench.benchmark.tuning import CRITERIA
 
         crits = [self.tune_criterion] if isinstance(self.tune_criterion, str) else self.tune_criterion
         if not isinstance(crits, (list, tuple)) or not crits or any(c not in CRITERIA for c in crits):

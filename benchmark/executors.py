@@ -11,7 +11,7 @@ order), and ``close()``. An executor turns faults it can see from outside a task
     ``max_attempts`` tries. A worker death is first taken as transient and the task is retried.
 
 Faults inside a task (an exception, NaN output, a wrong shape) are already turned into ``failed`` rows by the task
-function (:func:`benchmark.runner.execute_task`). Executors never touch the store: the driver alone writes it.
+function (:func:`catebench.benchmark.runner.execute_task`). Executors never touch the store: the driver alone writes it.
 
 How the local time limit works
 ------------------------------

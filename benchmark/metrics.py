@@ -201,7 +201,7 @@ def score_distribution(data, draws0: np.ndarray, draws1: np.ndarray, fit_rows: n
                        test_rows: np.ndarray) -> dict[str, float]:
     """In-sample (``_in``, on ``fit_rows``) and out-of-sample (``_out``) distributional metrics of one task.
 
-    ``data`` is the replication's :class:`~datasets.base.CausalData` (needs y0, y1); the draws are
+    ``data`` is the replication's :class:`~catebench.datasets.base.CausalData` (needs y0, y1); the draws are
     (n_rows, S) arrays whose rows are ``fit_rows`` followed by ``test_rows``.
     """
     out: dict[str, float] = {}

@@ -137,7 +137,7 @@ def select_estimators(include: str = "*", exclude: str = "") -> list[str]:
 class PaperPlan:
     """A resolved ``catebench paper`` invocation: the run config plus what was skipped and why."""
 
-    config: "object"  # benchmark.config.RunConfig
+    config: "object"  # catebench.benchmark.config.RunConfig
     notes: list[str]
     families: list[str]
     acic2016: dict | None = None  # {"settings": [...], "source": ..., "data_dir": ...}
@@ -145,7 +145,7 @@ class PaperPlan:
 
 
 def _acic2016_spec(acic2016_dir: str | None, settings: str | None, simulation: int, notes: list[str]):
-    from datasets.acic2016 import CAUSALLIB_BUNDLED, find_data_cf_all, verify_manifest
+    from catebench.datasets.acic2016 import CAUSALLIB_BUNDLED, find_data_cf_all, verify_manifest
 
     from .config import DatasetSpec
 
@@ -176,8 +176,8 @@ def _acic2016_spec(acic2016_dir: str | None, settings: str | None, simulation: i
 
 
 def _acic2018_spec(acic2018_dir: str | None, which: str | None, notes: list[str]):
-    from datasets.acic2018 import ACIC2018
-    from datasets.base import DatasetUnavailable
+    from catebench.datasets.acic2018 import ACIC2018
+    from catebench.datasets.base import DatasetUnavailable
 
     from .config import DatasetSpec
 
@@ -227,7 +227,7 @@ def build_plan(
     task_timeout: float | None = None,
     store: str = DEFAULT_STORE,
 ) -> PaperPlan:
-    """Resolve the paper protocol into a :class:`~benchmark.config.RunConfig` (nothing runs yet).
+    """Resolve the paper protocol into a :class:`~catebench.benchmark.config.RunConfig` (nothing runs yet).
 
     Every dataset uses the ``80/20-row-order`` split. ACIC 2016: replication r of the dataset is setting r.
     IHDP: replications ``1..replications``. Unavailable families are skipped with a note (ACIC 2018 without its
@@ -386,10 +386,10 @@ def drop_stale(results: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, int,
 
 
 def iwdd_family(results: pd.DataFrame) -> list[str]:
-    """Estimators of the IWDD family in ``results``: every estimator whose class lives in ``estimators.iwdd``
+    """Estimators of the IWDD family in ``results``: every estimator whose class lives in ``catebench.estimators.iwdd``
     (the IWDD variants and their diffusion teacher)."""
     tgt = results.drop_duplicates("estimator").set_index("estimator")["estimator_target"]
-    return sorted(e for e, t in tgt.items() if str(t).startswith("estimators.iwdd"))
+    return sorted(e for e, t in tgt.items() if str(t).startswith("catebench.estimators.iwdd"))
 
 
 def best_share_ci(table: pd.DataFrame, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
@@ -398,7 +398,7 @@ def best_share_ci(table: pd.DataFrame, n_boot: int = 2000, seed: int = 0, level:
     Parameters
     ----------
     table : DataFrame, shape (n_units, n_estimators)
-        Metric per complete unit (lower is better), e.g. from :func:`benchmark.winrates.unit_means`.
+        Metric per complete unit (lower is better), e.g. from :func:`catebench.benchmark.winrates.unit_means`.
     n_boot, seed, level : bootstrap draws, seed of ``numpy.random.default_rng``, CI level.
 
     Returns
@@ -588,8 +588,8 @@ def distributional_table(results: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 def winrate_matrices(results: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, str, dict]:
     """Pairwise win rates (ties half) per family on sqrt-PEHE in and out of sample, with bootstrap CIs.
 
-    Uses :func:`benchmark.winrates.pairwise_winrates` (paired tasks: both estimators ``ok``) and
-    :func:`benchmark.stats.winrate_ci_from_table` (datasets resampled).
+    Uses :func:`catebench.benchmark.winrates.pairwise_winrates` (paired tasks: both estimators ``ok``) and
+    :func:`catebench.benchmark.stats.winrate_ci_from_table` (datasets resampled).
 
     Returns (long frame, Markdown, {(family, metric): pairwise_winrates dict}).
     """
@@ -618,7 +618,7 @@ def winrate_matrices(results: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Studies: the toy figure, sampling speed, gradient variance (measured by benchmark.studies.iwdd_*)
+# Studies: the toy figure, sampling speed, gradient variance (measured by catebench.benchmark.studies.iwdd_*)
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -835,7 +835,7 @@ def _claim_winrate(results, n_boot, seed) -> Claim:
 
 def _claim_gradvar(studies: dict) -> Claim:
     g = studies.get("gradvar", {})
-    rule = ("the generator-gradient variance study (`benchmark.studies.iwdd_ihdp`): total variance (trace of the "
+    rule = ("the generator-gradient variance study (`catebench.benchmark.studies.iwdd_ihdp`): total variance (trace of the "
             "covariance across minibatches) of the SiD generator gradient with explicit IPW weights and with "
             "randomized conditions, at one fixed model state; ratio IPW / randomized with a bootstrap 95 % CI "
             "(minibatches resampled). Holds when the CI lies above 1, does not hold when it lies at or below 1, "
@@ -1061,7 +1061,7 @@ def _fig_toy(studies: dict, fig_dir: Path) -> list[tuple[Path, str]]:
         return []
     return [(fig_dir / "toy.png", "wide: The paper's 1-D toy: true vs predicted densities of Y(0), Y(1), in and out "
                                   "of sample (teacher, KL and SiD distillation); made by "
-                                  "`benchmark.studies.iwdd_toy`.")]
+                                  "`catebench.benchmark.studies.iwdd_toy`.")]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1273,7 +1273,7 @@ def write_paper(
     claims = evaluate_claims(results, studies, n_boot=n_boot, seed=seed)
     claims_md = ("# The IWDD paper's claims, tested\n\n" + _provenance(command, store_path) + "\n\nEach claim of the "
                  "abstract of Song, Chen & Zhou (2025), with the evidence measured here, its uncertainty and a "
-                 "verdict computed by `benchmark.paper.evaluate_claims` from those numbers (the rule is printed "
+                 "verdict computed by `catebench.benchmark.paper.evaluate_claims` from those numbers (the rule is printed "
                  f"under each claim). \"IWDD\" means `{MAIN}`, the paper's proposal (randomized conditions, SiD "
                  "distillation); the baselines are every estimator outside the IWDD family.\n\n| claim | verdict |\n"
                  "|---|---|\n" + "".join(f"| {c.text} | **{c.verdict}** |\n" for c in claims) + "\n"
@@ -1340,7 +1340,7 @@ def _reproduce_md(results: pd.DataFrame, out: Path, store_path: str) -> str:
 
 
 def _provenance(command: str, store_path: str) -> str:
-    return (f"Generated by `{command or 'benchmark.paper.write_paper'}` on {_now()} from the store `{store_path}`. "
+    return (f"Generated by `{command or 'catebench.benchmark.paper.write_paper'}` on {_now()} from the store `{store_path}`. "
             f"Protocol: split `{SPLIT}` on every dataset (fit rows = first 80 % = \"in-sample\", test rows = last "
             "20 % = \"out-of-sample\"); one estimator seed per task; sqrt-PEHE against the noiseless surfaces "
             "(ACIC 2016, IHDP) or the noisy potential outcomes (ACIC 2018).")
@@ -1411,7 +1411,7 @@ def cmd_paper(args, command: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m benchmark.paper", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m catebench.benchmark.paper", description=__doc__.splitlines()[0])
     add_arguments(p)
     args = p.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv

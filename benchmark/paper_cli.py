@@ -1,4 +1,4 @@
-"""The ``catebench paper`` command-line options, kept apart from :mod:`benchmark.paper` so that building the
+"""The ``catebench paper`` command-line options, kept apart from :mod:`catebench.benchmark.paper` so that building the
 parser imports neither numpy nor pandas."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ IHDP_REPLICATIONS = 10
 
 
 def add_arguments(p) -> None:
-    """The ``catebench paper`` options (shared by ``python -m benchmark.paper``)."""
+    """The ``catebench paper`` options (shared by ``python -m catebench.benchmark.paper``)."""
     p.add_argument("--settings", help="ACIC 2016 settings, e.g. 1-20,35 (default: all 77 with --acic2016-dir, "
                                       "else the offline 1-10)")
     p.add_argument("--acic2016-dir", help="directory holding data_cf_all/ (or acic2016/data_cf_all/, or that "

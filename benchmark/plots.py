@@ -101,7 +101,7 @@ def winrate_heatmap(winrate: pd.DataFrame, title: str = "", n_pairs: pd.DataFram
     Parameters
     ----------
     winrate : DataFrame (k, k)
-        From :func:`benchmark.winrates.pairwise_winrates` (``["winrate"]``).
+        From :func:`catebench.benchmark.winrates.pairwise_winrates` (``["winrate"]``).
     title : str, default ""
     n_pairs : DataFrame (k, k), optional
         Paired-task counts, shown in the subtitle (range).

@@ -1,6 +1,6 @@
 """Write the latest leaderboard into README.md (between the LEADERBOARD-START / -END markers).
 
-``python -m benchmark.readme [--leaderboard results/leaderboard.csv] [--readme README.md]``. The table is built
+``python -m catebench.benchmark.readme [--leaderboard results/leaderboard.csv] [--readme README.md]``. The table is built
 from the generated ``leaderboard.csv`` and ``report_meta.json`` (the command and time that produced them), so the
 README never holds a number typed by hand.
 """

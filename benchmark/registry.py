@@ -2,7 +2,7 @@
 
 Three sources, in order of precedence:
 
-1. built-ins, listed in ``estimators.BUILTIN`` and ``datasets.BUILTIN`` as ``name -> (target, params, summary)``;
+1. built-ins, listed in ``catebench.estimators.BUILTIN`` and ``catebench.datasets.BUILTIN`` as ``name -> (target, params, summary)``;
 2. plugins: installed packages that declare entry points in the groups ``catebench.estimators`` and
    ``catebench.datasets``; the entry-point name is the registered name and its value a class
    (``mypkg.module:MyEstimator``);
@@ -226,5 +226,5 @@ class Registry:
         return self.get(name).create(**params)
 
 
-ESTIMATORS = Registry("estimator", "catebench.estimators", "estimators")
-DATASETS = Registry("dataset", "catebench.datasets", "datasets")
+ESTIMATORS = Registry("estimator", "catebench.estimators", "catebench.estimators")
+DATASETS = Registry("dataset", "catebench.datasets", "catebench.datasets")

@@ -432,7 +432,7 @@ def _md_table(header: list[str], rows: list[list]) -> str:
 # Full report: one function per artefact, sharing a ReportContext; write_report only calls them in order.
 # ---------------------------------------------------------------------------------------------------------------
 
-#: Pooled scopes: label -> how datasets are weighted (see benchmark.winrates.pairwise_winrates).
+#: Pooled scopes: label -> how datasets are weighted (see catebench.benchmark.winrates.pairwise_winrates).
 POOLED_DATASETS = "pooled, datasets weighted equally"
 POOLED_TASKS = "pooled, tasks weighted equally"
 
@@ -451,7 +451,7 @@ class ReportContext:
     paths : name -> path of every file written so far
     md : artefact name -> its Markdown body (for the HTML page)
     figs : figure group -> list of (PNG path, caption)
-    friedman : (scope label, metric) -> :func:`benchmark.stats.friedman_nemenyi` result
+    friedman : (scope label, metric) -> :func:`catebench.benchmark.stats.friedman_nemenyi` result
     board : the :func:`leaderboard` frame, once :func:`report_leaderboard` has run
     """
 
@@ -763,7 +763,7 @@ def report_statistics(ctx: ReportContext) -> None:
     ctx.write_text("stats.md", "# Statistics\n\n" + ctx.md["statistics"])
 
 
-#: Figures of the report are deterministic: same store, same bytes (see benchmark.plots.save).
+#: Figures of the report are deterministic: same store, same bytes (see catebench.benchmark.plots.save).
 def report_figures(ctx: ReportContext) -> None:
     """Figures in ``figures/`` (PNG + SVG): win-rate heatmaps, metric distributions, rank (CD) diagrams, error vs
     fit time; listed in ``ctx.figs`` for the page."""

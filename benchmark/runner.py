@@ -6,19 +6,19 @@ status ``ok`` (and failed ones too, unless ``retry_failed``).
 
 Workers run :func:`execute_task`: load the replication, split it, fit the estimator on the fit rows, predict
 potential outcomes for every row, check them, and score them against the truth; for an estimator tagged
-``generative``, also draw from ``sample`` and score the draws (distributional metrics, :mod:`benchmark.metrics`;
+``generative``, also draw from ``sample`` and score the draws (distributional metrics, :mod:`catebench.benchmark.metrics`;
 the sampling time is stored as ``sample_seconds``), and keep the estimator's numeric ``diagnostics_`` (if any) as
 ``diag_<name>`` entries beside the metrics. An exception anywhere in a task
 becomes a ``failed`` row with its error text; the run goes on. Each task runs with one BLAS thread and one torch
 thread, whatever the executor, so results do not depend on where a task ran.
 
-Executors (``config.executor``, see :mod:`benchmark.executors`): ``local`` (default; ``n_jobs`` worker processes
+Executors (``config.executor``, see :mod:`catebench.benchmark.executors`): ``local`` (default; ``n_jobs`` worker processes
 the driver starts and controls), ``inline`` (in the driver's process) or ``dask`` (a ``LocalCluster`` on
 127.0.0.1, or the scheduler at ``config.scheduler``). Faults seen from outside a task become rows too:
 ``timeout`` (longer than ``config.task_timeout`` seconds; the worker is stopped) and ``crashed`` (the worker
 process died on every try; worker deaths are retried a bounded number of times). Whatever the executor, the
 driver alone writes the store, and it holds the store's lock for the whole run, so a second run on the same store
-is refused (:class:`~benchmark.store.StoreLocked`) instead of interleaving writes.
+is refused (:class:`~catebench.benchmark.store.StoreLocked`) instead of interleaving writes.
 
 The local executor starts its workers with the "spawn" method, which imports the driver's ``__main__`` module in
 each worker: a script that calls :func:`run` must do so under ``if __name__ == "__main__":``.
@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from datasets.splits import get_split, split_indices
+from catebench.datasets.splits import get_split, split_indices
 
 from .config import RunConfig
 from .executors import make_executor
@@ -173,9 +173,9 @@ def execute_task(task: Task) -> TaskResult:
 
 
 def _distribution_scores(est, data, fit_idx: np.ndarray, test_idx: np.ndarray, split_seed: int) -> dict[str, float]:
-    """Distributional metrics of a generative estimator (:func:`benchmark.metrics.score_distribution`): draws on
+    """Distributional metrics of a generative estimator (:func:`catebench.benchmark.metrics.score_distribution`): draws on
     every test row and on a seeded subsample of at most ``MAX_DIST_FIT_ROWS`` fit rows."""
-    from datasets.base import derive_seed
+    from catebench.datasets.base import derive_seed
 
     fit_rows = fit_idx
     if len(fit_idx) > MAX_DIST_FIT_ROWS:
@@ -202,9 +202,9 @@ class TaskData:
 
     Attributes
     ----------
-    data : datasets.base.CausalData
+    data : catebench.datasets.base.CausalData
         The whole replication: ``X`` (n, d), ``t`` (n,), ``y`` (n,) and the truth.
-    split : datasets.splits.Split
+    split : catebench.datasets.splits.Split
         The split protocol; ``split.validation_fraction`` is what the runner passes to an estimator tagged
         ``uses_validation`` (as ``validation_fraction``).
     fit_idx, test_idx : (n_fit,), (n_test,) int arrays
@@ -230,7 +230,7 @@ class TaskData:
 
 
 def task_data(task: Task) -> TaskData:
-    """The data and split of a planned task (:func:`benchmark.tasks.plan_tasks`), as :func:`execute_task` uses them."""
+    """The data and split of a planned task (:func:`catebench.benchmark.tasks.plan_tasks`), as :func:`execute_task` uses them."""
     data = _load_replication(task.dataset_target, task.dataset_params_json, task.replication)
     split = get_split(task.split)
     split_seed = _split_seed(task)
@@ -279,9 +279,9 @@ def check_datasets(tasks: list[Task]) -> None:
 
     A missing or corrupt data file then stops the run at once with the dataset's own message (file, expected
     sha256 and directory, in full) instead of becoming one failed task per replication. Raises
-    :class:`~datasets.base.DatasetUnavailable` (a ``FileNotFoundError``) or ``ValueError``.
+    :class:`~catebench.datasets.base.DatasetUnavailable` (a ``FileNotFoundError``) or ``ValueError``.
     """
-    from datasets.base import DatasetUnavailable
+    from catebench.datasets.base import DatasetUnavailable
 
     first: dict[tuple[str, str, str], int] = {}
     for t in tasks:
@@ -297,7 +297,7 @@ def check_datasets(tasks: list[Task]) -> None:
 
 
 def _split_seed(task: Task) -> int:
-    from datasets.base import derive_seed
+    from catebench.datasets.base import derive_seed
 
     return derive_seed("split", task.dataset, task.dataset_version, task.dataset_params_json, task.replication)
 
@@ -338,7 +338,7 @@ def run(
     ``label_conflict``: what to do when a label of the plan already names another estimator configuration (other
     parameters) on the same dataset in the store: ``"refuse"`` (the default, as in the CLI: ``ValueError`` naming
     both, before anything runs) or ``"warn"`` (the CLI's ``--allow-label-conflict``: a warning naming both; reports
-    then show the configurations apart, :mod:`benchmark.store`).
+    then show the configurations apart, :mod:`catebench.benchmark.store`).
 
     SIGTERM during the run unwinds as Ctrl-C does (:class:`Terminated`, a ``KeyboardInterrupt``): the workers are
     stopped, the store is checkpointed and its lock released. Local workers also exit by themselves when the driver
@@ -422,7 +422,7 @@ def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool,
 
 
 
-from estimators.base import CATEEstimator as _CATEEstimator  # noqa: E402 - only for the placeholder below
+from catebench.estimators.base import CATEEstimator as _CATEEstimator  # noqa: E402 - only for the placeholder below
 
 
 class _Placeholder(_CATEEstimator):

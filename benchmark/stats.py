@@ -91,7 +91,7 @@ def unit_table(
         Columns (default: every estimator, sorted).
     complete : bool, default True
         Use only complete replications (every estimator ``ok`` on every task; see
-        :func:`benchmark.winrates.unit_means`), as the paired tests need.  False (replication units only): every
+        :func:`catebench.benchmark.winrates.unit_means`), as the paired tests need.  False (replication units only): every
         replication, NaN where an estimator has no ok task; a partly failed replication averages its ok tasks.
 
     Returns
@@ -200,7 +200,7 @@ def bootstrap_winrate_ci(
 ) -> tuple[float, float, float, int]:
     """Pairwise win rate w(a, b) with a percentile bootstrap CI that resamples replications (clusters of tasks).
 
-    Tasks are paired as in :func:`benchmark.winrates.pairwise_winrates` (same ``weighting``); all seeds/splits of
+    Tasks are paired as in :func:`catebench.benchmark.winrates.pairwise_winrates` (same ``weighting``); all seeds/splits of
     a (dataset, replication) are resampled together.
 
     Returns
@@ -217,7 +217,7 @@ def winrate_ci_from_table(
     wide: pd.DataFrame, a: str, b: str, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
     higher_is_better: bool = False, weighting: str = "datasets",
 ) -> tuple[float, float, float, int]:
-    """:func:`bootstrap_winrate_ci` on a precomputed :func:`benchmark.winrates.paired_table` (any columns).
+    """:func:`bootstrap_winrate_ci` on a precomputed :func:`catebench.benchmark.winrates.paired_table` (any columns).
 
     ``weighting="datasets"`` resamples replications within each dataset (stratified) and averages the
     per-dataset win rates; ``"tasks"`` resamples all replications together and pools their tasks.

@@ -13,8 +13,8 @@ import hashlib
 import json
 from importlib.metadata import PackageNotFoundError, version
 
-from datasets.base import canonical_json, derive_seed
-from datasets.splits import get_split
+from catebench.datasets.base import canonical_json, derive_seed
+from catebench.datasets.splits import get_split
 
 from .config import RunConfig
 from .registry import DATASETS, ESTIMATORS
@@ -45,7 +45,7 @@ class Task:
     estimator_params_json: str
     seed: int  # seed index, 0 .. seeds-1
     random_state: int
-    tuning_json: str | None = None  # tuned tasks: {"budget", "criterion", "space"} (see benchmark.tuning)
+    tuning_json: str | None = None  # tuned tasks: {"budget", "criterion", "space"} (see catebench.benchmark.tuning)
 
     @property
     def dataset_params(self) -> dict:
@@ -80,7 +80,7 @@ def _estimator_specs(config: RunConfig):
 def _tuned_specs(config: RunConfig, estimators: list) -> list:
     """Tuned twins of every estimator when ``config.tune`` > 0: label ``{label}@tuned-{criterion}-{budget}``, the
     same fixed parameters, and the tuning settings (budget, criterion, the estimator's search space), which are part
-    of the task key (see :mod:`benchmark.tuning`)."""
+    of the task key (see :mod:`catebench.benchmark.tuning`)."""
     budget = getattr(config, "tune", 0) or 0
     if not budget:
         return []

@@ -187,7 +187,7 @@ class _Nuisance:
     def __init__(self, X, t, y, seed: int):
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        from estimators._nuisance import make_propensity_model
+        from catebench.estimators._nuisance import make_propensity_model
 
         self.m = HistGradientBoostingRegressor(early_stopping=False, random_state=seed).fit(X, y)
         self.e = make_propensity_model().fit(X, t.astype(int))
@@ -277,7 +277,7 @@ def validation_scores(cls: type, params: dict[str, Any], random_state: int, X: n
     its fit or prediction failed, the error kept in ``errors[i]``). The fits do not depend on the criteria, so one
     call with several criteria gives each the scores :func:`tune` would give it alone.
     """
-    from datasets.base import derive_seed
+    from catebench.datasets.base import derive_seed
 
     if not criteria:
         raise ValueError(f"validation_scores needs at least one criterion of {CRITERIA}; got none.")
@@ -340,7 +340,7 @@ def tune(cls: type, params: dict[str, Any], random_state: int, X: np.ndarray, t:
     -------
     TuningResult
     """
-    from datasets.base import derive_seed
+    from catebench.datasets.base import derive_seed
 
     check_tuning(budget, criterion)
     start = time.perf_counter()
@@ -360,7 +360,7 @@ def tune(cls: type, params: dict[str, Any], random_state: int, X: np.ndarray, t:
 
 def tune_task(task: Any, cls: type, X: np.ndarray, t: np.ndarray, y: np.ndarray, validation_fraction: float,
               split_seed: int) -> TuningResult:
-    """:func:`tune` with the settings a tuned :class:`~benchmark.tasks.Task` carries (``task.tuning_json``)."""
+    """:func:`tune` with the settings a tuned :class:`~catebench.benchmark.tasks.Task` carries (``task.tuning_json``)."""
     spec = json.loads(task.tuning_json)
     return tune(cls, task.estimator_params, task.random_state, X, t, y, budget=spec["budget"],
                 criterion=spec["criterion"], validation_fraction=validation_fraction, split_seed=split_seed,

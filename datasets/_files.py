@@ -1,7 +1,7 @@
 """Local data files: the user data directory, sha256 verification and an optional, opt-in download.
 
 Nothing here touches the network unless the caller passes ``allow_download=True`` or the environment sets
-``CATEBENCH_ALLOW_DOWNLOAD=1``. Every missing file raises :class:`~datasets.base.DatasetUnavailable` with a message
+``CATEBENCH_ALLOW_DOWNLOAD=1``. Every missing file raises :class:`~catebench.datasets.base.DatasetUnavailable` with a message
 that names the file, its expected sha256 (when pinned) and the directory to put it in.
 """
 

@@ -14,7 +14,7 @@ Outcomes follow NPCI setting "A" = Hill's response surface B, drawn afresh per r
 
 Replication r is drawn from a seed derived from ("ihdp", version, parameters, r), so any number of replications
 is available and each is the same on every machine. These are not the draws of the published IHDP-100/1000
-files (those need the files: see :mod:`datasets.ihdp_npz`), only draws from the same design.
+files (those need the files: see :mod:`catebench.datasets.ihdp_npz`), only draws from the same design.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""catebench estimators: one contract (:class:`~estimators.base.CATEEstimator`), many families.
+"""catebench estimators: one contract (:class:`~catebench.estimators.base.CATEEstimator`), many families.
 
 ``BUILTIN`` maps each registered name to ``(target "module:Class", parameters, one-line summary)``; the
-registry in :mod:`benchmark.registry` reads it lazily, so importing this package does not import torch.
+registry in :mod:`catebench.benchmark.registry` reads it lazily, so importing this package does not import torch.
 """
 
 _LAZY = {"CATEEstimator", "NotFittedError", "Tags", "validate_fit_inputs", "validate_X"}
@@ -19,7 +19,7 @@ def __getattr__(name: str):
 
 __all__ = ["CATEEstimator", "Tags", "NotFittedError", "validate_fit_inputs", "validate_X", "BUILTIN"]
 
-_META = "estimators.meta:MetaLearner"
+_META = "catebench.estimators.meta:MetaLearner"
 
 BUILTIN: dict[str, tuple[str, dict, str]] = {
     "s-learner": (_META, {"kind": "s"}, "S-learner (causalml), gradient-boosting base learner"),
@@ -29,19 +29,19 @@ BUILTIN: dict[str, tuple[str, dict, str]] = {
     "dr-learner": (_META, {"kind": "dr"}, "DR-learner (causalml), gradient boosting + logistic propensity"),
     "s-learner-linear": (_META, {"kind": "s", "base_learner": "linear"}, "S-learner with OLS (OLS-1)"),
     "t-learner-linear": (_META, {"kind": "t", "base_learner": "linear"}, "T-learner with OLS (OLS-2)"),
-    "causal-forest": ("estimators.forest:CausalForest", {}, "Causal forest (econml CausalForestDML)"),
-    "tarnet": ("estimators.neural:TARNet", {}, "TARNet (Shalit et al. 2017), torch"),
-    "cfr-mmd": ("estimators.neural:TARNet", {"ipm": "mmd-rbf"}, "CFR with RBF-kernel MMD penalty (Shalit et al. 2017)"),
-    "cfr-mmd-lin": ("estimators.neural:TARNet", {"ipm": "mmd-lin"}, "CFR with squared linear MMD (the authors' IHDP config)"),
-    "cfr-wass": ("estimators.neural:TARNet", {"ipm": "wass"}, "CFR with Sinkhorn Wasserstein penalty (Shalit et al. 2017)"),
-    "dragonnet": ("estimators.neural:DragonNet", {}, "DragonNet (Shi et al. 2019), torch"),
-    "dragonnet-treg": ("estimators.neural:DragonNet", {"targeted_reg": True}, "DragonNet + targeted regularization"),
-    "diffusion-teacher": ("estimators.iwdd:DiffusionTeacher", {}, "Conditional EDM diffusion teacher, 50-step Heun sampler"),
-    "iwdd-rand": ("estimators.iwdd:IWDD", {"adjustment": "rand"}, "IWDD: SiD one-step generator, randomized conditions"),
-    "iwdd-ipw": ("estimators.iwdd:IWDD", {"adjustment": "ipw"}, "IWDD: SiD one-step generator, stabilised IPW"),
-    "iwdd-plain": ("estimators.iwdd:IWDD", {"adjustment": "plain"}, "IWDD ablation: SiD generator, no adjustment"),
-    "iwdd-kl": ("estimators.iwdd:IWDD", {"adjustment": "rand", "divergence": "kl"}, "IWDD ablation: KL (DMD) distillation, randomized"),
-    "diffpo": ("estimators.diffpo:DiffPO", {}, "DiffPO (Ma et al. 2024): conditional DDPM, orthogonal (IPW) diffusion loss"),
-    "cevae": ("estimators.cevae:CEVAE", {}, "CEVAE (Louizos et al. 2017): VAE with a latent confounder, torch"),
-    "ganite": ("estimators.ganite:GANITE", {}, "GANITE (Yoon et al. 2018): counterfactual GAN + ITE generator, torch"),
+    "causal-forest": ("catebench.estimators.forest:CausalForest", {}, "Causal forest (econml CausalForestDML)"),
+    "tarnet": ("catebench.estimators.neural:TARNet", {}, "TARNet (Shalit et al. 2017), torch"),
+    "cfr-mmd": ("catebench.estimators.neural:TARNet", {"ipm": "mmd-rbf"}, "CFR with RBF-kernel MMD penalty (Shalit et al. 2017)"),
+    "cfr-mmd-lin": ("catebench.estimators.neural:TARNet", {"ipm": "mmd-lin"}, "CFR with squared linear MMD (the authors' IHDP config)"),
+    "cfr-wass": ("catebench.estimators.neural:TARNet", {"ipm": "wass"}, "CFR with Sinkhorn Wasserstein penalty (Shalit et al. 2017)"),
+    "dragonnet": ("catebench.estimators.neural:DragonNet", {}, "DragonNet (Shi et al. 2019), torch"),
+    "dragonnet-treg": ("catebench.estimators.neural:DragonNet", {"targeted_reg": True}, "DragonNet + targeted regularization"),
+    "diffusion-teacher": ("catebench.estimators.iwdd:DiffusionTeacher", {}, "Conditional EDM diffusion teacher, 50-step Heun sampler"),
+    "iwdd-rand": ("catebench.estimators.iwdd:IWDD", {"adjustment": "rand"}, "IWDD: SiD one-step generator, randomized conditions"),
+    "iwdd-ipw": ("catebench.estimators.iwdd:IWDD", {"adjustment": "ipw"}, "IWDD: SiD one-step generator, stabilised IPW"),
+    "iwdd-plain": ("catebench.estimators.iwdd:IWDD", {"adjustment": "plain"}, "IWDD ablation: SiD generator, no adjustment"),
+    "iwdd-kl": ("catebench.estimators.iwdd:IWDD", {"adjustment": "rand", "divergence": "kl"}, "IWDD ablation: KL (DMD) distillation, randomized"),
+    "diffpo": ("catebench.estimators.diffpo:DiffPO", {}, "DiffPO (Ma et al. 2024): conditional DDPM, orthogonal (IPW) diffusion loss"),
+    "cevae": ("catebench.estimators.cevae:CEVAE", {}, "CEVAE (Louizos et al. 2017): VAE with a latent confounder, torch"),
+    "ganite": ("catebench.estimators.ganite:GANITE", {}, "GANITE (Yoon et al. 2018): counterfactual GAN + ITE generator, torch"),
 }

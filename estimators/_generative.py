@@ -2,7 +2,7 @@
 
 Each estimator standardises X (per column) and y with the mean and standard deviation of its *training* rows
 (the fit rows minus the held-out validation rows), holds out ``validation_fraction`` of the fit rows, stratified by
-arm, for early stopping or model selection (:func:`estimators.neural._nets.validation_split`), and returns
+arm, for early stopping or model selection (:func:`catebench.estimators.neural._nets.validation_split`), and returns
 predictions and draws in the original outcome scale.
 """
 

@@ -296,7 +296,7 @@ class CATEEstimator(BaseEstimator):
         -------
         dict or None
             ``{parameter name: list of candidate values}``: a small discrete grid, JSON-encodable values (it is
-            part of the tuned task's key). :mod:`benchmark.tuning` draws ``budget - 1`` distinct grid points at
+            part of the tuned task's key). :mod:`catebench.benchmark.tuning` draws ``budget - 1`` distinct grid points at
             random (seeded), beside candidate 0 = the defaults. ``None`` (this default) or ``{}``: nothing to
             tune; a tuned run then fits the defaults only. Document in the override how the grid was chosen.
         """

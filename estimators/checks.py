@@ -3,7 +3,7 @@
 Use it in a plugin's tests, one pytest case per check::
 
     import pytest
-    from estimators.checks import check_estimator, iter_checks
+    from catebench.estimators.checks import check_estimator, iter_checks
     from mypkg import MyEstimator
 
     @pytest.mark.parametrize("check", iter_checks(MyEstimator()), ids=lambda c: c.__name__)

@@ -1,7 +1,7 @@
 """Causal forest (Wager & Athey 2018; Athey, Tibshirani & Wager 2019) via econml's ``CausalForestDML``.
 
 The forest estimates tau(x) after residualising Y and T on X with cross-fitted nuisance models. Potential
-outcomes come from the same construction as the tau-only meta-learners (see :mod:`estimators.meta`):
+outcomes come from the same construction as the tau-only meta-learners (see :mod:`catebench.estimators.meta`):
 mu_0 = m - e tau and mu_1 = m + (1 - e) tau, where m(x) and e(x) are separately fitted outcome and propensity
 models (gradient boosting and logistic regression), all seeded from ``random_state``.
 """

@@ -13,7 +13,7 @@ generator anyway; these helpers make them conform:
 
 Example::
 
-    from estimators.seeding import numpy_global_seed, seed_from, torch_seed
+    from catebench.estimators.seeding import numpy_global_seed, seed_from, torch_seed
 
     def _fit(self, X, t, y):
         with numpy_global_seed(seed_from(self.random_state)):

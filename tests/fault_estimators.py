@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from estimators.base import CATEEstimator
+from catebench.estimators.base import CATEEstimator
 
 __all__ = ["Raise", "Hang", "NaNOutput", "WrongShape", "ExitWorker", "KillWorker", "FlakyKill", "Slow", "WaitFor"]
 

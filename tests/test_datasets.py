@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets import BUILTIN, DatasetUnavailable, get_split, split_indices
-from datasets._files import sha256_of
-from datasets.acic2016 import CAUSALLIB_BUNDLED, ACIC2016, list_replications
-from datasets.acic2018 import ACIC2018
-from datasets.ihdp import COVARIATES, ihdp_covariates
-from datasets.ihdp_npz import IHDP_SHA256, IHDPNpz
-from datasets.synthetic import NieWager, Synthetic, Toy1D
-from datasets.twins import Twins
+from catebench.datasets import BUILTIN, DatasetUnavailable, get_split, split_indices
+from catebench.datasets._files import sha256_of
+from catebench.datasets.acic2016 import CAUSALLIB_BUNDLED, ACIC2016, list_replications
+from catebench.datasets.acic2018 import ACIC2018
+from catebench.datasets.ihdp import COVARIATES, ihdp_covariates
+from catebench.datasets.ihdp_npz import IHDP_SHA256, IHDPNpz
+from catebench.datasets.synthetic import NieWager, Synthetic, Toy1D
+from catebench.datasets.twins import Twins
 
 SHARED = Path(os.environ.get("CATEBENCH_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 IHDP_TEST = SHARED / "data" / "ihdp" / "ihdp_npci_1-100.test.npz"
@@ -219,7 +219,7 @@ def test_twins_ganite_assignment_seeded(tmp_path, monkeypatch):
     df.to_csv(path, index=False)
     with pytest.raises(ValueError, match="0128e5df"):  # not the real file: the pinned digest refuses it
         Twins(data_dir=str(tmp_path)).load(1)
-    monkeypatch.setattr("datasets.twins.TWINS_SHA256", sha256_of(path))
+    monkeypatch.setattr("catebench.datasets.twins.TWINS_SHA256", sha256_of(path))
     a, b, c = Twins(data_dir=str(tmp_path)).load(1), Twins(data_dir=str(tmp_path)).load(1), Twins(data_dir=str(tmp_path)).load(2)
     assert np.array_equal(a.t, b.t) and not np.array_equal(a.t, c.t)
     assert a.X.shape == (n, 30) and set(np.unique(a.y0)) <= {0.0, 1.0}
@@ -236,7 +236,7 @@ def test_every_loader_offline_works_or_says_what_to_do(tmp_path, no_network):
     with pytest.raises(OSError):
         socket.socket()
     for name, (target, params, _) in sorted(BUILTIN.items()):
-        from benchmark.registry import import_object
+        from catebench.benchmark.registry import import_object
 
         cls = import_object(target)
         kwargs = dict(params)
@@ -322,7 +322,7 @@ def test_toy_1d_design_and_iwdd_split():
 
 
 def test_cli_datasets_prints_every_card(capsys):
-    from benchmark.cli import main
+    from catebench.benchmark.cli import main
 
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark import executors
-from benchmark.config import config_from_dict
-from benchmark.executors import InlineExecutor, LocalExecutor, _pick, make_executor
-from benchmark.runner import run
-from benchmark.store import Store, TaskResult
+from catebench.benchmark import executors
+from catebench.benchmark.config import config_from_dict
+from catebench.benchmark.executors import InlineExecutor, LocalExecutor, _pick, make_executor
+from catebench.benchmark.runner import run
+from catebench.benchmark.store import Store, TaskResult
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = str(Path(__file__).resolve().parent)
@@ -139,7 +139,7 @@ def test_make_executor_and_bad_arguments(tmp_path):
 @pytest.mark.slow
 def test_cli_executor_and_timeout_flags(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": os.pathsep.join([TESTS, str(ROOT)])}
-    cmd = [sys.executable, "-m", "benchmark", "run", "smoke", "--store", str(tmp_path / "s.sqlite"), "--no-progress",
+    cmd = [sys.executable, "-m", "catebench.benchmark", "run", "smoke", "--store", str(tmp_path / "s.sqlite"), "--no-progress",
            "--executor", "local", "--task-timeout", "8", "--replications", "1", "--estimators", "t-learner-linear,fault_estimators:Hang"]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -177,7 +177,7 @@ def _run_combo(tmp_path, i: int, lost_worker_timeout: str | None = None) -> tupl
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": os.pathsep.join([TESTS, str(ROOT)])}
     if lost_worker_timeout is not None:
         env["DASK_DISTRIBUTED__DEPLOY__LOST_WORKER_TIMEOUT"] = lost_worker_timeout
-    cmd = [sys.executable, "-m", "benchmark", "run", str(config), "--store", str(store), "--no-progress"]
+    cmd = [sys.executable, "-m", "catebench.benchmark", "run", str(config), "--store", str(store), "--no-progress"]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
     except subprocess.TimeoutExpired as exc:  # the child (and its cluster) is killed by subprocess.run
@@ -319,7 +319,7 @@ def test_real_dask_scheduler_and_workers_one_killed_mid_run_equals_local_run(tmp
         with Client(address, timeout="120s") as client:
             client.wait_for_workers(2, timeout=300)
         store = tmp_path / "dist.sqlite"
-        driver = subprocess.Popen([sys.executable, "-m", "benchmark", "run", str(config), "--scheduler", address,
+        driver = subprocess.Popen([sys.executable, "-m", "catebench.benchmark", "run", str(config), "--scheduler", address,
                                    "--store", str(store), "--no-progress"], env=env, cwd=tmp_path,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         procs.append(driver)
@@ -337,7 +337,7 @@ def test_real_dask_scheduler_and_workers_one_killed_mid_run_equals_local_run(tmp
         _stop(procs)
         log.close()
     local = tmp_path / "local.sqlite"
-    cfg = dataclasses.replace(__import__("benchmark.config", fromlist=["load_config"]).load_config(config),
+    cfg = dataclasses.replace(__import__("catebench.benchmark.config", fromlist=["load_config"]).load_config(config),
                               executor="inline", store=str(local))  # fmt: skip
     assert run(cfg, progress=False).ok == 9
     a = Store(store).results().set_index("key").sort_index()

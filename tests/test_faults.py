@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.config import config_from_dict
-from benchmark.runner import run
-from benchmark.store import Store, StoreLocked
+from catebench.benchmark.config import config_from_dict
+from catebench.benchmark.runner import run
+from catebench.benchmark.store import Store, StoreLocked
 
 TESTS = str(Path(__file__).resolve().parent)
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +90,7 @@ def test_in_task_faults_inline(tmp_path, fault_path):
 
 @pytest.mark.slow
 def test_sigkill_driver_and_resume_equals_uninterrupted_run(tmp_path):
-    from benchmark.studies.kill_resume import CONFIG, N_TASKS, compare_stores, draw_kill_point, run_cli, trial
+    from catebench.benchmark.studies.kill_resume import CONFIG, N_TASKS, compare_stores, draw_kill_point, run_cli, trial
 
     config = tmp_path / "kr.toml"
     config.write_text(CONFIG)
@@ -123,7 +123,7 @@ def test_second_concurrent_run_is_refused_and_store_stays_consistent(tmp_path, f
         '[[estimators]]\nname = "t-learner-linear"\n'
     )
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": os.pathsep.join([TESTS, str(ROOT)])}
-    proc = subprocess.Popen([sys.executable, "-m", "benchmark", "run", str(config), "--store", str(store),
+    proc = subprocess.Popen([sys.executable, "-m", "catebench.benchmark", "run", str(config), "--store", str(store),
                              "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         lock = store.with_name(store.name + ".lock")
@@ -149,7 +149,7 @@ def test_second_concurrent_run_is_refused_and_store_stays_consistent(tmp_path, f
 
 
 # ---- issue 13: faults that still got through ----------------------------------------------------------------
-from benchmark.cli import main  # noqa: E402
+from catebench.benchmark.cli import main  # noqa: E402
 
 
 def _toml(tmp_path, name="c.toml", estimators=("t-learner-linear",), reps=1, extra="", dataset='name = "ihdp"'):
@@ -270,7 +270,7 @@ def test_missing_dataset_file_stops_the_run_before_any_task(tmp_path, capsys):
     ds = f'name = "twins"\nparams = {{data_dir = "{data}"}}'
     store = tmp_path / "s.sqlite"
     assert main(["run", str(_toml(tmp_path, dataset=ds)), "--store", str(store), "--no-progress"]) == 2
-    from datasets.twins import TWINS_SHA256
+    from catebench.datasets.twins import TWINS_SHA256
 
     _one_line_error(capsys, "Twin_Data.csv.gz", TWINS_SHA256, str(data / "twins"))
     assert not store.exists()
@@ -312,7 +312,7 @@ def test_readme_data_file_names_and_digest_claims_match_the_loaders():
     ihdp-1000 "sha256-verified" though no digest of its files is pinned."""
     import re
 
-    from datasets.ihdp_npz import IHDP_SHA256
+    from catebench.datasets.ihdp_npz import IHDP_SHA256
 
     readme = (ROOT / "README.md").read_text()
     data_md = (ROOT / "datasets" / "DATA.md").read_text()
@@ -362,7 +362,7 @@ def test_killed_local_driver_leaves_no_orphan_workers(tmp_path, sig):
     config.write_text('name = "k"\nexecutor = "local"\nn_jobs = 2\n[[datasets]]\nname = "ihdp"\nreplications = 1\n'
                       '[[estimators]]\nname = "fault_estimators:Hang"\n[[estimators]]\nname = "t-learner-linear"\n')  # fmt: skip
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": os.pathsep.join([TESTS, str(ROOT)])}
-    proc = subprocess.Popen([sys.executable, "-m", "benchmark", "run", str(config), "--store", str(store),
+    proc = subprocess.Popen([sys.executable, "-m", "catebench.benchmark", "run", str(config), "--store", str(store),
                              "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         # once the t-learner row is stored, one worker sleeps in Hang and the other is idle

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from estimators.cevae import CEVAE
-from estimators.diffpo import DiffPO, quadratic_betas
-from estimators.ganite import GANITE
+from catebench.estimators.cevae import CEVAE
+from catebench.estimators.diffpo import DiffPO, quadratic_betas
+from catebench.estimators.ganite import GANITE
 
 CLASSES = [DiffPO, CEVAE, GANITE]
 NOISE_SD = 0.5
@@ -141,7 +141,7 @@ def test_cevae_binary_columns_detected():
 def test_ganite_predict_is_mean_of_draws():
     X, t, y, *_ = design(200)
     e = tiny(GANITE, random_state=0).fit(X, t, y)
-    y0, y1 = e._draws(X[:10], int(e.n_predict_samples), __import__("estimators.base").base.seed_from(0, 1))
+    y0, y1 = e._draws(X[:10], int(e.n_predict_samples), __import__("catebench.estimators.base").base.seed_from(0, 1))
     mu0, mu1 = e.predict(X[:10])
     np.testing.assert_allclose(mu0, y0.mean(1))
     np.testing.assert_allclose(mu1, y1.mean(1))

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from estimators.checks import iter_checks, tiny_data
-from estimators.iwdd import IWDD, DiffusionTeacher
-from estimators.iwdd.distill import distill, draw_conditions, generate, ode_pairs, warm_start
-from estimators.iwdd.edm import (
+from catebench.estimators.checks import iter_checks, tiny_data
+from catebench.estimators.iwdd import IWDD, DiffusionTeacher
+from catebench.estimators.iwdd.distill import distill, draw_conditions, generate, ode_pairs, warm_start
+from catebench.estimators.iwdd.edm import (
     EDMPrecond, NoiseEmbedding, ResidualMLPDenoiser, heun_sample, karras_sigmas, make_condition, train_teacher,
 )
 
@@ -259,7 +259,7 @@ def test_point_predictions_are_deterministic_and_share_latents_across_arms():
     a, b = est.predict(X[:20]), est.predict(X[:20])
     np.testing.assert_array_equal(a[0], b[0])
     # the mean rule: Gauss-Hermite nodes shared by both arms, so no Monte-Carlo noise enters tau_hat
-    from estimators.iwdd.estimator import latent_nodes
+    from catebench.estimators.iwdd.estimator import latent_nodes
 
     nodes, w = latent_nodes("mean", 8)
     assert abs(w.sum() - 1) < 1e-12 and abs(nodes @ w) < 1e-12 and abs((nodes**2) @ w - 1) < 1e-9
@@ -314,7 +314,7 @@ def test_observed_arm_pairs_equal_the_full_pairs_and_give_the_same_warm_start():
     with pytest.raises(ValueError, match="only_arm"):
         ode_pairs(teacher, x, 4, 5, torch.Generator(), only_arm=z[:3])
     # warm_start under "plain" uses the observed-arm pairs; its generator equals one trained on the full pairs
-    import estimators.iwdd.distill as distill_mod
+    import catebench.estimators.iwdd.distill as distill_mod
 
     def run(full: bool):
         G = EDMPrecond(ResidualMLPDenoiser(4, width=16, n_blocks=1))
@@ -345,7 +345,7 @@ def test_importance_weighted_pretraining_changes_the_teacher():
 def test_teacher_refit_trains_every_fit_row_for_the_chosen_epochs(monkeypatch):
     """teacher_refit: early stopping chooses the step count on the training rows; a fresh teacher then trains on
     all fit rows, without validation, for as many epochs; off, the early-stopped teacher is kept."""
-    import estimators.iwdd.estimator as est_mod
+    import catebench.estimators.iwdd.estimator as est_mod
 
     X, t, y = _noisy_design(400, 1)
     calls = []

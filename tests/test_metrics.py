@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from benchmark.metrics import ate_error, metric_columns, point_metrics, score, sqrt_pehe
+from catebench.benchmark.metrics import ate_error, metric_columns, point_metrics, score, sqrt_pehe
 
 
 def _naive_pehe(tau, tau_hat):
@@ -52,7 +52,7 @@ def _quantile_draws(mu, sd, s):
 
 
 def test_crps_matches_the_gaussian_closed_form():
-    from benchmark.metrics import crps_draws
+    from catebench.benchmark.metrics import crps_draws
 
     rng = np.random.default_rng(1)
     y, mu = rng.normal(size=40) * 2, rng.normal(size=40)
@@ -65,7 +65,7 @@ def test_crps_matches_the_gaussian_closed_form():
 
 
 def test_crps_matches_a_double_loop():
-    from benchmark.metrics import crps_draws
+    from catebench.benchmark.metrics import crps_draws
 
     rng = np.random.default_rng(5)
     y, d = rng.normal(size=4), rng.normal(size=(4, 7))
@@ -78,7 +78,7 @@ def test_crps_matches_a_double_loop():
 
 
 def test_interval_coverage_matches_nominal_for_a_calibrated_sampler():
-    from benchmark.metrics import distribution_metrics
+    from catebench.benchmark.metrics import distribution_metrics
 
     rng = np.random.default_rng(2)
     n, s = 10000, 32
@@ -96,7 +96,7 @@ def test_interval_coverage_matches_nominal_for_a_calibrated_sampler():
 
 
 def test_collapsed_sampler_scores_worse_than_a_calibrated_one():
-    from benchmark.metrics import distribution_metrics
+    from catebench.benchmark.metrics import distribution_metrics
 
     rng = np.random.default_rng(3)
     n, s = 2000, 32
@@ -115,7 +115,7 @@ def test_collapsed_sampler_scores_worse_than_a_calibrated_one():
 def test_w1_gaussian_is_exact():
     from scipy.stats import norm, wasserstein_distance
 
-    from benchmark.metrics import w1_gaussian
+    from catebench.benchmark.metrics import w1_gaussian
 
     rng = np.random.default_rng(4)
     d, mu = rng.normal(size=(3, 15)) * 2, np.array([0.0, 1.0, -3.0])
@@ -129,7 +129,7 @@ def test_w1_gaussian_is_exact():
 def test_interval_needs_enough_draws():
     import pytest
 
-    from benchmark.metrics import interval
+    from catebench.benchmark.metrics import interval
 
     with pytest.raises(ValueError, match="at least 19 draws"):
         interval(np.zeros((2, 10)), 0.9)
@@ -137,10 +137,10 @@ def test_interval_needs_enough_draws():
 
 def test_runner_scores_predictive_distributions_of_generative_estimators(tmp_path):
     """The runner stores the distributional metrics (and diagnostics) for a generative estimator only."""
-    from benchmark.config import config_from_dict
-    from benchmark.runner import run
-    from benchmark.store import Store
-    from estimators.iwdd import DiffusionTeacher
+    from catebench.benchmark.config import config_from_dict
+    from catebench.benchmark.runner import run
+    from catebench.benchmark.store import Store
+    from catebench.estimators.iwdd import DiffusionTeacher
 
     raw = {
         "name": "dist", "store": str(tmp_path / "s.sqlite"), "executor": "inline",

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.registry import ESTIMATORS
-from estimators.checks import iter_checks, tiny_data
-from estimators.neural import DragonNet, TARNet
-from estimators.neural.ipm import mmd_linear, mmd_rbf, pairwise_distance, sinkhorn_plan, wasserstein_sinkhorn
+from catebench.benchmark.registry import ESTIMATORS
+from catebench.estimators.checks import iter_checks, tiny_data
+from catebench.estimators.neural import DragonNet, TARNet
+from catebench.estimators.neural.ipm import mmd_linear, mmd_rbf, pairwise_distance, sinkhorn_plan, wasserstein_sinkhorn
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
@@ -283,9 +283,9 @@ def test_cfr_wass_penalty_reduces_imbalance():
 @pytest.mark.slow
 def test_ihdp_fit_sanity():
     """One IHDP replication (672 fit rows), defaults, one thread: far better than a constant. (Fit time is a
-    benchmark, not a test: ``python -m benchmark.studies.perf``.)"""
-    from datasets.ihdp import IHDP
-    from datasets.splits import get_split, split_indices
+    benchmark, not a test: ``python -m catebench.benchmark.studies.perf``.)"""
+    from catebench.datasets.ihdp import IHDP
+    from catebench.datasets.splits import get_split, split_indices
 
     d = IHDP().load(1)
     fit, test = split_indices(d.n, get_split("63/27/10"), 1)

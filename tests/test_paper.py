@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark import paper
-from benchmark.cli import main as cli_main
-from benchmark.paper import FAILS, HOLDS, MAIN, TEACHER, UNTESTABLE
+from catebench.benchmark import paper
+from catebench.benchmark.cli import main as cli_main
+from catebench.benchmark.paper import FAILS, HOLDS, MAIN, TEACHER, UNTESTABLE
 
 
 # ---- planning --------------------------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def test_best_share_ci_splits_ties_and_sums_to_100():
 def _results(errors: dict[str, np.ndarray], family: str = "acic2016", predict: dict | None = None) -> pd.DataFrame:
     rows = []
     for est, v in errors.items():
-        target = "estimators.iwdd:IWDD" if est.startswith("iwdd") or est == TEACHER else "estimators.meta:MetaLearner"
+        target = "catebench.estimators.iwdd:IWDD" if est.startswith("iwdd") or est == TEACHER else "catebench.estimators.meta:MetaLearner"
         for rep, x in enumerate(v, start=1):
             rows.append({"dataset": family, "replication": rep, "seed": 0, "split": paper.SPLIT, "estimator": est,
                          "estimator_target": target, "status": "ok", "pehe_out": x, "pehe_in": x * 0.9,
@@ -227,7 +227,7 @@ def test_family_tables_with_staged_coverage():
 def test_manifest_check_names_a_damaged_file(shared, tmp_path):
     import shutil
 
-    from datasets.acic2016 import verify_manifest
+    from catebench.datasets.acic2016 import verify_manifest
 
     src = shared / "data" / "acic2016"
     if not (src / "MANIFEST.sha256").is_file():
@@ -246,8 +246,8 @@ def test_manifest_check_names_a_damaged_file(shared, tmp_path):
 
 
 def test_drop_stale_keeps_only_current_parameter_keys():
-    from benchmark.config import DatasetSpec, EstimatorSpec, RunConfig
-    from benchmark.tasks import plan_tasks
+    from catebench.benchmark.config import DatasetSpec, EstimatorSpec, RunConfig
+    from catebench.benchmark.tasks import plan_tasks
 
     cfg = RunConfig(name="paper", seed=0, datasets=[DatasetSpec("ihdp", (1, 2), paper.SPLIT, {})],
                     estimators=[EstimatorSpec("t-learner-linear")])

@@ -42,7 +42,7 @@ def _imported_after(code: str) -> dict:
 
 @pytest.mark.parametrize("argv", [["--help"], ["list"], ["datasets"]], ids=lambda a: a[0])
 def test_quick_commands_import_no_torch_econml_or_causalml(argv):
-    got = _imported_after(f"from benchmark.cli import main; main({argv!r})")
+    got = _imported_after(f"from catebench.benchmark.cli import main; main({argv!r})")
     heavy = [m for m in got["imported"] if m in HEAVY]
     assert heavy == [], f"catebench {' '.join(argv)} imported {heavy}"
     if argv == ["list"]:
@@ -52,10 +52,10 @@ def test_quick_commands_import_no_torch_econml_or_causalml(argv):
 
 
 def test_package_names_still_resolve_lazily():
-    import datasets
-    import estimators
+    import catebench.datasets
+    import catebench.estimators
 
-    from estimators.base import CATEEstimator
+    from catebench.estimators.base import CATEEstimator
 
     assert estimators.CATEEstimator is CATEEstimator
     assert datasets.get_split("90/10").name == "90/10"
@@ -74,7 +74,7 @@ def _lazy_plugin(tmp_path: Path) -> Path:
         from pathlib import Path
         Path({str(marker)!r}).write_text("imported")
         from sklearn.linear_model import Ridge
-        from estimators.base import CATEEstimator
+        from catebench.estimators.base import CATEEstimator
 
         class LazyRidgeT(CATEEstimator):
             """Ridge T-learner whose module is imported only on use."""
@@ -103,7 +103,7 @@ def _lazy_plugin(tmp_path: Path) -> Path:
 def test_list_reads_plugins_without_importing_them_and_imports_on_use(tmp_path):
     site = _lazy_plugin(tmp_path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]), "PYTHONWARNINGS": "ignore"}
-    listing = subprocess.run([sys.executable, "-m", "benchmark", "list"], capture_output=True, text=True, env=env,
+    listing = subprocess.run([sys.executable, "-m", "catebench.benchmark", "list"], capture_output=True, text=True, env=env,
                              cwd=tmp_path, timeout=120)
     assert listing.returncode == 0, listing.stderr
     line = next(ln for ln in listing.stdout.splitlines() if "lazy-ridge" in ln)
@@ -114,7 +114,7 @@ def test_list_reads_plugins_without_importing_them_and_imports_on_use(tmp_path):
     assert not (tmp_path / "imported.txt").exists(), "catebench list imported plugin code"
     # a function is not caught statically; it is refused on use, with a message naming it
     code = textwrap.dedent("""
-        from benchmark.registry import ESTIMATORS
+        from catebench.benchmark.registry import ESTIMATORS
         import numpy as np
         try:
             ESTIMATORS.create("lazy-function")
@@ -135,7 +135,7 @@ def test_list_reads_plugins_without_importing_them_and_imports_on_use(tmp_path):
 
 # ---- the perf study's pieces (benchmark/studies/perf.py) ------------------------------------------------------
 def test_fit_exponent_recovers_a_power_law():
-    from benchmark.studies.perf import fit_exponent
+    from catebench.benchmark.studies.perf import fit_exponent
 
     n = np.array([1000, 4000, 16000])
     assert fit_exponent(n, 3e-4 * n**1.5) == pytest.approx(1.5)
@@ -143,8 +143,8 @@ def test_fit_exponent_recovers_a_power_law():
 
 
 def test_noop_estimator_conforms():
-    from benchmark.studies.perf import NoOp
-    from estimators.checks import iter_checks
+    from catebench.benchmark.studies.perf import NoOp
+    from catebench.estimators.checks import iter_checks
 
     for check in iter_checks(NoOp()):
         check()
@@ -154,7 +154,7 @@ def test_noop_estimator_conforms():
 def test_cost_curves_measure_cache_and_stop_at_the_cap(tmp_path):
     import pandas as pd
 
-    from benchmark.studies.perf import cost_curves, exponents
+    from catebench.benchmark.studies.perf import cost_curves, exponents
 
     csv = tmp_path / "cost.csv"
     kw = dict(n_sizes=[200, 400], d_sizes=[3], n_for_d=200, d_for_n=4, cap=60.0, wall_cap=3.0, csv_path=csv)
@@ -174,19 +174,19 @@ def test_cost_curves_measure_cache_and_stop_at_the_cap(tmp_path):
 
 
 def test_board_split_sums_task_seconds_per_estimator(tmp_path):
-    from benchmark.config import config_from_dict
-    from benchmark.runner import run
-    from benchmark.studies.perf import board_split
+    from catebench.benchmark.config import config_from_dict
+    from catebench.benchmark.runner import run
+    from catebench.benchmark.studies.perf import board_split
 
     store = str(tmp_path / "b.sqlite")
     cfg = config_from_dict({"name": "b", "seed": 0, "n_jobs": 1, "executor": "inline", "store": store,
                             "datasets": [{"name": "ihdp", "replications": 2}],
-                            "estimators": [{"name": "t-learner-linear"}, {"name": "benchmark.studies.perf:NoOp"}]})
+                            "estimators": [{"name": "t-learner-linear"}, {"name": "catebench.benchmark.studies.perf:NoOp"}]})
     run(cfg, progress=False)
     b = board_split(store).set_index("estimator")
     assert list(b["tasks"]) == [2, 2] and b["share"].sum() == pytest.approx(1.0)
     assert (b["total_s_sum"] >= b["fit_s_sum"] + b["predict_s_sum"] - 1e-9).all()
-    assert b.loc["t-learner-linear", "total_s_sum"] > b.loc["benchmark.studies.perf:NoOp", "total_s_sum"]
+    assert b.loc["t-learner-linear", "total_s_sum"] > b.loc["catebench.benchmark.studies.perf:NoOp", "total_s_sum"]
 
 
 def test_summary_states_the_one_process_board_ratio(tmp_path):
@@ -194,7 +194,7 @@ def test_summary_states_the_one_process_board_ratio(tmp_path):
     wall ratio without the distributional-metric sampling the old commit did not do."""
     import pandas as pd
 
-    from benchmark.studies.perf import write_summary
+    from catebench.benchmark.studies.perf import write_summary
 
     pd.DataFrame([
         {"code": "ec1d233", "replications": 10, "estimators": 18, "wall_s": 2000.0, "cpu_s": 1900.0, "sample_s": 0.0,

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from benchmark import plots
-from benchmark.report import format_distributional, format_markdown, has_distributional, leaderboard, published_rows
-from benchmark.stats import (
+from catebench.benchmark import plots
+from catebench.benchmark.report import format_distributional, format_markdown, has_distributional, leaderboard, published_rows
+from catebench.benchmark.stats import (
     FEW_BLOCKS,
     average_ranks,
     bootstrap_mean_ci,
@@ -29,7 +29,7 @@ from benchmark.stats import (
     wilcoxon_holm,
     wilcoxon_min_p,
 )
-from benchmark.winrates import best_shares, pairwise_winrates
+from catebench.benchmark.winrates import best_shares, pairwise_winrates
 
 EST = ["a", "b", "c", "d"]
 
@@ -208,7 +208,7 @@ def test_bad_inputs_are_named():
 
 
 def test_coverage_counts_absent_and_failed():
-    from benchmark.report import coverage
+    from catebench.benchmark.report import coverage
 
     df = synthetic(seed=1, datasets=("ihdp",), reps=3, seeds=1, n_failed=0, n_absent=0)
     df.loc[(df["estimator"] == "a") & (df["replication"] == 1), "status"] = "timeout"
@@ -473,7 +473,7 @@ def test_error_vs_time_log_axis_only_over_a_wide_range_and_distinct_styles():
 
 
 def test_page_wraps_long_cells_and_gives_diagrams_a_full_row(tmp_path):
-    from benchmark.html import LONG_CELL, markdown_table_to_html, render_page
+    from catebench.benchmark.html import LONG_CELL, markdown_table_to_html, render_page
 
     params = '{"base_learner": "hgb", "kind": "x", "n_fold": 5, "propensity_clip": 0.01, "max_iter": 200}'
     table = markdown_table_to_html(["| estimator | params |", "|---|---|", f"| x | {params} |"])
@@ -570,7 +570,7 @@ def test_distributional_table_only_for_estimators_that_have_the_metrics():
 
 
 def test_readme_table_has_median_and_coverage_for_generative_only():
-    from benchmark.readme import table
+    from catebench.benchmark.readme import table
 
     df = with_distributional(synthetic(seed=2, datasets=("ihdp",), n_failed=0, n_absent=0), "c")
     text = table(leaderboard(df), {"command": "catebench run x", "generated": "now"})
@@ -582,8 +582,8 @@ def test_readme_table_has_median_and_coverage_for_generative_only():
 
 # ---- report end to end ---------------------------------------------------------------------------------------
 def _write_store(path, df):
-    from benchmark.store import Store, TaskResult
-    from benchmark.tasks import Task
+    from catebench.benchmark.store import Store, TaskResult
+    from catebench.benchmark.tasks import Task
 
     store = Store(path)
     for i, r in enumerate(df.itertuples()):
@@ -603,7 +603,7 @@ def _write_store(path, df):
 
 @pytest.mark.slow  # ~5 s on a quiet core; writes ~14 figures as PNG + SVG
 def test_report_end_to_end(tmp_path):
-    from benchmark.cli import main
+    from catebench.benchmark.cli import main
 
     df = synthetic(seed=11, datasets=("ihdp", "acic-1"), n_failed=2, n_absent=1)
     _write_store(tmp_path / "s.sqlite", df)
@@ -678,8 +678,8 @@ def test_report_end_to_end(tmp_path):
 
 @pytest.mark.slow  # a whole report with figures (~10 s on a quiet core)
 def test_report_with_distributional_metrics_for_one_estimator(tmp_path):
-    from benchmark.report import write_report
-    from benchmark.store import Store
+    from catebench.benchmark.report import write_report
+    from catebench.benchmark.store import Store
 
     df = with_distributional(synthetic(seed=11, datasets=("ihdp",), reps=4, seeds=1, n_failed=1, n_absent=0), "b")
     _write_store(tmp_path / "s.sqlite", df)

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.config import EstimatorSpec, config_from_dict, load_config
-from benchmark.runner import run
-from benchmark.store import Store, StoreLocked
-from benchmark.tasks import plan_tasks
+from catebench.benchmark.config import EstimatorSpec, config_from_dict, load_config
+from catebench.benchmark.runner import run
+from catebench.benchmark.store import Store, StoreLocked
+from catebench.benchmark.tasks import plan_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,7 @@ def test_task_keys_do_not_depend_on_config_order(tmp_path):
 def test_validation_fraction_follows_split(tmp_path):
     """The ``uses_validation`` tag is the contract (issue 13): a tagged estimator gets the split's validation share
     through ``validation_fraction``; an untagged one is never given it; a tagged one without it is refused."""
-    from estimators.base import CATEEstimator, Tags
+    from catebench.estimators.base import CATEEstimator, Tags
 
     class WithVal(CATEEstimator):
         _tags = Tags(uses_validation=True)
@@ -84,7 +84,7 @@ def test_validation_fraction_follows_split(tmp_path):
         def __init__(self, random_state=None):
             self.random_state = random_state
 
-    from benchmark.registry import ESTIMATORS
+    from catebench.benchmark.registry import ESTIMATORS
 
     for name, cls in (("_with_val", WithVal), ("_untagged", Untagged), ("_no_param", TaggedWithoutParam)):
         ESTIMATORS.register(name, cls)
@@ -121,8 +121,8 @@ def test_run_resume_and_identical_results(tmp_path):
 
 
 def test_metrics_can_be_recomputed_from_stored_predictions(tmp_path):
-    from benchmark.metrics import score
-    from datasets.ihdp import IHDP
+    from catebench.benchmark.metrics import score
+    from catebench.datasets.ihdp import IHDP
 
     cfg = _config(tmp_path, estimators=("t-learner-linear",), reps=1)
     run(cfg, progress=False)
@@ -139,7 +139,7 @@ def _failing_module(tmp_path) -> str:
     mod = tmp_path / "failing_est.py"
     mod.write_text(textwrap.dedent('''
         import numpy as np
-        from estimators.base import CATEEstimator
+        from catebench.estimators.base import CATEEstimator
 
         class Boom(CATEEstimator):
             def __init__(self, random_state=None):
@@ -179,14 +179,14 @@ def test_second_run_on_same_store_is_refused(tmp_path):
 def test_cli_smoke_and_report(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     out = subprocess.run(
-        [sys.executable, "-m", "benchmark", "run", "smoke", "--store", str(tmp_path / "s.sqlite"), "--executor",
+        [sys.executable, "-m", "catebench.benchmark", "run", "smoke", "--store", str(tmp_path / "s.sqlite"), "--executor",
          "inline", "--no-progress", "--report", "--out", str(tmp_path / "res")],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     md = (tmp_path / "res" / "leaderboard.md").read_text()
     assert "t-learner-linear" in md and "s-learner-linear" in md
-    bad = subprocess.run([sys.executable, "-m", "benchmark", "run", "nope.toml"], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "catebench.benchmark", "run", "nope.toml"], capture_output=True, text=True)
     assert bad.returncode == 2 and "not found" in bad.stderr
 
 
@@ -197,7 +197,7 @@ def _fake_plugin(tmp_path: Path, broken: bool = False) -> Path:
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text(textwrap.dedent('''
         from sklearn.linear_model import Ridge
-        from estimators.base import CATEEstimator
+        from catebench.estimators.base import CATEEstimator
 
         class RidgeT(CATEEstimator):
             """Ridge T-learner from a third-party package."""
@@ -222,19 +222,19 @@ def _fake_plugin(tmp_path: Path, broken: bool = False) -> Path:
 def test_entry_point_plugin_is_listed_and_runs(tmp_path):
     site = _fake_plugin(tmp_path, broken=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]), "PYTHONWARNINGS": "ignore"}
-    listing = subprocess.run([sys.executable, "-m", "benchmark", "list"], capture_output=True, text=True, env=env)
+    listing = subprocess.run([sys.executable, "-m", "catebench.benchmark", "list"], capture_output=True, text=True, env=env)
     assert listing.returncode == 0, listing.stderr
     assert "ridge-t" in listing.stdout and "plugin toy-plugin 1.2.3" in listing.stdout
     assert "broken-one" in listing.stderr and "failed to load" in listing.stderr  # a warning, not a crash
     out = subprocess.run(
-        [sys.executable, "-m", "benchmark", "run", "smoke", "--estimators", "ridge-t,t-learner-linear", "--store",
+        [sys.executable, "-m", "catebench.benchmark", "run", "smoke", "--estimators", "ridge-t,t-learner-linear", "--store",
          str(tmp_path / "p.sqlite"), "--no-progress"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     # the leaderboard alone: the full report (figures, statistics) is test_cli_smoke_and_report's (issue 14: speed)
     rep = subprocess.run(
-        [sys.executable, "-m", "benchmark", "report", "--store", str(tmp_path / "p.sqlite"), "--leaderboard-only",
+        [sys.executable, "-m", "catebench.benchmark", "report", "--store", str(tmp_path / "p.sqlite"), "--leaderboard-only",
          "--out", str(tmp_path / "r")],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )  # fmt: skip
@@ -243,7 +243,7 @@ def test_entry_point_plugin_is_listed_and_runs(tmp_path):
 
 
 def test_ihdp_parameters_and_replications_are_checked():
-    from datasets.ihdp import IHDP
+    from catebench.datasets.ihdp import IHDP
 
     with pytest.raises(ValueError, match="noise_sd"):
         IHDP(noise_sd=-1.0).load(1)
@@ -261,7 +261,7 @@ def test_ihdp_parameters_and_replications_are_checked():
     "flag, words", [("--replications=0", "at least 1"), ("--n-jobs=0", "n_jobs"), ("--task-timeout=0", "task_timeout")]
 )
 def test_cli_rejects_zero_counts_instead_of_ignoring_them(flag, words, capsys):
-    from benchmark.cli import main
+    from catebench.benchmark.cli import main
 
     assert main(["run", "smoke", flag, "--store", "/nonexistent/never-written.sqlite"]) == 2
     assert words in capsys.readouterr().err

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark import runner
-from benchmark.config import config_from_dict
-from benchmark.registry import ESTIMATORS, import_object
-from benchmark.store import Store
-from benchmark.tasks import plan_tasks
-from benchmark.tuning import (
+from catebench.benchmark import runner
+from catebench.benchmark.config import config_from_dict
+from catebench.benchmark.registry import ESTIMATORS, import_object
+from catebench.benchmark.store import Store
+from catebench.benchmark.tasks import plan_tasks
+from catebench.benchmark.tuning import (
     CRITERIA,
     criterion_score,
     draw_candidates,
@@ -25,8 +25,8 @@ from benchmark.tuning import (
     validation_rows,
     validation_scores,
 )
-from datasets.splits import get_split, split_indices
-from estimators import BUILTIN
+from catebench.datasets.splits import get_split, split_indices
+from catebench.estimators import BUILTIN
 
 SYN = {"name": "synthetic", "replications": 1, "split": "63/27/10", "params": {"n": 160, "d": 4}}
 
@@ -129,7 +129,7 @@ def test_candidates_are_seeded_and_distinct_from_defaults():
 
 def test_tune_is_deterministic():
     X, t, y = _small_data()
-    cls = import_object("estimators.meta:MetaLearner")
+    cls = import_object("catebench.estimators.meta:MetaLearner")
     kw = dict(budget=3, criterion="nn-pehe", validation_fraction=0.3, split_seed=11)
     a = tune(cls, {"kind": "t"}, 5, X, t, y, **kw)
     b = tune(cls, {"kind": "t"}, 5, X, t, y, **kw)
@@ -140,7 +140,7 @@ def test_tune_is_deterministic():
 
 def test_one_fit_scores_every_criterion_as_tuning_by_it_alone():
     X, t, y = _small_data()
-    cls = import_object("estimators.meta:MetaLearner")
+    cls = import_object("catebench.estimators.meta:MetaLearner")
     kw = dict(validation_fraction=0.3, split_seed=11)
     one = tune(cls, {"kind": "t"}, 5, X, t, y, budget=4, criterion="factual", **kw)
     scores, errors, n_train, n_val = validation_scores(cls, {"kind": "t"}, 5, X, t, y, one.candidates, CRITERIA, **kw)
@@ -188,7 +188,7 @@ def test_nn_proxy_matches_the_other_arm():
 
 
 def test_a_space_naming_an_unknown_parameter_is_an_error():
-    class Bad(import_object("estimators.meta:MetaLearner")):
+    class Bad(import_object("catebench.estimators.meta:MetaLearner")):
         @classmethod
         def search_space(cls, params=None):
             return {"no_such_param": [1, 2]}
@@ -214,7 +214,7 @@ def test_every_builtin_estimator_tunes(name):
 
 # ---- CLI end to end, resumable -------------------------------------------------------------------------------
 def test_cli_tune_runs_and_resumes(tmp_path, capsys):
-    from benchmark.cli import main
+    from catebench.benchmark.cli import main
 
     cfg = tmp_path / "c.toml"
     store = tmp_path / "s.sqlite"
@@ -237,7 +237,7 @@ def test_cli_tune_runs_and_resumes(tmp_path, capsys):
 
 
 def test_oracle_refits_every_candidate_and_reproduces_the_stored_rows(tmp_path):
-    from benchmark.studies.tuning_ihdp import CRITERIA_CSV, criteria_section, oracle_section, run_oracle
+    from catebench.benchmark.studies.tuning_ihdp import CRITERIA_CSV, criteria_section, oracle_section, run_oracle
 
     store = Store(tmp_path / "s.sqlite")
     runner.run(_config([{"name": "s-learner"}], tune=3, criterion="nn-pehe"), store, progress=False)

@@ -1,7 +1,7 @@
 """Generative baselines (DiffPO, CEVAE, GANITE) on offline IHDP: run ``benchmark/configs/generative_ihdp.toml``, summarise.
 
-    python -m benchmark.studies.generative_ihdp [--replications N] [--n-jobs J] [--summary-only]
-    python -m benchmark.studies.generative_ihdp --timing ROUNDS     (fit+predict seconds beside diffusion-teacher)
+    python -m catebench.benchmark.studies.generative_ihdp [--replications N] [--n-jobs J] [--summary-only]
+    python -m catebench.benchmark.studies.generative_ihdp --timing ROUNDS     (fit+predict seconds beside diffusion-teacher)
 
 Runs the config through the runner (store ``results/generative_ihdp/store.sqlite``; it resumes, so the run can be
 done in pieces) and writes ``results/generative_ihdp/summary.md`` (and ``summary.csv``):
@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.config import load_config
-from benchmark.report import PUBLISHED_TAG, default_reference_path, leaderboard, plus_minus
-from benchmark.runner import run
-from benchmark.store import Store
+from catebench.benchmark.config import load_config
+from catebench.benchmark.report import PUBLISHED_TAG, default_reference_path, leaderboard, plus_minus
+from catebench.benchmark.runner import run
+from catebench.benchmark.store import Store
 
 OUT = Path("results/generative_ihdp")
 #: estimator name here -> method name in ihdp_published.csv
@@ -48,7 +48,7 @@ DIST_COLUMNS = [("crps_out", "CRPS out"), ("cov50_out", "cov50 out"), ("cov90_ou
 
 
 def summarise(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """The leaderboard rows of ``order`` (see :func:`benchmark.report.leaderboard`) plus the slowest fit."""
+    """The leaderboard rows of ``order`` (see :func:`catebench.benchmark.report.leaderboard`) plus the slowest fit."""
     board = leaderboard(results).set_index("estimator").reindex(order).reset_index()
     ok = results[results.status == "ok"]
     board["fit_seconds_max"] = board["estimator"].map(ok.groupby("estimator")["fit_seconds"].max())
@@ -75,7 +75,7 @@ def heterogeneity_table(store: Store, results: pd.DataFrame, order: list[str]) -
     """Per estimator, over its ok tasks: median correlation of tau_hat with the true tau on the test rows, median
     ratio sd(tau_hat) / sd(tau) (below 1: the effect surface is shrunk), and the mean sqrt-PEHE of the constant
     predictor that knows the true test-row ATE (= sd of tau on the test rows: how heterogeneous the draws are)."""
-    from benchmark.registry import DATASETS
+    from catebench.benchmark.registry import DATASETS
 
     ok = results[(results.status == "ok") & results.estimator.isin(order)]
     truth: dict[int, np.ndarray] = {}
@@ -201,7 +201,7 @@ def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: s
     ]
     if planned and len(reps) < planned:
         lines += [f"**Incomplete: {len(reps)} of the config's {planned} replications are in the store.** Resume with "
-                  "`python -m benchmark.studies.generative_ihdp` (finished tasks are skipped) and regenerate.", ""]
+                  "`python -m catebench.benchmark.studies.generative_ihdp` (finished tasks are skipped) and regenerate.", ""]
     lines += [
         "| estimator | ok / failed | sqrt-PEHE out | median | ATE error out | median | sqrt-PEHE in | ATE error in | fit s (median / max) |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -277,7 +277,7 @@ def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: s
     if dist_cols:
         lines += ["", "## Distributional metrics (draws of Y(0), Y(1) against the noisy potential outcomes)", "",
                   "32 draws per unit and arm on the test rows (out) and on up to 128 fit rows (in), scored by the "
-                  "runner (`benchmark.metrics`): CRPS (lower is better), share of y0/y1 inside the central 50 % / "
+                  "runner (`catebench.benchmark.metrics`): CRPS (lower is better), share of y0/y1 inside the central 50 % / "
                   "90 % intervals (read as distance to 0.5 / 0.9), mean 90 % interval width (IHDP's noise is "
                   "N(0, 1): an oracle's 90 % width is 3.29), W1 to the true conditional law (lower is better).", "",
                   "| estimator | " + " | ".join(label for _, label in dist_cols) + " |",
@@ -328,8 +328,8 @@ def measure_timing(replication: int = 101, rounds: int = 1, out: Path = OUT) -> 
 
     import torch
 
-    from benchmark.registry import ESTIMATORS
-    from benchmark.runner import load_task_data
+    from catebench.benchmark.registry import ESTIMATORS
+    from catebench.benchmark.runner import load_task_data
 
     torch.set_num_threads(1)
     td = load_task_data("ihdp", replication, "63/27/10")
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         print(run(config, store))
     results = store.results()
     results = results[results.estimator.isin(order)]
-    command = "python -m benchmark.studies.generative_ihdp " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m catebench.benchmark.studies.generative_ihdp " + " ".join(sys.argv[1:] if argv is None else argv)
     planned = max(len(d.replications) for d in config.datasets)
     print(write_summary(results, order, out, command.strip(), store, planned))
     return 0

@@ -13,7 +13,7 @@ draws (the exact instant reached still depends on the machine's speed).
 
 Run (about 10 s a trial on a shared 2-core machine)::
 
-    python -m benchmark.studies.kill_resume --trials 50
+    python -m catebench.benchmark.studies.kill_resume --trials 50
 
 writes ``results/kill_resume/summary.md`` (and ``trials.csv``).
 """
@@ -56,7 +56,7 @@ name = "s-learner-linear"
 
 
 def _cmd(config: Path, store: Path) -> list[str]:
-    return [sys.executable, "-m", "benchmark", "run", str(config), "--store", str(store), "--no-progress"]
+    return [sys.executable, "-m", "catebench.benchmark", "run", str(config), "--store", str(store), "--no-progress"]
 
 
 def _env() -> dict:
@@ -88,7 +88,7 @@ def _rows(path: Path) -> tuple[list[tuple], dict[str, bytes], str]:
 
 def compare_stores(got: Path, ref: Path) -> list[str]:
     """Differences between a resumed store and the reference store; empty when they are equal."""
-    from benchmark.store import _unpack
+    from catebench.benchmark.store import _unpack
 
     rows, preds, integrity = _rows(got)
     ref_rows, ref_preds, _ = _rows(ref)
@@ -122,8 +122,8 @@ def run_here(config: Path, store: Path, executor: str = "inline") -> float:
     """Run the config to completion in this process (no new interpreter to start); return its wall time."""
     import dataclasses
 
-    from benchmark.config import load_config
-    from benchmark.runner import run
+    from catebench.benchmark.config import load_config
+    from catebench.benchmark.runner import run
 
     t0 = time.perf_counter()
     cfg = dataclasses.replace(load_config(config), store=str(store), executor=executor)
@@ -191,7 +191,7 @@ def _write_summary(out: Path, trials: list[dict], args, full: float):
     lines = [
         "# Kill the driver at a random point, resume, compare (issue 7)",
         "",
-        f"Command: `python -m benchmark.studies.kill_resume --trials {args.trials} --seed {args.seed}`",
+        f"Command: `python -m catebench.benchmark.studies.kill_resume --trials {args.trials} --seed {args.seed}`",
         "",
         "Config: t-learner-linear and s-learner-linear on IHDP replications 1-12 (24 tasks), local executor, 2 "
         "workers. Each trial SIGKILLs `catebench run` at a random point (1 in 5 at a uniform time over the "

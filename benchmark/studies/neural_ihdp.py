@@ -1,6 +1,6 @@
 """Neural baselines on offline IHDP: run ``benchmark/configs/neural_ihdp.toml`` and summarise.
 
-    python -m benchmark.studies.neural_ihdp [--replications N] [--n-jobs J] [--summary-only]
+    python -m catebench.benchmark.studies.neural_ihdp [--replications N] [--n-jobs J] [--summary-only]
 
 Runs the config through the runner (store ``results/neural_ihdp/store.sqlite``; it resumes, so the run can be
 done in pieces) and writes ``results/neural_ihdp/summary.md`` (and ``summary.csv``): per estimator, mean +- SE
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.config import load_config
-from benchmark.report import (PUBLISHED_TAG, STATUS_LEGEND, default_reference_path, leaderboard, plus_minus,
+from catebench.benchmark.config import load_config
+from catebench.benchmark.report import (PUBLISHED_TAG, STATUS_LEGEND, default_reference_path, leaderboard, plus_minus,
                               published_status)
-from benchmark.runner import run
-from benchmark.store import Store
+from catebench.benchmark.runner import run
+from catebench.benchmark.store import Store
 
 OUT = Path("results/neural_ihdp")
 # estimator name here -> method name in ihdp_published.csv
@@ -32,7 +32,7 @@ PUBLISHED_NAMES = {"tarnet": "TARNet", "cfr-mmd": "CFR-MMD", "cfr-wass": "CFR-WA
 
 
 def summarise(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """The leaderboard rows of ``order`` (see :func:`benchmark.report.leaderboard`) plus the slowest fit."""
+    """The leaderboard rows of ``order`` (see :func:`catebench.benchmark.report.leaderboard`) plus the slowest fit."""
     board = leaderboard(results).set_index("estimator").reindex(order).reset_index()
     ok = results[results.status == "ok"]
     board["fit_seconds_max"] = board["estimator"].map(ok.groupby("estimator")["fit_seconds"].max())
@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     results = results[results.estimator.isin(order)] if len(results) else results
     if not len(results):
         raise SystemExit(f"neural_ihdp: the store {config.store} holds no results of {', '.join(order)}; run "
-                         "`python -m benchmark.studies.neural_ihdp` first (it resumes).")
-    command = "python -m benchmark.studies.neural_ihdp " + " ".join(sys.argv[1:] if argv is None else argv)
+                         "`python -m catebench.benchmark.studies.neural_ihdp` first (it resumes).")
+    command = "python -m catebench.benchmark.studies.neural_ihdp " + " ".join(sys.argv[1:] if argv is None else argv)
     print(write_summary(results, order, out, command.strip()))
     return 0
 

@@ -3,14 +3,14 @@
 The leaderboard: gradient-boosting T- and S-learners (causalml, scikit-learn ``HistGradientBoostingRegressor``,
 one thread per task) on IHDP replications 1..R. Each repeat runs the whole leaderboard into a fresh store with
 ``n_jobs=1`` and then with ``n_jobs=2`` (alternating, so slow drifts in machine load hit both alike); the wall
-time of :func:`benchmark.runner.run` includes starting the workers. Reported: the median wall time of each, the
+time of :func:`catebench.benchmark.runner.run` includes starting the workers. Reported: the median wall time of each, the
 speed-up ``T1 / T2`` and the parallel efficiency ``T1 / (2 T2)``, the same for the steady-state throughput
 (first to last result, leaving out start-up), and the 1-minute load average seen before each
 repeat. The two runs must give bit-identical metrics (checked).
 
 Run::
 
-    python -m benchmark.studies.parallel_efficiency --replications 8 --repeats 3
+    python -m catebench.benchmark.studies.parallel_efficiency --replications 8 --repeats 3
 
 writes ``results/parallel_efficiency/summary.md`` and ``timings.csv``.
 """
@@ -31,7 +31,7 @@ DEFAULT_ESTIMATORS = ("t-learner", "s-learner")
 
 
 def leaderboard_config(replications: int, store: str, n_jobs: int, estimators=DEFAULT_ESTIMATORS):
-    from benchmark.config import config_from_dict
+    from catebench.benchmark.config import config_from_dict
 
     return config_from_dict({
         "name": f"parallel-efficiency-{n_jobs}", "seed": 0, "n_jobs": n_jobs, "executor": "local", "store": store,
@@ -46,8 +46,8 @@ def time_run(config) -> tuple[float, float, "object"]:
     The throughput is ``(n - 1) / (time of the last result - time of the first result)`` tasks per second: it leaves
     out the start-up (interpreter and worker imports), which dominates short runs on a loaded machine.
     """
-    from benchmark.runner import run
-    from benchmark.store import Store
+    from catebench.benchmark.runner import run
+    from catebench.benchmark.store import Store
 
     stamps: list[float] = []
     t0 = time.perf_counter()
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Parallel efficiency: 2 local workers vs 1 (issue 7)",
         "",
-        f"Command: `python -m benchmark.studies.parallel_efficiency --replications {args.replications} "
+        f"Command: `python -m catebench.benchmark.studies.parallel_efficiency --replications {args.replications} "
         f"--repeats {args.repeats} --estimators {','.join(estimators)}`",
         "",
         f"Leaderboard: {', '.join(estimators)} (one thread per task) on IHDP replications "

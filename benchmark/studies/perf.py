@@ -14,7 +14,7 @@ whatever is there, so parts can be run, rerun and resumed separately):
     worker start-up is left out) minus the no-op's own fit + predict seconds.
 ``cost``
     Fit + predict seconds and peak memory of every built-in estimator (default parameters, ``random_state=0``,
-    one thread) on ``datasets.synthetic.Synthetic`` replication 1: n in ``--n-sizes`` at d = ``--d-for-n`` and d
+    one thread) on ``catebench.datasets.synthetic.Synthetic`` replication 1: n in ``--n-sizes`` at d = ``--d-for-n`` and d
     in ``--d-sizes`` at n = ``--n-for-d``; fit on all n rows, predict on all n rows. Each estimator runs in its own
     process (imports excluded from the timings). Bounded: from the third point of a sweep on, a point whose CPU
     time, extrapolated from the previous point with exponent max(1, the slope of the last two), would exceed
@@ -51,9 +51,9 @@ whatever is there, so parts can be run, rerun and resumed separately):
 
 Run (what made the committed ``results/perf/``: see ``summary.md`` for the exact commands and machine load)::
 
-    python -m benchmark.studies.perf                      # everything, default sizes
-    python -m benchmark.studies.perf --parts cost --n-sizes 1000,4000,16000 --cap 60
-    python -m benchmark.studies.perf --parts summary      # rebuild summary.md and the figure from the CSVs
+    python -m catebench.benchmark.studies.perf                      # everything, default sizes
+    python -m catebench.benchmark.studies.perf --parts cost --n-sizes 1000,4000,16000 --cap 60
+    python -m catebench.benchmark.studies.perf --parts summary      # rebuild summary.md and the figure from the CSVs
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ from typing import Any
 
 import numpy as np
 
-from estimators.base import CATEEstimator
+from catebench.estimators.base import CATEEstimator
 
 __all__ = ["NoOp", "cli_latency", "runner_overhead", "cost_curves", "fit_exponent", "sampling_ratio", "board_split",
            "main"]  # fmt: skip
@@ -113,7 +113,7 @@ def _machine() -> dict:
 
 def _catebench_cmd() -> list[str]:
     script = Path(sys.executable).with_name("catebench")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "benchmark"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "catebench.benchmark"]
 
 
 # ---- cli ----------------------------------------------------------------------------------------------------
@@ -142,20 +142,20 @@ def cli_latency(repeats: int = 5) -> list[dict]:
 
 # ---- runner overhead ----------------------------------------------------------------------------------------
 def _overhead_config(n_tasks: int, executor: str, store: str):
-    from benchmark.config import config_from_dict
+    from catebench.benchmark.config import config_from_dict
 
     seeds = max(1, -(-n_tasks // 10))
     return config_from_dict({
         "name": f"perf-overhead-{executor}", "seed": 0, "seeds": seeds, "n_jobs": 1, "executor": executor,
         "store": store, "datasets": [{"name": "ihdp", "replications": 10}],
-        "estimators": [{"name": "benchmark.studies.perf:NoOp"}],
+        "estimators": [{"name": "catebench.benchmark.studies.perf:NoOp"}],
     })  # fmt: skip
 
 
 def runner_overhead(n_tasks: int = 300, executors=("inline", "local", "dask")) -> list[dict]:
     """Per-task cost of the runner with a no-op estimator on each executor (one worker), fresh store each."""
-    from benchmark.runner import run
-    from benchmark.store import Store
+    from catebench.benchmark.runner import run
+    from catebench.benchmark.store import Store
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="catebench-perf-") as tmp:
@@ -192,10 +192,10 @@ def reference_fit(name: str = "tarnet", repeats: int = 3) -> dict:
     """Median wall and CPU seconds of one built-in estimator's fit + predict on IHDP replication 1 (its default
     63/27/10 fit rows; predictions on every row), in this process with one thread: the yardstick the runner's
     overhead is compared with, measured right after it. TARNet is the median built-in on the default board."""
-    from benchmark.registry import ESTIMATORS
-    from benchmark.runner import _limit_threads
-    from datasets.ihdp import IHDP
-    from datasets.splits import get_split, split_indices
+    from catebench.benchmark.registry import ESTIMATORS
+    from catebench.benchmark.runner import _limit_threads
+    from catebench.datasets.ihdp import IHDP
+    from catebench.datasets.splits import get_split, split_indices
 
     data = IHDP().load(1)
     fit_idx, _ = split_indices(data.n, get_split("63/27/10"), 0, data.test_mask)
@@ -220,7 +220,7 @@ def _fingerprint(target: str) -> str:
     parts = module.split(".")
     base = ROOT.joinpath(*parts)
     files = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
-    if len(parts) > 2:  # estimators.neural.tarnet: the whole sub-package
+    if len(parts) > 2:  # catebench.estimators.neural.tarnet: the whole sub-package
         files = sorted(ROOT.joinpath(*parts[:2]).rglob("*.py"))
     files += sorted((ROOT / "estimators").glob("_*.py")) + [ROOT / "estimators" / "base.py"]
     h = hashlib.sha256()
@@ -233,9 +233,9 @@ def _fingerprint(target: str) -> str:
 _WORKER = r"""
 import json, os, sys, time
 spec = json.loads(sys.argv[1])
-from benchmark.registry import ESTIMATORS
-from benchmark.runner import _limit_threads
-from datasets.synthetic import Synthetic
+from catebench.benchmark.registry import ESTIMATORS
+from catebench.benchmark.runner import _limit_threads
+from catebench.datasets.synthetic import Synthetic
 entry = ESTIMATORS.get(spec["estimator"])
 entry.load()
 _limit_threads()
@@ -369,7 +369,7 @@ def cost_curves(estimators: list[str], n_sizes, d_sizes, n_for_d: int, d_for_n: 
     """Measure the missing points of every estimator's two sweeps; the CSV is the cache (see the module doc)."""
     import pandas as pd
 
-    from benchmark.registry import ESTIMATORS
+    from catebench.benchmark.registry import ESTIMATORS
 
     wall_cap = cap if wall_cap is None else wall_cap
     old = pd.read_csv(csv_path) if csv_path.exists() and not fresh else pd.DataFrame(columns=COST_COLUMNS)
@@ -492,7 +492,7 @@ def plot_cost(df, out: Path) -> None:
     axes[0].legend(fontsize=7, ncol=2, loc="upper left")
     fig.suptitle("catebench: CPU cost of fit + predict as the data grow (synthetic design, log-log)")
     fig.tight_layout()
-    from benchmark.plots import write_png_svg
+    from catebench.benchmark.plots import write_png_svg
 
     write_png_svg(fig, out, "cost_curves", dpi=120, bbox_inches=None)
 
@@ -500,9 +500,9 @@ def plot_cost(df, out: Path) -> None:
 # ---- sampling -----------------------------------------------------------------------------------------------
 def sampling_ratio(draws: int = 20, repeats: int = 3) -> dict:
     """Seconds for ``draws`` draws of every IHDP unit: the IWDD one-step generator vs the teacher's Heun sampler."""
-    from benchmark.runner import _limit_threads
-    from datasets.ihdp import IHDP
-    from estimators.iwdd import IWDD
+    from catebench.benchmark.runner import _limit_threads
+    from catebench.datasets.ihdp import IHDP
+    from catebench.estimators.iwdd import IWDD
 
     _limit_threads()
     data = IHDP().load(1)
@@ -537,7 +537,7 @@ def board_split(store_path: str) -> "Any":
     """Per estimator: tasks, sums of fit, predict and (generative estimators) sampling seconds, their total and its
     share, and the median fit + predict seconds per task, from a store. Unrounded (rounding each column apart would
     break total = fit + predict + sample); round when writing."""
-    from benchmark.store import Store
+    from catebench.benchmark.store import Store
 
     df = Store(store_path).results()
     df = df[df.status == "ok"].copy()
@@ -599,7 +599,8 @@ def compare(commit: str, estimators, replications: int, cache: Path, csv_path: P
                 continue
             store = cache / f"compare-{code}-r{replications}.sqlite"
             env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(tree), "PYTHONWARNINGS": "ignore"}
-            cmd = [sys.executable, "-m", "benchmark", "run", "default", "--estimators", ",".join(estimators),
+            module = "catebench.benchmark" if code == "current" else "benchmark"  # the old tree predates the namespace
+            cmd = [sys.executable, "-m", module, "run", "default", "--estimators", ",".join(estimators),
                    "--replications", str(rep), "--n-jobs", "1", "--executor", "inline", "--store",
                    str(store.resolve()), "--no-progress"]  # fmt: skip
             log = open(cache / f"compare-{code}-r{rep}.log", "w")
@@ -635,9 +636,10 @@ def board_wall(commit: str, estimators, replications: int, cache: Path) -> list[
         report = (cache / f"wall-{code}-r{replications}-report").resolve()
         shutil.rmtree(report, ignore_errors=True)
         py = shlex.quote(sys.executable)
-        cmd = (f"{py} -m benchmark run default --estimators {shlex.quote(','.join(estimators))} --replications "
+        mod = "catebench.benchmark" if code == "current" else "benchmark"  # the old tree predates the namespace
+        cmd = (f"{py} -m {mod} run default --estimators {shlex.quote(','.join(estimators))} --replications "
                f"{replications} --n-jobs 1 --executor inline --store {shlex.quote(str(store))} --no-progress && "
-               f"{py} -m benchmark report --store {shlex.quote(str(store))} --out {shlex.quote(str(report))}")
+               f"{py} -m {mod} report --store {shlex.quote(str(store))} --out {shlex.quote(str(report))}")
         env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(tree), "PYTHONWARNINGS": "ignore"}
         log = open(cache / f"wall-{code}-r{replications}.log", "w")
         procs[code] = (subprocess.Popen(["sh", "-c", cmd], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tree),
@@ -702,7 +704,7 @@ def write_summary(out: Path, cache: Path | None = None) -> str:
 
     meta = json.loads((out / "runs.json").read_text()) if (out / "runs.json").exists() else {}
     lines = ["# Performance study (issue 14)", "",
-             "Generated by `python -m benchmark.studies.perf` (module docstring: what each part measures). Timings "
+             "Generated by `python -m catebench.benchmark.studies.perf` (module docstring: what each part measures). Timings "
              "on a shared machine vary (up to 3x from day to day here); compare numbers only within one table, "
              "where they were measured side by side. Each part's command, date and machine load:", ""]  # fmt: skip
     for part, runs in meta.items():
@@ -760,7 +762,7 @@ def write_summary(out: Path, cache: Path | None = None) -> str:
     if (out / "cost_curves.csv").exists():
         df = pd.read_csv(out / "cost_curves.csv")
         ex = exponents(df)
-        lines += ["## Cost curves (fit + predict, one thread, `datasets.synthetic.Synthetic` replication 1)", "",
+        lines += ["## Cost curves (fit + predict, one thread, `catebench.datasets.synthetic.Synthetic` replication 1)", "",
                   "![cost curves](cost_curves.png)", "",
                   "Times are the process's CPU seconds (`time.process_time`, one thread), which a shared machine's "
                   "load inflates far less than wall time; the cap applies to wall time. "
@@ -825,7 +827,7 @@ def write_summary(out: Path, cache: Path | None = None) -> str:
         if len(old_w) and len(new_w):
             r_wall = float(new_w.wall_s.iloc[0] / old_w.wall_s.iloc[0])
             r_cpu = float(new_w.cpu_s.iloc[0] / old_w.cpu_s.iloc[0])
-            lines += ["", f"`{m.get('command', 'python -m benchmark.studies.perf --parts wall')}`: the "
+            lines += ["", f"`{m.get('command', 'python -m catebench.benchmark.studies.perf --parts wall')}`: the "
                       f"{int(new_w.estimators.iloc[0])} estimators of {old_w.code.iloc[0]} on IHDP replications "
                       f"1-{int(new_w.replications.iloc[0])}, `catebench run default --executor inline --n-jobs 1` then "
                       "`catebench report`, one process per code, both started together on the same machine (one "
@@ -885,7 +887,7 @@ def main(argv: list[str] | None = None) -> int:
 
     meta_path = out / "runs.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    command = "python -m benchmark.studies.perf " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = "python -m catebench.benchmark.studies.perf " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
     def record(part, **extra):
         # cost runs add up (cached points are kept), so all their commands are kept; other parts replace theirs.
@@ -908,7 +910,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = runner_overhead(args.overhead_tasks, [e.strip() for e in args.executors.split(",") if e.strip()])
         pd.DataFrame(rows).to_csv(out / "overhead.csv", index=False)
     if "cost" in parts:
-        from benchmark.registry import ESTIMATORS
+        from catebench.benchmark.registry import ESTIMATORS
 
         names = ESTIMATORS.names() if args.estimators == "*" else [e.strip() for e in args.estimators.split(",")]
         record("cost", cap_cpu_s=args.cap, wall_cap_s=args.wall_cap)

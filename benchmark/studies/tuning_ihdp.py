@@ -1,7 +1,7 @@
 """Fair tuning on offline IHDP: neural baselines and IWDD at their defaults vs tuned on validation rows.
 
-    python -m benchmark.studies.tuning_ihdp [--replications N] [--estimators a,b] [--summary-only]
-    python -m benchmark.studies.tuning_ihdp --oracle tarnet,cfr-mmd [--replications N] [--n-jobs J]
+    python -m catebench.benchmark.studies.tuning_ihdp [--replications N] [--estimators a,b] [--summary-only]
+    python -m catebench.benchmark.studies.tuning_ihdp --oracle tarnet,cfr-mmd [--replications N] [--n-jobs J]
 
 CFR-MMD appears with both kernels: ``cfr-mmd`` (RBF, as registered) and ``cfr-mmd-lin`` (the squared linear MMD of
 the authors' public IHDP config); both are compared with the published CFR-MMD.
@@ -10,7 +10,7 @@ Runs ``benchmark/configs/tuning_ihdp.toml`` through the runner (store ``results/
 resumable, so the run can be done in pieces and killed at any point) and writes ``results/tuning_ihdp/summary.md``
 and ``summary.csv``. Every estimator appears twice: at its defaults (``tarnet``) and tuned (``tarnet@tuned-nn-pehe-8``:
 8 candidates, the defaults included, selected on 30 % of the fit rows by the nearest-neighbour PEHE proxy of
-Shalit et al. 2017, then refit on all fit rows; see :mod:`benchmark.tuning`).
+Shalit et al. 2017, then refit on all fit rows; see :mod:`catebench.benchmark.tuning`).
 
 The summary reports, per label, out-of-sample and within-sample sqrt-PEHE (mean +- SE and median) beside the
 published figures (``ihdp_published.csv``, read at run time; skipped when absent), whether each tuned CFR/TARNet
@@ -25,7 +25,7 @@ absent).
 on all fit rows with the task's seed and scored on the test rows, so that the best candidate (what the search
 space and budget could give) is told apart from the chosen one (what the criterion picked). It reads test rows, so
 it never selects anything; the chosen candidate's refit is checked against the stored row. It also scores the same
-candidates by all three criteria of :mod:`benchmark.tuning` (``criteria.csv``: each candidate fit once on the training
+candidates by all three criteria of :mod:`catebench.benchmark.tuning` (``criteria.csv``: each candidate fit once on the training
 part, as the tuning did), so the summary shows which candidate each criterion would have picked and how that one
 scores on the test rows.
 """
@@ -44,11 +44,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.config import load_config
-from benchmark.report import STATUS_LEGEND, default_reference_path, plus_minus, published_status
-from benchmark.runner import run
-from benchmark.store import Store
-from benchmark.tuning import tuned_label
+from catebench.benchmark.config import load_config
+from catebench.benchmark.report import STATUS_LEGEND, default_reference_path, plus_minus, published_status
+from catebench.benchmark.runner import run
+from catebench.benchmark.store import Store
+from catebench.benchmark.tuning import tuned_label
 
 OUT = Path("results/tuning_ihdp")
 PUBLISHED_NAMES = {"tarnet": "TARNet", "cfr-mmd": "CFR-MMD", "cfr-mmd-lin": "CFR-MMD", "cfr-wass": "CFR-WASS"}
@@ -65,7 +65,7 @@ def shared_path(*parts: str) -> Path:
 
 def published() -> dict[str, tuple[float, float, str]]:
     """{estimator: (out-of-sample sqrt-PEHE, SE, status)} from Shalit et al. (2017) Table 1, the status as
-    :func:`benchmark.report.published_status` reads the file's ``verified`` column; empty when the file is absent."""
+    :func:`catebench.benchmark.report.published_status` reads the file's ``verified`` column; empty when the file is absent."""
     path = default_reference_path()
     if not path.exists():
         return {}
@@ -102,14 +102,14 @@ def board(ok: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
 
 def effect_sd_table(reps: list[int]) -> tuple[list[str], dict]:
     """sd of the true effect per replication: our ``ihdp`` draws vs the IHDP-100 test file (test rows)."""
-    from datasets.ihdp import IHDP
-    from datasets.splits import get_split, split_indices
+    from catebench.datasets.ihdp import IHDP
+    from catebench.datasets.splits import get_split, split_indices
 
     from types import SimpleNamespace
 
-    from datasets.base import canonical_json
+    from catebench.datasets.base import canonical_json
 
-    from benchmark.runner import _split_seed
+    from catebench.benchmark.runner import _split_seed
 
     ds = IHDP()
     ours_all, ours_test = [], []
@@ -242,7 +242,7 @@ def write_summary(results: pd.DataFrame, bases: list[str], budget: int, criterio
               "Per tuned estimator: the share of replications on which each value of each searched parameter won "
               "(the defaults' values included when candidate 0 won).", ""]
     store = Store(out / "store.sqlite")
-    from benchmark.tuning import tuning_record
+    from catebench.benchmark.tuning import tuning_record
 
     for b in bases:
         g = ok[ok.estimator == tl[b]]
@@ -325,7 +325,7 @@ def write_summary(results: pd.DataFrame, bases: list[str], budget: int, criterio
         got = [f"{e} {h.loc[e, 'pehe_out_mean']:.3f} (median {h.loc[e, 'pehe_out_median']:.3f})"
                for e in PUBLISHED_NAMES if e in h.index]
         lines.append(f"\nFor scale, the defaults on 100 replications of the same draws (`{hundred}`, generated by "
-                     f"`python -m benchmark.studies.neural_ihdp`): " + ", ".join(got) + ".")
+                     f"`python -m catebench.benchmark.studies.neural_ihdp`): " + ", ".join(got) + ".")
     if (out / ORACLE_CSV).exists():
         lines += oracle_section(pd.read_csv(out / ORACLE_CSV), ok, pub)
         if (out / CRITERIA_CSV).exists():
@@ -349,10 +349,10 @@ ORACLE_CSV = "oracle.csv"
 
 def _oracle_task(row: dict) -> list[dict]:
     """Every stored candidate of one tuned task refit on all fit rows and scored on the test rows (a diagnostic)."""
-    from benchmark.metrics import score
-    from benchmark.registry import import_object
-    from benchmark.runner import _limit_threads, load_task_data
-    from benchmark.tuning import tuning_record
+    from catebench.benchmark.metrics import score
+    from catebench.benchmark.registry import import_object
+    from catebench.benchmark.runner import _limit_threads, load_task_data
+    from catebench.benchmark.tuning import tuning_record
 
     _limit_threads()
     rec = tuning_record(Store(row["store"]), row["key"])
@@ -380,9 +380,9 @@ CRITERIA_CSV = "criteria.csv"
 
 def _criteria_task(row: dict) -> list[dict]:
     """Every stored candidate of one tuned task scored on its validation rows by every criterion (the same fits)."""
-    from benchmark.registry import import_object
-    from benchmark.runner import _limit_threads, load_task_data
-    from benchmark.tuning import CRITERIA, tuning_record, validation_scores
+    from catebench.benchmark.registry import import_object
+    from catebench.benchmark.runner import _limit_threads, load_task_data
+    from catebench.benchmark.tuning import CRITERIA, tuning_record, validation_scores
 
     _limit_threads()
     rec = tuning_record(Store(row["store"]), row["key"])
@@ -426,7 +426,7 @@ def run_oracle(results: pd.DataFrame, store_path: Path, out: Path, labels: list[
     ``out/criteria.csv`` task by task, so it resumes; the chosen candidate's refit must equal the stored row and the
     stored criterion's recomputed scores the stored ones.
     """
-    from benchmark.tuning import CRITERIA
+    from catebench.benchmark.tuning import CRITERIA
 
     ok = results[(results.status == "ok") & results.estimator.isin(labels)]
     missing = sorted(set(labels) - set(ok.estimator))
@@ -447,7 +447,7 @@ def oracle_section(oracle: pd.DataFrame, ok: pd.DataFrame, pub: dict) -> list[st
 
     lines = ["", "## Oracle diagnostic: the candidates against the criterion (test rows; never used to select)", "",
              f"Every one of the candidates a tuned task drew was refit on all fit rows with the task's seed and scored "
-             f"on its test rows (`python -m benchmark.studies.tuning_ihdp --oracle LABELS`, `{ORACLE_CSV}`). "
+             f"on its test rows (`python -m catebench.benchmark.studies.tuning_ihdp --oracle LABELS`, `{ORACLE_CSV}`). "
              "*Oracle* = the candidate with the lowest out-of-sample sqrt-PEHE: the best the search space and budget "
              "could give with a perfect criterion (optimistic: the least of several noisy test scores). *Chosen* = "
              "the one the criterion picked (its refit equals the stored row: checked below). Candidate 0 = the "
@@ -480,7 +480,7 @@ def criteria_section(oracle: pd.DataFrame, crit: pd.DataFrame, pub: dict) -> lis
     that candidate's test sqrt-PEHE (from the oracle refits)."""
     from scipy.stats import spearmanr, wilcoxon
 
-    from benchmark.tuning import CRITERIA
+    from catebench.benchmark.tuning import CRITERIA
 
     lines = ["", "### The three criteria on the same candidates", "",
              f"Each candidate's fit on the training part of the fit rows scored on the validation part by every "
@@ -562,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         labels = [b if "@" in b else tuned_label(b, config.tune_criterion, config.tune) for b in wanted]
         reps = set(config.datasets[0].replications)
         run_oracle(results[results.replication.isin(reps)], Path(config.store), out, labels, config.n_jobs)
-    command = "python -m benchmark.studies.tuning_ihdp " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m catebench.benchmark.studies.tuning_ihdp " + " ".join(sys.argv[1:] if argv is None else argv)
     print(write_summary(results, bases, config.tune, config.tune_criterion, out, command.strip()))
     return 0
 

@@ -183,7 +183,7 @@ class DragonNet(NeuralCATE):
 
     @classmethod
     def search_space(cls, params: dict[str, Any] | None = None) -> dict[str, list[Any]]:
-        """Grid for tuned runs (:mod:`benchmark.tuning`): propensity-loss weight ``alpha`` in {0.1, 0.3, 1, 3},
+        """Grid for tuned runs (:mod:`catebench.benchmark.tuning`): propensity-loss weight ``alpha`` in {0.1, 0.3, 1, 3},
         ``learning_rate`` in {3e-4, 1e-3, 3e-3}, representation width ``rep_units`` in {100, 200} and head width
         ``head_units`` in {50, 100}, ``weight_decay`` in {1e-4, 1e-3}; with ``targeted_reg=True`` also the
         targeted-regularization weight ``beta`` in {0.1, 0.3, 1, 3}. Shi et al. (2019) fix alpha = beta = 1; the

@@ -46,7 +46,7 @@ class TARNet(NeuralCATE):
     Parameters
     ----------
     ipm : {"none", "mmd-lin", "mmd-rbf", "wass"}, default "none"
-        Imbalance penalty between treated and control representations (see :mod:`estimators.neural.ipm`).
+        Imbalance penalty between treated and control representations (see :mod:`catebench.estimators.neural.ipm`).
     alpha : float, default 1.0
         Weight of the IPM penalty (cfrnet ``p_alpha``). Ignored when ``ipm="none"``.
     rbf_sigma : float, default 1.0
@@ -184,7 +184,7 @@ class TARNet(NeuralCATE):
 
     @classmethod
     def search_space(cls, params: dict[str, Any] | None = None) -> dict[str, list[Any]]:
-        """Grid for tuned runs (:mod:`benchmark.tuning`), a CPU-sized version of Shalit et al.'s (2017) search:
+        """Grid for tuned runs (:mod:`catebench.benchmark.tuning`), a CPU-sized version of Shalit et al.'s (2017) search:
 
         representation width ``rep_units`` in {50, 100, 200} and depth ``n_rep_layers`` in {1, 2, 3}, head width
         ``head_units`` in {50, 100} and depth ``n_head_layers`` in {1, 2, 3}, ``learning_rate`` in {3e-4, 1e-3,

@@ -3,7 +3,7 @@
 import pytest
 
 from catebench_plugin_example import KNNTLearner
-from estimators.checks import iter_checks
+from catebench.estimators.checks import iter_checks
 
 
 @pytest.mark.parametrize("check", list(iter_checks(KNNTLearner(**KNNTLearner.test_params()))),

@@ -1,14 +1,14 @@
 """An example catebench plugin: a T-learner with k-nearest-neighbour outcome models.
 
 It follows the plugin contract (``docs/plugins.md`` in catebench) and imports only catebench's public modules
-(``estimators.base``; ``estimators.seeding`` would give the seeding helpers if the model were random).
+(``catebench.estimators.base``; ``catebench.estimators.seeding`` would give the seeding helpers if the model were random).
 """
 
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from estimators.base import CATEEstimator, Tags
+from catebench.estimators.base import CATEEstimator, Tags
 
 __all__ = ["KNNTLearner"]
 
