@@ -4,7 +4,7 @@ __all__ = ["__version__"]
 
 
 def __getattr__(name: str):
-    # Lazy, so that ``catebench --help`` / ``list`` do not import numpy, scikit-learn or torch (issue 14).
+    # Lazy, so that ``catebench --help`` / ``list`` do not import numpy, scikit-learn or torch.
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 

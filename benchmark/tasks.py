@@ -104,7 +104,7 @@ def _tuned_specs(config: RunConfig, estimators: list) -> list:
 def _uses_validation(target, params_json: str) -> bool:
     """Whether the estimator's tags say ``uses_validation``: then the runner sets its ``validation_fraction``.
 
-    The tag is the contract (issue 13): an estimator tagged ``uses_validation`` must take a ``validation_fraction``
+    The tag is the contract: an estimator tagged ``uses_validation`` must take a ``validation_fraction``
     parameter, and the runner passes the split protocol's share (63/27/10: 0.3 of the fit rows) unless the config
     sets it. An estimator without the tag is never given one.
     """

@@ -10,8 +10,8 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    # Loaded on first use, so that reading BUILTIN (``catebench list``) imports neither numpy nor scikit-learn
-    # (issue 14); ``from datasets import Dataset`` works as before.
+    # Loaded on first use, so that reading BUILTIN (``catebench list``) imports neither numpy nor scikit-learn;
+    # ``from catebench.datasets import Dataset`` works as before.
     for module, names in _LAZY.items():
         if name in names:
             import importlib

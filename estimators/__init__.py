@@ -9,7 +9,7 @@ _LAZY = {"CATEEstimator", "NotFittedError", "Tags", "validate_fit_inputs", "vali
 
 def __getattr__(name: str):
     # The contract's names load on first use, so that reading BUILTIN (``catebench list``) imports neither numpy
-    # nor scikit-learn (issue 14); ``from estimators import CATEEstimator`` works as before.
+    # nor scikit-learn; ``from catebench.estimators import CATEEstimator`` works as before.
     if name in _LAZY:
         from . import base
 

@@ -253,7 +253,7 @@ class CATEEstimator(BaseEstimator):
         """Refuse a DataFrame whose columns differ from (or are reordered against) those seen in ``fit``.
 
         A DataFrame with the same columns in another order would otherwise be read by position and give other
-        predictions silently (issue 13). Arrays and frames without string column names are read by position.
+        predictions silently. Arrays and frames without string column names are read by position.
         """
         fitted = getattr(self, "feature_names_in_", None)
         names = _feature_names(X)
