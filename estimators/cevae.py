@@ -1,51 +1,17 @@
 """CEVAE (Louizos, Shalit, Mooij, Sontag, Zemel and Welling, NeurIPS 2017): the causal effect variational autoencoder.
 
-A latent confounder z explains the covariates, the treatment and the outcome:
+A latent confounder z explains the covariates, the treatment and the outcome: p(z) = N(0, I), p(x | z) (Bernoulli
+for binary columns, Gaussian for the others), p(t | z) = Bern(.), p(y | t, z) = N(mu_t(z), s_t^2) with one outcome
+network per arm. It is fitted by amortised variational inference with the encoder q(z | x, t, y) and the auxiliary
+networks q(t | x) and q(y | x, t) (the paper's Eq. 6), early-stopped on the validation rows' loss. For arm a:
+y~ ~ q(y | x, t=a), z ~ q(z | x, t=a, y~), Y(a) ~ p(y | t=a, z); ``predict`` is the mean of mu_a(z) over
+``n_predict_samples`` draws of z, ``sample`` draws Y(a), with common random numbers across the two arms.
 
-    p(z) = N(0, I),  p(x | z) (Bernoulli for binary columns, Gaussian for the others),  p(t | z) = Bern(.),
-    p(y | t, z) = N(mu_t(z), s_t^2)   (one outcome network per arm, TARNet-style),
-
-fitted by amortised variational inference with the encoder q(z | x, t, y) = N(.) (one head per arm). Since y and t
-are unknown at prediction time, two auxiliary networks q(t | x) and q(y | x, t) are trained alongside, and their
-log-likelihoods on the observed t and y are added to the ELBO (the paper's Eq. 6). At prediction time for arm a,
-as CEVAE does: y~ ~ q(y | x, t=a), z ~ q(z | x, t=a, y~), and Y(a) ~ p(y | t=a, z); the point prediction is the mean
-of mu_a(z) over ``n_predict_samples`` draws of z, and ``sample`` returns draws of Y(a) from this predictive
-distribution (the latent integrated out by Monte Carlo through the encoder), with common random numbers across
-the two arms.
-
-Why our own torch implementation and not causalml's: causalml 0.18 ships two CEVAE classes, and neither runs here.
-``causalml.inference.torch.CEVAE`` wraps ``pyro.contrib.cevae`` and pyro is not installed (an optional extra of
-causalml); ``causalml.inference.jax`` has a flax port and jax/flax are not installed. Beyond that, the pyro version
-does not fit this project's contract: it takes no seed (pyro seeds through ``pyro.set_rng_seed``, which sets
-torch's, numpy's and Python's *global* generators, and keeps parameters in a global param store), it has no
-validation-based early stopping, and it returns only the ITE, not draws of Y(0), Y(1). So CEVAE is written here
-from the paper; the authors' Edward code and pyro's version were read for the training details.
-
-Departures from the paper / authors' code, and why:
-
-* Training keeps the authors' unit outcome scale on the standardised y (a learned scale lets the model explain y
-  as noise instead of through z: on IHDP development replications 101-103 that gave sqrt-PEHE 6.4-7.1). For the
-  *draws*, a unit scale would make them as wide as the marginal spread of y, so the scale s_a of each arm is
-  re-estimated after training as the root-mean-square residual of the point prediction on that arm's validation
-  rows (training rows when there are none): Y(a) draws are mu_a(z) + s_a * noise. The residuals contain the
-  model's own error of the conditional means, and the spread of mu_a(z) over z comes on top, so the draws are
-  wider than the outcome noise wherever the means are off (on a design with noise sd 0.5 the held-out spread
-  was about 1.3: see tests/test_generative_baselines.py).
-* Early stopping on the validation rows' loss (negative ELBO plus the auxiliary terms, one reparameterised draw
-  with noise fixed once), checked every epoch with patience; the authors checked every 10 epochs and kept the
-  best by validation log-likelihood.
-
-Defaults and how they were chosen: latent dimension 20, 3 hidden layers of ELU units, Adam with learning rate 1e-3
-and L2 weight decay 1e-4, minibatch 100 and at most 100 epochs are the authors' IHDP settings. The authors' 200
-units per layer are halved to 100 and ``n_predict_samples`` is 20 for the CPU budget (fit plus predict no slower
-than ``diffusion-teacher``): on IHDP development replications 101-102 (never 1-100, never test rows) 100 units gave
-sqrt-PEHE 2.44 and 5.52 against 2.34 and 5.87 with 200. Patience 10 epochs: the validation loss bottomed out at
-epochs 22-65 there.
-
-Timing: fit + predict on IHDP replication 101 (split 63/27/10), side by side with ``diffusion-teacher`` in one
-process on one torch thread, two interleaved rounds (2026-11-29, 13:37-13:56 UTC, load average 23-30 on the
-shared 2 cores): CEVAE 66 and 36 s, the teacher 521 and 109 s (ratios 0.13 and 0.33). Regenerate with
-``python -m catebench.benchmark.studies.generative_ihdp --timing 2``.
+Written from the paper in torch because causalml's CEVAE needs pyro (or jax/flax), seeds global generators and
+returns only the ITE. Departures: training keeps the authors' unit outcome scale, and the draws use each arm's
+scale re-estimated on validation residuals; early stopping every epoch with patience; 100 units per layer instead
+of 200 for the CPU budget. Defaults are the authors' IHDP settings otherwise. The evidence for each:
+``docs/methods/cevae.md``.
 """
 
 from __future__ import annotations
@@ -147,7 +113,7 @@ class CEVAE(GenerativeTorchBase):
     ----------
     latent_dim : int, default 20
     units : int, default 100
-        Hidden units per layer of every network (the authors used 200; see "Defaults").
+        Hidden units per layer of every network (the authors used 200; ``docs/methods/cevae.md``).
     n_layers : int, default 3
         Hidden layers of every network (for the arm-specific networks: shared layers plus one per head).
     learning_rate : float, default 1e-3

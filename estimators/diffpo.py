@@ -1,59 +1,17 @@
 """DiffPO (Ma, Melnychuk, Schweisthal and Feuerriegel, NeurIPS 2024): a causal diffusion model of potential outcomes.
 
-The method: a conditional denoising diffusion probabilistic model (DDPM, epsilon prediction) of the outcome given
-the covariates and the treatment, p(y | x, a), trained on the factual outcomes with DiffPO's *orthogonal diffusion
-loss* -- the denoising error of each row weighted by the inverse of a fitted propensity of its observed treatment,
-so that the loss targets the potential-outcome distributions p(Y(a) | x) rather than the treated and control
-populations as they happen to be mixed. Draws of Y(a) come from ancestral DDPM sampling with the condition set to
-arm a; the point prediction is the mean of the draws.
+A conditional DDPM (epsilon prediction) of p(y | x, a), trained on the factual outcomes with DiffPO's orthogonal
+loss: each row's denoising error weighted by the inverse of a fitted propensity of its observed treatment, so that
+the loss targets p(Y(a) | x). The denoiser is a residual MLP with one output head per arm; the noise schedule is the
+release's (quadratic, 1e-4 to 0.5, 100 steps). Training early-stops on the validation rows' weighted denoising loss
+at fixed draws. ``sample`` and ``predict`` use ancestral sampling over ``n_sampling_steps`` respaced steps with
+common random numbers across the two arms; the point prediction is the mean of the draws.
 
-What this module implements (the method, not the release at github.com/yccm/DiffPO, read for reference only):
-
-* denoiser eps_theta(y_k, k, x, a): a residual MLP over ``[y_k, embedding(k), x, a]`` with one linear output
-  head per arm (TARNet-style), width ``width``, ``n_layers`` residual layers, SiLU;
-* the release's DDPM: quadratic beta schedule from ``beta_start`` 1e-4 to ``beta_end`` 0.5; ``n_diffusion_steps``
-  steps (the release uses 100; 50 here, see "Defaults");
-* orthogonal loss: ``w_i ||eps - eps_theta||^2`` with ``w_i = 1 / e_hat(a_i | x_i)``, e_hat a logistic regression
-  on the training rows' standardised covariates, clipped to ``[propensity_clip, 1 - propensity_clip]``, weights
-  normalised to mean 1 over the training rows;
-* early stopping on the validation rows' weighted denoising loss, computed with *fixed* draws (``n_val_draws``
-  timesteps and noises per row, drawn once), so that epochs are compared on the same noise; the best epoch's
-  weights are restored. This guards against memorising the ~420 training rows of an IHDP fit (a denoiser that
-  reproduces training outcomes gives draws with far less spread than the noise: see the tests);
-* ``sample`` and ``predict`` draw Y(0) and Y(1) with *common random numbers*: the same initial latent and the
-  same per-step noises for both arms, so the Monte-Carlo noise of the two arms is shared and largely cancels in
-  tau_hat = mean(Y(1) draws) - mean(Y(0) draws).
-
-Departures from the release, and why:
-
-* Propensity weights. The release forms ``t / pi_1 + (1 - t) / pi_0`` and then clamps the weights to
-  ``[0.1, 0.9]``; inverse propensities are >= 1, so every weight becomes 0.9 and the loss is in effect
-  *unweighted*. We use the paper's inverse-propensity weighting (clipped propensities, weights normalised to mean
-  1), which is what the orthogonal loss is meant to be.
-* Propensity model. The release fits a one-layer softmax network; we fit scikit-learn's L2 logistic regression
-  (C = 1) on the training rows only: stable, fast and deterministic on ~400 rows.
-* Backbone. The release feeds a CSDI-style transformer with a two-column (y0, y1) target and a mask; with one
-  observed outcome per unit and a scalar target a residual MLP is the natural, much cheaper equivalent.
-* Model selection. The release trains a fixed 500 epochs with step decays and logs validation PEHE computed from
-  the *true* potential outcomes (not available to an estimator); we early-stop on the validation denoising loss.
-* Point estimate. The release reports the median of the draws; we use the mean (the potential-outcome mean is
-  what PEHE scores) over ``n_predict_samples`` draws with common random numbers across arms.
-
-Defaults and how they were chosen: ``beta_start``, ``beta_end``, the quadratic schedule, 100 diffusion steps,
-learning rate 1e-3, weight decay 1e-6 and batch size 256 are the release's. The rest were set for the CPU budget (a
-fit plus predict no slower than ``diffusion-teacher``'s) and checked on IHDP development replications 101-105
-(never replications 1-100, never test rows): width 64 with 3 residual layers; ``patience`` 100 epochs (best epochs
-130-540 there); the sampler's 50 respaced steps, because 10 and 25 steps shrank the held-out predictive spread
-(0.75-0.78 and 0.92-0.93 against 0.98-1.02 with 50 steps, on replications 101-102, IHDP noise sd 1) at equal
-sqrt-PEHE; ``n_predict_samples`` 10, because with common random numbers 20 and 50 draws gave the same sqrt-PEHE
-to 0.01 there; ``clip_margin`` 1 (without clipping the respaced sampler diverged, sqrt-PEHE in the thousands).
-On 101-105 the held-out predictive sd was 0.80-0.89 with 50 steps and 90 % interval coverage 0.55-0.76 on the
-test rows: DiffPO's draws are somewhat narrower than IHDP's noise (see ``results/generative_ihdp/summary.md``).
-
-Timing: fit + predict on IHDP replication 101 (split 63/27/10), side by side with ``diffusion-teacher`` in one
-process on one torch thread, two interleaved rounds (2026-11-29, 13:37-13:56 UTC, load average 23-30 on the
-shared 2 cores): DiffPO 113 and 25 s, the teacher 521 and 109 s (ratios 0.22 and 0.22). Regenerate with
-``python -m catebench.benchmark.studies.generative_ihdp --timing 2``.
+Departures from the authors' release: real inverse-propensity weights (the release's clamp makes them constant),
+a logistic propensity model, an MLP instead of the transformer backbone, early stopping instead of 500 epochs with
+a true-PEHE log, the mean of the draws instead of their median. Defaults: the release's schedule and optimiser;
+width, depth, patience, sampler steps, draws and clipping were set for the CPU budget and checked on IHDP
+development replications 101-105. The evidence for each: ``docs/methods/diffpo.md``.
 """
 
 from __future__ import annotations

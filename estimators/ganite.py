@@ -1,46 +1,18 @@
 """GANITE (Yoon, Jordon and van der Schaar, ICLR 2018): generative adversarial nets for individualized treatment effects.
 
-Two blocks, trained one after the other:
+Two blocks, trained one after the other. The counterfactual block: a generator G(x, t, y_f, z_G) outputs both
+potential outcomes, the factual one is replaced by the observed y, and a discriminator tells which component is
+factual; G also minimises ``alpha`` times its factual squared error. The ITE block: a generator I(x, z_I) learns,
+by squared error, the completed outcome vectors drawn from the fitted counterfactual block. Noise is U(-1, 1)^k,
+k = ``noise_dim``. ``predict`` is the mean of I(x, z_I) over ``n_predict_samples`` draws; ``sample`` returns
+I(x, z_I) for independent z_I, the same for both arms. These draws are not calibrated outcome noise: they spread
+only as far as I's output depends on its noise input. Each block keeps its best weights by the factual squared
+error on the validation rows.
 
-1. *Counterfactual block.* A generator G(x, t, y_f, z_G) outputs both potential outcomes (y~0, y~1); the factual
-   one is replaced by the observed y to form the completed vector y_bar. A discriminator D(x, y_bar) tries to tell
-   which component is the factual one (a logit for "arm 1 is factual", cross-entropy against t). G minimises the
-   negative of D's loss plus ``alpha`` times the squared error of its factual component.
-2. *ITE block.* A generator I(x, z_I) outputs (y^0, y^1) and learns, by squared error, the completed vectors y_bar
-   drawn from the fitted counterfactual block (observed y for the factual arm, a fresh G draw for the other).
-
-Noise: z_G, z_I ~ U(-1, 1)^k with k = ``noise_dim`` (the paper's k = 2 for two treatments). ``predict`` returns the
-mean of I(x, z_I) over ``n_predict_samples`` noise draws; ``sample`` returns I(x, z_I) for independent z_I draws,
-the same z_I for both arms. What the draws mean: I is trained by squared error towards G's completions, so its
-draws spread only as far as I's output still depends on its noise input; they are *not* calibrated draws of the
-outcome noise (on IHDP their spread is far below the noise sd 1: see ``results/generative_ihdp/summary.md``), and
-they carry no outcome-noise term. The paper's optional adversarial loss for the ITE block (a second
-discriminator on (x, y^0, y^1)) is not implemented, as in the authors' public code.
-
-Model selection on validation rows only: after each evaluation interval of the counterfactual block, the squared
-error of G's factual component on the validation rows; of the ITE block, the squared error of I's factual
-component (mean over the noise) against the observed validation outcomes. The best weights of each block are
-restored (patience in evaluations).
-
-Departures from the paper / the authors' public code, and why: continuous outcomes use squared error (the public
-code's cross-entropies are for binary outcomes), y is standardised; the counterfactual generator receives noise as
-in the paper (the public code drops it); the supervised ITE loss weighs the factual and the counterfactual
-component equally (the paper's ``beta`` is for the unimplemented adversarial term).
-
-Defaults and how they were chosen: ``alpha`` = 1, batch size 128 and k = 2 follow the paper. Two hidden layers of
-64 ELU units per network, Adam with learning rate 1e-3, at most 3000 iterations per block, a check every 50
-iterations and patience 10 were set for the CPU budget (fit plus predict no slower than ``diffusion-teacher``) and
-checked on IHDP development replications 101-102 (never 1-100, never test rows): sqrt-PEHE 1.2-2.4, both blocks
-stopped early (best iterations 250-400, stopped after 800-950), so the budget does not bind. ``alpha`` was
-checked afterwards on replications 101-105 (one fit each, default otherwise): mean out-of-sample sqrt-PEHE 1.92 /
-2.57 / 3.93 and mean absolute test-row ATE error 0.83 / 1.26 / 1.40 for alpha 1 / 10 / 100, median sd(tau_hat) /
-sd(tau) 0.79 / 0.47 / 0.17: a heavier factual loss shrinks the effect more, so the paper's alpha = 1 stays and the
-gap to the published ATE error (``results/generative_ihdp/summary.md``) is not a matter of this weight.
-
-Timing: fit + predict on IHDP replication 101 (split 63/27/10), side by side with ``diffusion-teacher`` in one
-process on one torch thread, two interleaved rounds (2026-11-29, 13:37-13:56 UTC, load average 23-30 on the
-shared 2 cores): GANITE 86 and 51 s, the teacher 521 and 109 s (ratios 0.17 and 0.47). Regenerate with
-``python -m catebench.benchmark.studies.generative_ihdp --timing 2``.
+Departures from the paper and the authors' code: squared error for continuous outcomes, noise for the
+counterfactual generator, no adversarial ITE loss. Defaults: the paper's alpha, batch and k; network size,
+learning rate and iteration budget set for the CPU budget and checked on IHDP development replications 101-105.
+The evidence for each: ``docs/methods/ganite.md``.
 """
 
 from __future__ import annotations
