@@ -19,30 +19,24 @@ Protocol of one tuned task (``catebench run CONFIG --tune BUDGET [--tune-criteri
    validation part with a criterion that needs no counterfactuals (lower is better):
 
    * ``"factual"``: the factual outcome MSE, ``mean_i (y_i - mu_hat_{t_i}(x_i))^2``;
-   * ``"nn-pehe"``: the nearest-neighbour approximation of PEHE of Shalit, Johansson & Sontag ("Estimating
-     individual treatment effect: generalization bounds and algorithms", ICML 2017), their counterfactual-free
-     stand-in for PEHE on held-out rows:
-     ``sqrt(mean_i (tau_hat(x_i) - tau_NN_i)^2)`` with ``tau_NN_i = (2 t_i - 1) (y_i - y_j(i))``, where
-     ``j(i)`` is the nearest validation row of the other arm in Euclidean distance on the covariates
-     scaled by the training part's per-column standard deviation;
+   * ``"nn-pehe"``: the nearest-neighbour PEHE proxy of Shalit, Johansson & Sontag (ICML 2017),
+     ``sqrt(mean_i (tau_hat(x_i) - tau_NN_i)^2)`` with ``tau_NN_i = (2 t_i - 1) (y_i - y_j(i))``, ``j(i)`` the
+     nearest validation row of the other arm (Euclidean, covariates scaled by the training part's sd);
    * ``"rloss"``: the R-loss of Nie & Wager (Biometrika 2021), ``mean_i ((y_i - m(x_i)) - (t_i - e(x_i))
      tau_hat(x_i))^2``, with the nuisances m(x) = E[Y | x] (histogram gradient boosting) and e(x) = P(T=1 | x)
      (logistic regression, clipped to [0.01, 0.99]) fit once on the training part and evaluated on the
      validation part.
 
-   The candidate with the lowest score wins; ties go to the lower index (the defaults first). A candidate that
-   raises or predicts non-finite values scores ``inf`` and its error is kept; if every candidate fails, the task
-   fails.
+   The lowest score wins, ties to the lower index (the defaults first). A candidate that raises or predicts
+   non-finite values scores ``inf`` and keeps its error; if every candidate fails, the task fails.
 4. **Refit.** The chosen parameters are refit on *all* fit rows with the task's ``random_state`` (exactly as an
    untuned task of those parameters would be) and scored on the fit and test rows like any other task.
 
-A tuned task is one task: its key includes the budget, the criterion and the space, and its label is
-``{label}@tuned-{criterion}-{budget}`` (e.g. ``tarnet@tuned-nn-pehe-8``), so tuned and default results never mix
-and a tuned run resumes like every run. Stored with the task (no schema change): in the metrics JSON the numbers
-``tune_candidates``, ``tune_chosen`` (index), ``tune_val_score`` (the chosen candidate's validation score),
-``tune_default_val_score`` and ``tune_seconds`` (selection time; ``fit_seconds`` covers selection and refit); in
-the predictions blob the full record under ``"tuning"`` (JSON: criterion, budget, every candidate's parameters,
-validation score and error, the chosen parameters), read back with :func:`tuning_record`.
+A tuned task is one task, labelled ``{label}@tuned-{criterion}-{budget}`` (e.g. ``tarnet@tuned-nn-pehe-8``); its
+key includes the budget, the criterion and the space, so tuned and default results never mix and a tuned run
+resumes like every run. Stored with the task: the metrics ``tune_candidates``, ``tune_chosen`` (index),
+``tune_val_score``, ``tune_default_val_score`` and ``tune_seconds`` (``fit_seconds`` covers selection and refit),
+and the full record (every candidate's parameters, score and error), read back with :func:`tuning_record`.
 """
 
 from __future__ import annotations

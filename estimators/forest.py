@@ -3,7 +3,8 @@
 The forest estimates tau(x) after residualising Y and T on X with cross-fitted nuisance models. Potential
 outcomes come from the same construction as the tau-only meta-learners (see :mod:`catebench.estimators.meta`):
 mu_0 = m - e tau and mu_1 = m + (1 - e) tau, where m(x) and e(x) are separately fitted outcome and propensity
-models (gradient boosting and logistic regression), all seeded from ``random_state``.
+models (gradient boosting and logistic regression), all seeded from ``random_state``. Defaults, how they were
+chosen and the evidence: ``docs/methods/causal-forest.md``.
 """
 
 from __future__ import annotations

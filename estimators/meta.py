@@ -21,7 +21,7 @@ Base learners (``base_learner``):
 
 The propensity model is an L2-regularised logistic regression (C = 1) on standardised covariates, with
 predictions clipped to [``propensity_clip``, 1 - ``propensity_clip``]. Every nuisance model is seeded from
-``random_state``.
+``random_state``. Defaults, how they were chosen and the evidence: ``docs/methods/meta-learners.md``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""DragonNet, with optional targeted regularization (Shi, Blei & Veitch, NeurIPS 2019)."""
+"""DragonNet, with optional targeted regularization (Shi, Blei & Veitch, NeurIPS 2019).
+
+Defaults, how they were chosen, the evidence and the deviations from the paper: ``docs/methods/dragonnet.md``.
+"""
 
 from __future__ import annotations
 

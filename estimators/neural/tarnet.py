@@ -1,4 +1,8 @@
-"""TARNet and CFR (counterfactual regression) of Shalit, Johansson & Sontag (ICML 2017)."""
+"""TARNet and CFR (counterfactual regression) of Shalit, Johansson & Sontag (ICML 2017).
+
+Defaults, how they were chosen, the evidence and the deviations from the authors' cfrnet code:
+``docs/methods/tarnet-cfr.md``.
+"""
 
 from __future__ import annotations
 
