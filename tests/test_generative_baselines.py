@@ -141,7 +141,9 @@ def test_cevae_binary_columns_detected():
 def test_ganite_predict_is_mean_of_draws():
     X, t, y, *_ = design(200)
     e = tiny(GANITE, random_state=0).fit(X, t, y)
-    y0, y1 = e._draws(X[:10], int(e.n_predict_samples), __import__("catebench.estimators.base").base.seed_from(0, 1))
+    from catebench.estimators.base import seed_from
+
+    y0, y1 = e._draws(X[:10], int(e.n_predict_samples), seed_from(0, 1))
     mu0, mu1 = e.predict(X[:10])
     np.testing.assert_allclose(mu0, y0.mean(1))
     np.testing.assert_allclose(mu1, y1.mean(1))
