@@ -26,7 +26,7 @@ details.sec{margin:0.6em 0;border-top:1px solid #bbb}details.sec>summary{font-si
 table{border-collapse:collapse;margin:0.8em 0;font-size:0.85em}
 th,td{border:1px solid #ccc;padding:3px 5px;text-align:right;white-space:nowrap}
 th{background:#f0f0f0;white-space:normal}
-td:first-child,th:first-child{text-align:left;white-space:normal;min-width:12em;max-width:22em}
+td.t{text-align:left;white-space:normal;max-width:22em}
 .tw{overflow-x:auto;max-width:100%}
 td.long{white-space:normal;overflow-wrap:anywhere;text-align:left;min-width:16em;max-width:40em}
 tr.published td{color:#777;font-style:italic;background:#fafafa;white-space:normal}
@@ -46,6 +46,11 @@ def _inline(text: str) -> str:
     t = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)
     t = re.sub(r"(?<![\w*])\*([^*]+)\*(?![\w*])", r"<i>\1</i>", t)
     return t
+
+
+def _is_text(cell: str) -> bool:
+    """A cell of words (a name, a label): left-aligned; numbers, intervals and dashes stay right-aligned."""
+    return bool(re.match(r"^[*`_]*[A-Za-z]", cell)) and cell not in ("baseline",)
 
 
 #: Tables with more body rows than this are folded into a ``<details>`` element (click to expand).
@@ -71,7 +76,8 @@ def markdown_table_to_html(lines: list[str], fold: bool = True) -> str:
     out = ['<div class="tw"><table>', "<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"]
     for row, raw in zip(body, lines[2:]):
         cls = ' class="published"' if "published, orientation only" in raw else ""
-        tds = ("<td class=\"long\">" if len(c) > LONG_CELL else "<td>" for c in row)
+        tds = ('<td class="long">' if len(c) > LONG_CELL else '<td class="t">' if _is_text(c) else "<td>"
+               for c in row)
         out.append(f"<tr{cls}>" + "".join(f"{td}{_inline(c)}</td>" for td, c in zip(tds, row)) + "</tr>")
     out.append("</table></div>")
     if fold and len(body) > FOLD_ROWS:

@@ -267,8 +267,8 @@ def headline(tab: pd.DataFrame, baseline: str | None, alpha: float = 0.05, datas
     r = pair.iloc[0]
     out.update(ratio=r.ratio, ratio_low=r.ratio_low, ratio_high=r.ratio_high, p=r.p)
     floor = st.wilcoxon_min_p(n)
-    text = (f"**{first}** ranks first{where} by {ORDER_CRITERION} ({ranks[first]:.2f} of {k} over {n} "
-            f"replications; **{second}** {ranks[second]:.2f}). ")
+    text = (f"**{first}** ranks first{where} by {ORDER_CRITERION} (average rank {ranks[first]:.2f} among {k} "
+            f"estimators over {n} replications; **{second}**, second, {ranks[second]:.2f}). ")
     if r.scale == "log":
         text += (f"Its {metric_words} is {r.ratio:.2f}× {second}'s (ratio of geometric means over replications, "
                  f"95 % CI {r.ratio_low:.2f}–{r.ratio_high:.2f}), lower on {r.wins} of {n} replications; ")
@@ -282,6 +282,7 @@ def headline(tab: pd.DataFrame, baseline: str | None, alpha: float = 0.05, datas
                  "picked as the top two by the same data, so read p as optimistic). ")
     else:
         text += f"with {n} replications the design cannot tell them apart (signed-rank p = {r.p:.2g}). "
+    text = text.strip() + "\n\n"
     if baseline is not None and baseline in tab.columns:
         m = k - 1
         fam = st.vs_baseline(tab, baseline, alpha)
@@ -604,7 +605,7 @@ def published_rows(path: str | Path | None) -> tuple[list[dict], str]:
         protocols.add(str(getattr(r, "protocol", "")))
     cites = citations(Path(path).with_name("citations.csv"))
     used = sorted({src for src, _ in rows})
-    sources = "; ".join(f"`{k}`: {cites[k]}" if k in cites else f"`{k}`" for k in used)
+    sources = "; ".join(f"`{k}`: {cites[k].rstrip('.')}" if k in cites else f"`{k}`" for k in used)
     note = (f"Rows marked *{PUBLISHED_TAG}* are copied from `{Path(path).name}` (protocols: "
             f"{'; '.join(sorted(protocols))}); they use other replications, splits and often 1000 draws, "
             "so they orient, they do not rank. Only sqrt-PEHE and absolute ATE error rows are shown. "
@@ -1207,7 +1208,7 @@ def report_page(ctx: ReportContext) -> None:
         html.Section("", ctx.md["headline"], rel(ctx.figs.get("top", [])), lead=True),
         html.Section("Ranking", COMPACT_LEGEND + "\n\n" + ctx.md["compact"],
                      rel(ctx.figs.get("winrates", []) + ctx.figs.get("time", []))),
-        html.Section("All metrics, published rows", ctx.md["leaderboard"], [], collapsed=True),
+        html.Section("All metrics, published rows", ctx.md["leaderboard"], [], collapsed=True, fold=False),
     ]
     if ctx.md.get("distributional"):
         sections.append(html.Section("Distributional metrics (generative estimators)", ctx.md["distributional"],
