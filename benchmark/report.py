@@ -372,9 +372,8 @@ def format_markdown(board: pd.DataFrame, metrics: list[str] | None = None, ref_r
     with_rank = f"{ORDER_METRIC}_avg_rank" in board
     parts = []
     for dataset, g in board.groupby("dataset", sort=True):
-        header = (["place"] if with_rank else []) + ["estimator"]
+        header = (["place"] if with_rank else []) + ["estimator", "ok", "failed"]
         header += ["avg rank", "place by mean / median"] if with_rank else []
-        header += ["ok", "failed"]
         for m in metrics:
             header += [m, f"{m} median"] if m in MEDIAN_SHOWN else [m]
         header.append("fit s (median)")
@@ -384,11 +383,11 @@ def format_markdown(board: pd.DataFrame, metrics: list[str] | None = None, ref_r
             pub = PUBLISHED_TAG in str(r["estimator"])
             cells = (["-" if pub else _num(r[f"{ORDER_METRIC}_place"], ".0f")] if with_rank else [])
             cells.append(f"*{md_cell(r['estimator'])}*" if pub else md_cell(r["estimator"]))
+            cells += ["-", "-"] if pub else [str(int(r["n_ok"])), str(int(r["n_failed"]))]
             if with_rank:
                 cells += ["-", "-"] if pub else [_num(r[f"{ORDER_METRIC}_avg_rank"], ".2f"),
                                                  f"{_num(r[f'{ORDER_METRIC}_rank_mean'], '.0f')} / "
                                                  f"{_num(r[f'{ORDER_METRIC}_rank_median'], '.0f')}"]
-            cells += ["-", "-"] if pub else [str(int(r["n_ok"])), str(int(r["n_failed"]))]
             for m in metrics:
                 cell = plus_minus(r.get(f"{m}_mean", np.nan), r.get(f"{m}_se", np.nan))
                 status = r.get(f"{m}_status")

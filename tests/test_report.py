@@ -512,7 +512,7 @@ def test_ordered_by_average_rank_with_places_by_mean_and_median_shown():
     md = format_markdown(board)
     header = md.splitlines()[2]
     assert "| pehe_out | pehe_out median |" in header and "place by mean / median" in header
-    row_b = next(line for line in md.splitlines() if line.startswith("| 1 | b |"))
+    row_b = next(line for line in md.splitlines() if line.startswith("| 1 | b | 5 | 0 |"))
     assert "| 1.40 | 2 / 1 |" in row_b and "| 2.600 ± 1.600 | 1.000 |" in row_b
 
 
@@ -527,6 +527,7 @@ def test_published_cells_carry_their_status(tmp_path):
     assert "recalled" in note and "verified" in note
     md = format_markdown(leaderboard(synthetic(datasets=("ihdp",))), ref_rows=rows)
     ols = next(line for line in md.splitlines() if line.startswith("| - | *OLS"))
+    assert ols.count("|") == md.splitlines()[2].count("|")
     assert "5.900 ± 0.300 (recalled)" in ols and "0.900 ± 0.060 (verified)" in ols
     cevae = next(line for line in md.splitlines() if line.startswith("| - | *CEVAE"))
     assert "2.600 ± 0.100 (verified)" in cevae and "2.700 ± 0.100 (recalled)" in cevae
