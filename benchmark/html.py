@@ -31,7 +31,8 @@ td.t{text-align:left;white-space:normal;max-width:22em}
 td.long{white-space:normal;overflow-wrap:anywhere;text-align:left;min-width:16em;max-width:40em}
 tr.published td{color:#777;font-style:italic;background:#fafafa;white-space:normal}
 .figs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
-figure{margin:0.3em 0;flex:0 1 calc(50% - 0.5em);min-width:min(520px,100%);max-width:100%}figure img{width:100%;height:auto;border:1px solid #ddd}
+figure{margin:0.3em 0;flex:0 1 calc(50% - 0.5em);min-width:min(520px,100%);max-width:100%}
+figure img{width:100%;height:auto;border:1px solid #ddd}
 .lead figure img{max-height:74vh;object-fit:contain}
 figure.wide{flex-basis:100%}figure.wide img{width:auto;max-width:100%}
 figcaption{font-size:0.9em;color:#555}

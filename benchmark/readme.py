@@ -102,7 +102,8 @@ def main(argv=None) -> int:
     text = readme.read_text()
     if START not in text or END not in text:
         raise SystemExit(f"{readme} has no {START} / {END} markers.")
-    new = re.sub(f"{START}.*?{END}", lambda _: f"{START} -->\n{table(board, meta, versus)}\n<!-- {END}", text, flags=re.S)
+    block = table(board, meta, versus)
+    new = re.sub(f"{START}.*?{END}", lambda _: f"{START} -->\n{block}\n<!-- {END}", text, flags=re.S)
     readme.write_text(new)
     print(f"updated {readme}")
     return 0

@@ -306,7 +306,7 @@ def headline(tab: pd.DataFrame, baseline: str | None, alpha: float = 0.05, datas
             out.update(detectable_d=d, detectable_ratio=ratio_d, min_wins=n - losses, n_significant=n_sig)
             text += (f"Against the pre-declared baseline **{baseline}** ({m} comparisons, Holm at α = {alpha}) "
                      f"{n_sig} estimator(s) differ; at {n} replications a difference is found with "
-                     f"{POWER:.0%} power from {d:.2f} SD of the paired log ratio")
+                     f"{POWER * 100:.0f} % power from {d:.2f} SD of the paired log ratio")
             text += (f" (at the spread seen here, about ×{1 / ratio_d:.2f} or ×{ratio_d:.2f})" if np.isfinite(ratio_d)
                      else "")
             text += f", and only an estimator better on at least {n - losses} of {n} replications can pass."
@@ -973,7 +973,11 @@ def _friedman_text(fr: dict, n: int, k: int, unit_word: str, alpha: float, seed:
     how = _FRIEDMAN_METHOD[fr["method"]].format(n_perm=N_PERM, seed=seed)
     text = f"Friedman χ² = {fr['statistic']:.2f}, p = {fr['p']:.3g} ({how}"
     text += f"; the chi-square approximation would give {fr['p_chi2']:.3g})" if fr["method"] != "chi2" else ")"
-    text += ". Average ranks: " + ", ".join(f"{e} {r:.2f}" for e, r in fr["avg_ranks"].items()) + ". "
+    ranks = fr["avg_ranks"]
+    text += (". Average ranks: " + ", ".join(f"{e} {r:.2f}" for e, r in ranks.items()) + ". " if k <= 6 else
+             f". Average ranks from {ranks.iloc[0]:.2f} ({ranks.index[0]}) to {ranks.iloc[-1]:.2f} "
+             f"({ranks.index[-1]}); "
+             "all in `ranks.csv` and the CD diagram. ")
     if fr["nemenyi_run"]:
         names = list(fr["avg_ranks"].index)
         gap = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
@@ -1011,7 +1015,8 @@ def _baseline_section(tab: pd.DataFrame, baseline: str | None, alpha: float, uni
     text = (f"Every estimator against the pre-declared baseline `{md_cell(baseline)}`: paired signed-rank tests on "
             f"the log ratios over {unit_word}, Holm over {m} comparisons ({int(w['significant'].sum())} significant "
             f"at α = {alpha}). At {n} {unit_word} a difference of {d:.2f} SD of the paired log ratio is found with "
-            f"{POWER:.0%} power, and only an estimator better (or worse) on at least {n - losses} of {n} can pass.\n\n"
+            f"{POWER * 100:.0f} % power, and only an estimator better (or worse) on at least {n - losses} of {n} can "
+            "pass.\n\n"
             + _md_table(["estimator", "ratio [95 % CI]", "won", "R+ / R−", "p", "p (Holm)", "better"],
                         [[r.estimator, f"{_num(r.ratio, '.2f')} [{_num(r.ratio_low, '.2f')}, "
                           f"{_num(r.ratio_high, '.2f')}]", f"{r.wins}/{r.n}", f"{r.r_plus:g} / {r.r_minus:g}",
@@ -1088,7 +1093,7 @@ def report_statistics(ctx: ReportContext) -> None:
                         r.n_units] for r in ci.itertuples()])
     doc = (st.__doc__ or "").split("How replications and datasets are treated", 1)[-1]
     doc = "\n".join(line for line in doc.splitlines() if not set(line.strip()) <= {"-"} or not line.strip())
-    doc = doc.replace("``", "`").split("All random")[0]
+    doc = doc.replace("``", "`").replace(":func:", "").split("All random")[0]
     wil_note = ("Tables against the baseline: `ratio` = ratio of geometric means (estimator / baseline) with its 95 % "
                 "t-interval; `R+` / `R−` are the signed-rank sums of the log differences estimator − baseline; "
                 "`better` (when Holm-significant) is the one the signed ranks favour. These tests and the Friedman "

@@ -3,9 +3,9 @@
 ``tasks.csv`` has one row per task: its key, dataset, replication, seed, split, estimator label and target, the
 hashes of its estimator parameters, dataset parameters and software versions, its status, fit / predict seconds,
 a digest of its predictions (when written from a store) and every metric. ``tasks_params.json`` maps each hash to
-the JSON text it stands for (verbatim, as the store holds it) and records when the last task finished. Together they hold everything the report reads
-from the store, so :func:`read_tasks` rebuilds the same results frame and ``catebench report --tasks-csv`` every
-table without the SQLite file. Both files are deterministic: rows sorted by dataset, replication, estimator, seed,
+the JSON text it stands for (verbatim, as the store holds it) and records when the last task finished. Together
+they hold everything the report reads from the store, so :func:`read_tasks` rebuilds the same results frame and
+``catebench report --tasks-csv`` every table without the SQLite file. Both files are deterministic: rows sorted by dataset, replication, estimator, seed,
 split and key, floats in their shortest round-trip form, keys sorted, so rewriting them from the same results
 changes no byte.
 """

@@ -505,7 +505,8 @@ def test_ordered_by_average_rank_with_places_by_mean_and_median_shown():
     board = leaderboard(pd.DataFrame(rows))
     assert list(board["estimator"]) == ["b", "a", "c"]  # average ranks 1.4, 1.8, 2.8 (means 2.6, 2.0, 3.0)
     b = board.set_index("estimator")
-    assert b.loc["b", "pehe_out_avg_rank"] == pytest.approx(1.4) and b.loc["a", "pehe_out_avg_rank"] == pytest.approx(1.8)
+    assert b.loc["b", "pehe_out_avg_rank"] == pytest.approx(1.4)
+    assert b.loc["a", "pehe_out_avg_rank"] == pytest.approx(1.8)
     assert list(board["pehe_out_place"]) == [1, 2, 3] and (board["pehe_out_rank_n"] == 5).all()
     assert b.loc["a", "pehe_out_rank_mean"] == 1 and b.loc["a", "pehe_out_rank_median"] == 2
     assert b.loc["b", "pehe_out_rank_mean"] == 2 and b.loc["b", "pehe_out_rank_median"] == 1
