@@ -1301,6 +1301,9 @@ def write_report(
         finally:
             store.close()
         results = results.assign(predictions_sha=results["key"].map(digests).fillna(""))
+    from .taskfile import canonical
+
+    results = canonical(results)
     merged, groups = merge_identical(results)
     ref_path = default_reference_path() if reference == "default" else reference
     ref_rows, ref_note = published_rows(ref_path)

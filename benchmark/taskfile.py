@@ -6,8 +6,9 @@ a digest of its predictions (when written from a store) and every metric. ``task
 the JSON text it stands for (verbatim, as the store holds it) and records when the last task finished. Together
 they hold everything the report reads from the store, so :func:`read_tasks` rebuilds the same results frame and
 ``catebench report --tasks-csv`` every table without the SQLite file. Both files are deterministic: rows sorted by dataset, replication, estimator, seed,
-split and key, floats in their shortest round-trip form, keys sorted, so rewriting them from the same results
-changes no byte.
+split and key, keys sorted, metrics at 10 significant digits and seconds at 4 (:func:`canonical`; the report
+rounds the store's values the same way, so the tables built from the store and from ``tasks.csv`` are identical),
+so rewriting them from the same results changes no byte.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_tasks", "read_tasks", "prediction_digests", "short_hash", "ID_COLUMNS"]
+__all__ = ["write_tasks", "read_tasks", "canonical", "prediction_digests", "short_hash", "ID_COLUMNS",
+           "METRIC_DIGITS", "SECONDS_DIGITS"]
+
+#: Significant digits kept of every metric (far below any difference a table shows).
+METRIC_DIGITS = 10
+#: Significant digits kept of fit / predict seconds (timings on a shared machine are noisy in the 2nd digit).
+SECONDS_DIGITS = 4
 
 #: Identity and bookkeeping columns of ``tasks.csv``, in order; the metric columns follow, sorted.
 ID_COLUMNS = ["key", "dataset", "dataset_version", "replication", "seed", "split", "estimator", "estimator_target",
@@ -54,8 +61,26 @@ def prediction_digests(store, keys) -> dict[str, str]:
 
 
 def _metric_columns(results: pd.DataFrame) -> list[str]:
-    skip = set(ID_COLUMNS) | set(_HASHED.values()) | _DROPPED | {"dataset_target"}
+    skip = set(ID_COLUMNS) | set(_HASHED.values()) | _DROPPED | {"dataset_target", "n_fit", "n_test"}
     return sorted(c for c in results.columns if c not in skip and pd.api.types.is_numeric_dtype(results[c]))
+
+
+def _round(series: pd.Series, digits: int) -> pd.Series:
+    v = pd.to_numeric(series, errors="coerce")
+    return v.map(lambda x: float(f"{x:.{digits}g}") if np.isfinite(x) else x)
+
+
+def canonical(results: pd.DataFrame) -> pd.DataFrame:
+    """``results`` with every metric rounded to :data:`METRIC_DIGITS` and the seconds to :data:`SECONDS_DIGITS`
+    significant digits: the values ``tasks.csv`` holds, so a report from the store and one from the CSV agree to
+    the byte. Rounding twice changes nothing."""
+    out = results.copy()
+    for m in _metric_columns(results):
+        out[m] = _round(results[m], METRIC_DIGITS)
+    for col in ("fit_seconds", "predict_seconds"):
+        if col in out:
+            out[col] = _round(results[col], SECONDS_DIGITS)
+    return out
 
 
 def write_tasks(results: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
@@ -67,6 +92,7 @@ def write_tasks(results: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    results = canonical(results)
     frame = pd.DataFrame(index=results.index)
     params: dict[str, dict[str, object]] = {col: {} for col in _HASHED.values()}
     for col in ID_COLUMNS:
