@@ -223,8 +223,10 @@ def _store_with_predictions(path, df):
 
 
 @pytest.mark.slow  # three whole reports with figures (~30 s on a quiet core)
-def test_board_rebuilds_from_tasks_csv_without_the_store_and_rewrites_no_byte(tmp_path):
+def test_board_rebuilds_from_tasks_csv_without_the_store_and_rewrites_no_byte(tmp_path, monkeypatch):
     from catebench.benchmark.cli import main
+
+    monkeypatch.setenv("CATEBENCH_SHARED", str(tmp_path / "no-shared"))  # a clone without ../shared
 
     df = board_frame(reps=10, names=("a", "b", "t", "d", "e", "f"))
     twin = df[df["estimator"] == "t"].assign(estimator="twin", key=lambda x: x["key"] + "-twin")
@@ -251,6 +253,8 @@ def test_board_rebuilds_from_tasks_csv_without_the_store_and_rewrites_no_byte(tm
             assert (out / f).read_bytes() == (rebuilt / f).read_bytes(), f
     strip = lambda p: [x for x in p.read_text().splitlines() if "catebench report" not in x]  # noqa: E731
     assert strip(out / "leaderboard.md") == strip(rebuilt / "leaderboard.md")
+    # the published rows come from the table inside the package: no ../shared needed
+    assert "TARNet [Shalit2017_Table1] (published, orientation only)" in (rebuilt / "leaderboard.md").read_text()
     lb = pd.read_csv(out / "leaderboard.csv")
     assert "t = twin" in set(lb["estimator"]) and "twin" not in set(lb["estimator"])
     page = (out / "report.html").read_text()
