@@ -63,13 +63,18 @@ def _command_line(argv: list[str] | None = None) -> str:
 
 
 def _report(store_path: str, out: str, command: str, reference: str | None = "default", full: bool = True,
-            n_boot: int = 2000, seed: int = 0) -> int:
+            n_boot: int = 2000, seed: int = 0, tasks_csv: str | None = None) -> int:
     from .report import write_leaderboard, write_report
     from .store import Store, split_conflicting_labels
 
-    if not Path(store_path).exists():
+    if tasks_csv:  # every table from the committed per-task file, no store needed
+        from .taskfile import read_tasks
+
+        results, store_path = read_tasks(tasks_csv), tasks_csv
+    elif not Path(store_path).exists():
         raise FileNotFoundError(f"no store at {store_path}; run `catebench run CONFIG` first.")
-    results = Store(store_path).results()
+    else:
+        results = Store(store_path).results()
     if results.empty:
         raise ValueError(f"the store {store_path} holds no results yet.")
     results, relabelled = split_conflicting_labels(results)  # a label is one configuration in a report
@@ -89,7 +94,8 @@ def _report(store_path: str, out: str, command: str, reference: str | None = "de
 def _cmd_report(args) -> int:
     reference = None if args.no_reference else (args.reference or "default")
     return _report(args.store, args.out, command=_command_line(getattr(args, "argv", None)), reference=reference,
-                   full=not args.leaderboard_only, n_boot=args.n_boot, seed=args.bootstrap_seed)
+                   full=not args.leaderboard_only, n_boot=args.n_boot, seed=args.bootstrap_seed,
+                   tasks_csv=args.tasks_csv)
 
 
 def _cmd_paper(args) -> int:
@@ -182,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="leaderboard, win rates, statistics, figures and report.html from a store")
     rep.add_argument("--store", default="results/store.sqlite")
     rep.add_argument("--out", default="results")
-    rep.add_argument("--reference", help="published IHDP rows CSV (default: ../shared/reference/ihdp_published.csv)")
+    rep.add_argument("--tasks-csv", help="rebuild every table from a per-task tasks.csv (and the tasks_params.json "
+                                         "beside it) instead of the store")
+    rep.add_argument("--reference", help="published IHDP rows CSV (default: the table shipped with catebench)")
     rep.add_argument("--no-reference", action="store_true", help="omit the published reference rows")
     rep.add_argument("--leaderboard-only", action="store_true", help="only leaderboard.md/.csv (no stats, figures)")
     rep.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the CIs (default 2000)")

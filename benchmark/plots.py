@@ -3,7 +3,10 @@
 * :func:`winrate_heatmap`: pairwise win-rate matrix, annotated in percent.
 * :func:`metric_distributions`: per-dataset box plots of a metric per estimator (log scale when heavy-tailed).
 * :func:`cd_diagram`: critical-difference diagram (average ranks, Nemenyi CD, cliques of non-different estimators).
-* :func:`error_vs_time`: median error vs median fit time, one point per estimator, with IQR whiskers.
+* :func:`error_vs_time`: median error vs median fit time, one point per estimator, with IQR whiskers; each point
+  is drawn as its board place number, named in the legend.
+* :func:`replication_strip`: every replication's value per estimator on a log axis, replications coloured and
+  linked, medians marked: the spread that a mean hides.
 
 Files are deterministic: the same figure gives the same PNG and SVG bytes on every run (the SVG's date is left
 out and its element ids are hashed with a fixed salt), so a regenerated report differs only where numbers do.
@@ -26,8 +29,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["save", "winrate_heatmap", "metric_distributions", "cd_diagram", "error_vs_time", "HEAVY_TAIL_RATIO",
-           "estimator_style", "N_STYLES"]
+__all__ = ["save", "winrate_heatmap", "metric_distributions", "cd_diagram", "error_vs_time", "replication_strip",
+           "HEAVY_TAIL_RATIO", "estimator_style", "N_STYLES"]
 
 #: Use a log axis when max / min of the positive values exceeds this ratio.
 HEAVY_TAIL_RATIO = 20.0
@@ -66,6 +69,11 @@ def _plain_log(axis) -> None:
     axis.set_minor_formatter(fmt)
 
 
+def _safe(label: object) -> str:
+    """A label as literal text for matplotlib (a ``$`` would start mathtext)."""
+    return str(label).replace("$", r"\$")
+
+
 def estimator_style(i: int) -> tuple[tuple, str]:
     """(colour, marker) of the ``i``-th estimator; distinct pairs for i < :data:`N_STYLES`."""
     return _COLORS[i % len(_COLORS)], _MARKERS[i % len(_MARKERS)]
@@ -95,7 +103,8 @@ def write_png_svg(fig, out_dir: str | Path, stem: str, dpi: int = 150, bbox_inch
 
 
 @_default_style
-def winrate_heatmap(winrate: pd.DataFrame, title: str = "", n_pairs: pd.DataFrame | None = None):
+def winrate_heatmap(winrate: pd.DataFrame, title: str = "", n_pairs: pd.DataFrame | None = None,
+                    order: list[str] | None = None):
     """Heatmap of w(A, B) (rows A, columns B) in percent, diverging around 50 %.
 
     Parameters
@@ -105,33 +114,37 @@ def winrate_heatmap(winrate: pd.DataFrame, title: str = "", n_pairs: pd.DataFram
     title : str, default ""
     n_pairs : DataFrame (k, k), optional
         Paired-task counts, shown in the subtitle (range).
+    order : list of str, optional
+        Row and column order (e.g. the board's); default: by mean win rate, best first.
 
     Returns
     -------
     matplotlib Figure
     """
-    order = winrate.mean(axis=1).sort_values(ascending=False).index
+    order = list(order) if order is not None else list(winrate.mean(axis=1).sort_values(ascending=False).index)
     w = winrate.loc[order, order].to_numpy(dtype=float) * 100
     k = len(order)
-    size = max(4.5, 0.75 * k + 2.5)
+    size = max(4.5, 0.4 * k + 2.5)
+    font = 10 if k <= 10 else 7
     fig, ax = plt.subplots(figsize=(size + 1.2, size))
     im = ax.imshow(np.ma.masked_invalid(w), cmap="RdBu", vmin=0, vmax=100)
-    ax.set_xticks(range(k), order, rotation=40, ha="right")
-    ax.set_yticks(range(k), order)
+    names = [_safe(n) for n in order]
+    ax.set_xticks(range(k), names, rotation=40, ha="right", fontsize=font + 1)
+    ax.set_yticks(range(k), names, fontsize=font + 1)
     for i in range(k):
         for j in range(k):
             if np.isfinite(w[i, j]):
-                ax.text(j, i, f"{w[i, j]:.0f}", ha="center", va="center", fontsize=10,
+                ax.text(j, i, f"{w[i, j]:.0f}", ha="center", va="center", fontsize=font,
                         color="white" if abs(w[i, j] - 50) > 30 else "black")
             else:
-                ax.text(j, i, "–", ha="center", va="center", color="grey")
+                ax.text(j, i, "–", ha="center", va="center", color="grey", fontsize=font)
     ax.set_xlabel("B (opponent)")
     ax.set_ylabel("A (row beats column in % of paired tasks)")
     sub = ""
     if n_pairs is not None and k > 1:
         off = n_pairs.loc[order, order].to_numpy()[~np.eye(k, dtype=bool)]
         sub = f"\npaired tasks per cell: {off.min()}" + (f"–{off.max()}" if off.max() != off.min() else "")
-    ax.set_title(title + sub)
+    ax.set_title(_safe(title) + sub)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="win rate of A over B (%)")
     return fig
 
@@ -240,13 +253,14 @@ def cd_diagram(avg_ranks: pd.Series, cd: float | None, title: str = "", pairwise
         ax.vlines(v, y, 0, color=color, lw=0.9)
         if left:
             ax.hlines(y, lo - 0.3, v, color=color, lw=0.9)
-            ax.text(lo - 0.33, y, f"{n} ({v:.2f})", ha="right", va="center", fontsize=10)
+            ax.text(lo - 0.33, y, f"{_safe(n)} ({v:.2f})", ha="right", va="center", fontsize=10)
         else:
             ax.hlines(y, v, hi + 0.3, color=color, lw=0.9)
-            ax.text(hi + 0.33, y, f"({v:.2f}) {n}", ha="left", va="center", fontsize=10)
+            ax.text(hi + 0.33, y, f"({v:.2f}) {_safe(n)}", ha="left", va="center", fontsize=10)
     for (i, j), y in zip(cliques, clique_y):
         ax.hlines(y, vals[i] - 0.04, vals[j] + 0.04, color="black", lw=5, zorder=3)
-    ax.set_title(title or "Average ranks (1 = best); bars join estimators not significantly different", fontsize=10)
+    ax.set_title(_safe(title) or "Average ranks (1 = best); bars join estimators not significantly different",
+                 fontsize=10)
     return fig
 
 
@@ -258,12 +272,13 @@ def _log_worthy(values: np.ndarray, ratio: float = LOG_AXIS_RATIO) -> bool:
 
 
 @_default_style
-def error_vs_time(results: pd.DataFrame, metric: str = "pehe_out", dataset: str | None = None):
+def error_vs_time(results: pd.DataFrame, metric: str = "pehe_out", dataset: str | None = None,
+                  order: list[str] | None = None):
     """Median ``metric`` vs median fit time per estimator, IQR whiskers on both axes.
 
-    Each axis is logarithmic only when its values (IQR ends included) span more than :data:`LOG_AXIS_RATIO`;
-    each estimator has its own colour x marker (:func:`estimator_style`), named in a legend when there are more
-    than 10, beside the point otherwise.
+    Each axis is logarithmic only when its values (IQR ends included) span more than :data:`LOG_AXIS_RATIO`.
+    Each estimator is drawn as its number in ``order`` (the board's places; default: by median error), named in
+    the legend, so series stay apart whatever the number of colours.
 
     Returns
     -------
@@ -276,19 +291,19 @@ def error_vs_time(results: pd.DataFrame, metric: str = "pehe_out", dataset: str 
     q = lambda s, p: s.quantile(p)  # noqa: E731
     e_med, e_lo, e_hi = g[metric].median(), g[metric].agg(q, 0.25), g[metric].agg(q, 0.75)
     t_med, t_lo, t_hi = g["fit_seconds"].median(), g["fit_seconds"].agg(q, 0.25), g["fit_seconds"].agg(q, 0.75)
-    many = len(e_med) > 10  # labels would collide: use a legend with unique colour x marker instead
-    fig, ax = plt.subplots(figsize=(7.5, 5) if not many else (11, 6.5))
-    for i, est in enumerate(e_med.index):
-        c, mk = estimator_style(i)
+    names = [e for e in (order if order is not None else e_med.sort_values().index) if e in e_med.index]
+    fig, ax = plt.subplots(figsize=(9, 6))
+    for i, est in enumerate(names):
+        c, _ = estimator_style(i)
+        num = str(i + 1)
         ax.errorbar(t_med[est], e_med[est],
                     xerr=[[t_med[est] - t_lo[est]], [t_hi[est] - t_med[est]]],
                     yerr=[[e_med[est] - e_lo[est]], [e_hi[est] - e_med[est]]],
-                    fmt=mk, color=c, capsize=3, ms=7, label=est, elinewidth=1, alpha=0.85)
-        if not many:
-            ax.annotate(est, (t_med[est], e_med[est]), textcoords="offset points", xytext=(6, 5), fontsize=9,
-                        bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
-    if many:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+                    fmt="none", ecolor=c, capsize=2, elinewidth=0.8, alpha=0.6)
+        ax.plot(t_med[est], e_med[est], marker=f"${num}$", ms=7 + 4 * len(num), color=c, ls="none",
+                label=f"{num}  {_safe(est)}", markeredgewidth=0.4, markeredgecolor="black")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, markerscale=0.8,
+              handletextpad=0.4)
     log_x = _log_worthy(np.concatenate([t_lo.to_numpy(), t_hi.to_numpy()]))
     log_y = _log_worthy(np.concatenate([e_lo.to_numpy(), e_hi.to_numpy()]))
     if log_x:
@@ -299,6 +314,70 @@ def error_vs_time(results: pd.DataFrame, metric: str = "pehe_out", dataset: str 
         _plain_log(ax.yaxis)
     ax.set_xlabel(f"fit time per task, seconds (median, IQR{'; log scale' if log_x else ''})")
     ax.set_ylabel(f"{metric} (median, IQR{'; log scale' if log_y else ''})")
-    ax.set_title(f"Error vs fit time{f' ({dataset})' if dataset else ''}; lower-left is better")
+    ax.set_title(f"Error vs fit time{f' ({_safe(dataset)})' if dataset else ''}; lower-left is better; "
+                 "numbers = board places")
     ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+@_default_style
+def replication_strip(table: pd.DataFrame, metric: str = "pehe_out", title: str = "",
+                      order: list[str] | None = None):
+    """Every replication's ``metric`` per estimator: one row per estimator (best first), log x-axis.
+
+    Each replication has one colour and a thin line joining its points down the rows, so a replication that is
+    hard for everyone shows as one line far to the right; the black bar is the estimator's median, the open
+    diamond its mean.
+
+    Parameters
+    ----------
+    table : DataFrame, shape (n_replications, k)
+        Per-replication values (seeds averaged), e.g. :func:`catebench.benchmark.stats.unit_table`; NaN = no
+        result.
+    metric : str
+    title : str
+    order : list of str, optional
+        Rows, top to bottom (default: by median).
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    order = list(order) if order is not None else list(table.median().sort_values().index)
+    order = [e for e in order if e in table.columns]
+    v = table[order].to_numpy(dtype=float)  # (n, k)
+    n, k = v.shape
+    fig, ax = plt.subplots(figsize=(7.5, 0.24 * k + 1.6))
+    if n <= 10:
+        colors = [plt.cm.tab10(i) for i in range(n)]
+    elif n <= 20:
+        colors = [plt.cm.tab20(i) for i in range(n)]
+    else:
+        colors = [plt.cm.viridis(i / max(n - 1, 1)) for i in range(n)]
+    y = np.arange(k)
+    reps = [str(r[-1]) if isinstance(r, tuple) else str(r) for r in table.index]
+    for i in range(n):
+        ok = np.isfinite(v[i]) & (v[i] > 0)
+        ax.plot(v[i][ok], y[ok], color=colors[i], lw=0.6, alpha=0.35 if n <= 20 else 0.15, zorder=1)
+        ax.scatter(v[i][ok], y[ok], s=16 if n <= 20 else 8, color=colors[i], zorder=2, edgecolors="none",
+                   label=f"rep {reps[i]}" if n <= 20 else None)
+    with np.errstate(all="ignore"):
+        med, mean = np.nanmedian(v, axis=0), np.nanmean(v, axis=0)
+    ax.scatter(med, y, marker="|", s=260, color="black", linewidths=2, zorder=3, label="median")
+    ax.scatter(mean, y, marker="D", s=28, facecolors="none", edgecolors="black", linewidths=1, zorder=3,
+               label="mean")
+    ax.set_yticks(y, [_safe(e) for e in order], fontsize=9)
+    ax.set_ylim(k - 0.5, -0.5)
+    pos = v[np.isfinite(v) & (v > 0)]
+    if len(pos) and pos.max() / pos.min() > 1.5:
+        ax.set_xscale("log")
+        _plain_log(ax.xaxis)
+    ax.set_xlabel(f"{metric} per replication (log scale; lower is better)")
+    ax.grid(axis="x", alpha=0.3, which="both")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
+              ncol=1, title="replication" if n <= 20 else None, title_fontsize=8)
+    if n > 20:
+        sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(1, n))
+        fig.colorbar(sm, ax=ax, fraction=0.04, pad=0.25, label="replication (order in the table)")
+    ax.set_title(_safe(title) or f"{metric}: every replication per estimator", fontsize=10)
     return fig

@@ -1,11 +1,14 @@
-"""Leaderboard tables and the full report from the store.
+"""Leaderboard tables and the full report from the store (or from the committed ``tasks.csv``).
 
 The leaderboard gives, per metric, estimator and dataset, the mean ± standard error and the median over
 replications; several seeds (and splits) of one replication are averaged first, so they never count as extra
-replications. :func:`write_report` builds every artefact of the full report, one function each
-(:func:`report_leaderboard`, :func:`report_distributional`, :func:`report_coverage`, :func:`report_winrates`,
-:func:`report_statistics`, :func:`report_figures`, :func:`report_page`), all sharing one :class:`ReportContext`;
-a new artefact is one more such function.
+replications. Rows are ordered by the **average rank over replications** of out-of-sample sqrt-PEHE (Friedman's
+statistic): each replication ranks the estimators, so a replication whose effect is hard for everyone moves no
+estimator more than any other, and no single replication decides the order (multiplying one replication's errors
+by any factor leaves it unchanged). The mean stays in the table, labelled.
+
+:func:`write_report` builds every artefact of the full report, one function each (:data:`ARTEFACTS`), all
+sharing one :class:`ReportContext`; a new artefact is one more such function.
 """
 
 from __future__ import annotations
@@ -18,9 +21,17 @@ import numpy as np
 import pandas as pd
 
 from .metrics import metric_columns
+from .stats import average_ranks
+from .winrates import unit_means
 
 __all__ = [
     "leaderboard",
+    "rank_table",
+    "identical_groups",
+    "merge_identical",
+    "choose_baseline",
+    "headline",
+    "md_cell",
     "write_leaderboard",
     "format_markdown",
     "format_distributional",
@@ -36,8 +47,17 @@ __all__ = [
 HEADLINE = ["pehe_out", "pehe_in", "ate_out", "ate_in"]
 #: Metrics whose median is shown beside the mean in the Markdown leaderboard (all medians are in the CSV).
 MEDIAN_SHOWN = ["pehe_out", "pehe_in", "ate_out", "ate_in"]
-#: The metric that orders the leaderboard (and whose rank by mean and by median is shown).
+#: The metric that orders the leaderboard (by its average rank over replications; its place by mean and by median
+#: is shown beside).
 ORDER_METRIC = "pehe_out"
+#: The declared ranking criterion, in words.
+ORDER_CRITERION = "average rank over replications of out-of-sample sqrt-PEHE"
+#: The pre-declared baseline every estimator is tested against: the first of these on the board (TARNet is the
+#: neural reference of Shalit et al. 2017 that later methods report against; OLS-2 where no network runs), else
+#: the first estimator by name. Fixed before any result is seen, so the k - 1 tests need no selection correction.
+BASELINE_PREFERENCE = ("tarnet", "t-learner-linear")
+#: Power at which the detectable effect is stated.
+POWER = 0.8
 
 #: Distributional metrics of generative estimators (issue 10), stored with suffix _in / _out. Other estimators
 #: lack them (NaN after expansion). ``covdist50`` / ``covdist90`` are derived here: |cov - nominal| per task.
@@ -64,8 +84,50 @@ def _board_metrics(results: pd.DataFrame) -> list[str]:
     return point + dist + derived
 
 
+def md_cell(text: object) -> str:
+    """``text`` made safe for one Markdown table cell: ``|`` escaped, line breaks folded to spaces."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def rank_table(results: pd.DataFrame, metric: str = ORDER_METRIC) -> pd.DataFrame:
+    """Per-replication values (seeds averaged) of ``metric`` on the complete replications of one dataset.
+
+    Estimators with no ``ok`` task at all are left out (they would leave no replication complete); a
+    replication where any other estimator lacks an ``ok`` result is left out.
+
+    Returns
+    -------
+    DataFrame, shape (n_replications, n_estimators)
+    """
+    ok = results[results["status"] == "ok"]
+    present = sorted(ok.loc[pd.to_numeric(ok[metric], errors="coerce").notna(), "estimator"].unique()) \
+        if metric in ok else []
+    if not present:
+        return pd.DataFrame()
+    tab, _, _ = unit_means(results[results["estimator"].isin(present)], metric, "replication", present)
+    return tab
+
+
+def _add_ranks(board: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    m = ORDER_METRIC
+    board[f"{m}_avg_rank"], board[f"{m}_rank_n"] = np.nan, 0
+    for ds, g in results.groupby("dataset", sort=True):
+        tab = rank_table(g, m)
+        if tab.empty:
+            continue
+        ranks = average_ranks(tab)
+        sel = board["dataset"] == ds
+        board.loc[sel, f"{m}_avg_rank"] = board.loc[sel, "estimator"].map(ranks).to_numpy(dtype=float)
+        board.loc[sel, f"{m}_rank_n"] = len(tab)
+    board[f"{m}_place"] = board.groupby("dataset")[f"{m}_avg_rank"].rank(method="min")
+    for stat in ("mean", "median"):
+        board[f"{m}_rank_{stat}"] = board.groupby("dataset")[f"{m}_{stat}"].rank(method="min")
+    return board.sort_values(["dataset", f"{m}_avg_rank", f"{m}_median", "estimator"],
+                             na_position="last").reset_index(drop=True)
+
+
 def leaderboard(results: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
-    """One row per (dataset, estimator): counts of tasks and mean, SE and median of each metric over replications.
+    """One row per (dataset, estimator): counts of tasks, mean, SE and median of each metric, and the ranking.
 
     Each metric is first averaged over the ``ok`` tasks of a replication (its seeds and splits), so ``seeds > 1``
     adds precision to a replication's value, not replications. Then ``{m}_mean``, ``{m}_se`` (std with ddof 1 /
@@ -78,8 +140,9 @@ def leaderboard(results: pd.DataFrame, metrics: list[str] | None = None) -> pd.D
     DataFrame
         ``dataset``, ``estimator``, ``n_ok``, ``n_failed`` (tasks), ``n_replications`` (replications with an ok
         task), per metric ``_mean``, ``_se``, ``_median``, ``_n`` (replications used), ``fit_seconds_median``
-        (over ok tasks), and ``{ORDER_METRIC}_rank_mean`` / ``_rank_median`` (1 = best within the dataset).
-        Sorted by dataset, then by the mean of :data:`ORDER_METRIC`.
+        (over ok tasks); for :data:`ORDER_METRIC` ``_avg_rank`` (average rank over the complete replications,
+        1 = best), ``_rank_n`` (those replications), ``_place`` (1 = best average rank) and ``_rank_mean`` /
+        ``_rank_median`` (the place by mean and by median). Sorted by dataset, then average rank, then median.
     """
     results = _with_derived(results)
     metrics = metrics or _board_metrics(results)
@@ -102,12 +165,153 @@ def leaderboard(results: pd.DataFrame, metrics: list[str] | None = None) -> pd.D
         row["fit_seconds_median"] = ok["fit_seconds"].median() if len(ok) else np.nan
         rows.append(row)
     board = pd.DataFrame(rows)
-    key = f"{ORDER_METRIC}_mean"
-    if len(board) and key in board:
-        for stat in ("mean", "median"):
-            board[f"{ORDER_METRIC}_rank_{stat}"] = board.groupby("dataset")[f"{ORDER_METRIC}_{stat}"].rank(method="min")
-        board = board.sort_values(["dataset", key], na_position="last").reset_index(drop=True)
+    if len(board) and f"{ORDER_METRIC}_mean" in board:
+        board = _add_ranks(board, results)
     return board
+
+
+def identical_groups(results: pd.DataFrame) -> list[tuple[str, ...]]:
+    """Estimators whose predictions are identical on every task, as sorted name tuples (groups of two or more).
+
+    Two estimators are identical when they have the same task set and, on every task, the same prediction
+    digest (``predictions_sha``, see :func:`catebench.benchmark.taskfile.prediction_digests`) and status; where
+    digests are missing, the same value of every metric column instead.
+    """
+    if results.empty:
+        return []
+    keys = ["dataset", "replication", "seed", "split"]
+    if "predictions_sha" in results and (results["predictions_sha"].fillna("") != "").all():
+        cols = ["status", "predictions_sha"]
+    else:
+        cols = ["status", *[c for c in _board_metrics(results) if c in results]]
+    sig = {}
+    for est, g in results.groupby("estimator", sort=True):
+        g = g.sort_values(keys)
+        sig[est] = tuple(map(tuple, g[keys + cols].astype(str).to_numpy()))
+    groups: dict[tuple, list[str]] = {}
+    for est, s in sig.items():
+        groups.setdefault(s, []).append(est)
+    return sorted(tuple(sorted(v)) for v in groups.values() if len(v) > 1)
+
+
+def merge_identical(results: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, ...]]]:
+    """``results`` with each group of :func:`identical_groups` shown once, labelled ``"a = b"`` (the rows of the
+    first name kept, the others dropped), and the groups."""
+    groups = identical_groups(results)
+    if not groups:
+        return results, []
+    results = results.copy()
+    for group in groups:
+        results = results[~results["estimator"].isin(group[1:])]
+        results.loc[results["estimator"] == group[0], "estimator"] = " = ".join(group)
+    return results.reset_index(drop=True), groups
+
+
+def choose_baseline(estimators: list[str], requested: str | None = None) -> str:
+    """The pre-declared baseline among ``estimators``: ``requested`` when given, else the first of
+    :data:`BASELINE_PREFERENCE` present (also as part of a merged ``"a = b"`` label), else the first by name."""
+    if not estimators:
+        raise ValueError("no estimators to choose a baseline from")
+    if requested is not None:
+        hit = [e for e in estimators if requested == e or requested in e.split(" = ")]
+        if not hit:
+            raise ValueError(f"baseline {requested!r} is not among the estimators {sorted(estimators)}")
+        return hit[0]
+    for want in BASELINE_PREFERENCE:
+        for e in sorted(estimators):
+            if want in e.split(" = "):
+                return e
+    return sorted(estimators)[0]
+
+
+def headline(tab: pd.DataFrame, baseline: str | None, alpha: float = 0.05, dataset: str = "",
+             metric_words: str = "out-of-sample sqrt-PEHE") -> dict:
+    """The board's headline for one dataset, generated from the per-replication table.
+
+    Parameters
+    ----------
+    tab : DataFrame, shape (n_replications, k)
+        :func:`rank_table` of the ordering metric.
+    baseline : str or None
+        The pre-declared baseline (see :func:`choose_baseline`); None skips the family sentence.
+    alpha : float, default 0.05
+
+    Returns
+    -------
+    dict
+        ``text`` (Markdown: who ranks first, the lead over the second with its interval, whether the design
+        tells them apart, what the comparisons with the baseline can detect), ``first``, ``second``, ``ratio``,
+        ``ratio_low``, ``ratio_high``, ``p``, ``n``, ``k``, ``detectable_d``, ``detectable_ratio``, ``min_wins``
+        (the fewest of n replications an estimator must win to be declared different from the baseline; None
+        when no test can reject), ``n_needed`` (replications at which one could), ``n_significant``.
+    """
+    from . import stats as st
+
+    n, k = tab.shape
+    where = f" on {dataset}" if dataset else ""
+    out = {"text": "", "first": None, "second": None, "ratio": np.nan, "ratio_low": np.nan, "ratio_high": np.nan,
+           "p": np.nan, "n": n, "k": k, "detectable_d": np.nan, "detectable_ratio": np.nan, "min_wins": None,
+           "n_needed": None, "n_significant": 0}
+    if n == 0 or k == 0:
+        out["text"] = f"No replication{where} has a result for every estimator: no ranking."
+        return out
+    ranks = average_ranks(tab)
+    first = ranks.index[0]
+    out["first"] = first
+    if k == 1:
+        out["text"] = f"**{first}** is the only estimator{where}."
+        return out
+    second = ranks.index[1]
+    out["second"] = second
+    pair = st.vs_baseline(tab[[first, second]], second, alpha)
+    r = pair.iloc[0]
+    out.update(ratio=r.ratio, ratio_low=r.ratio_low, ratio_high=r.ratio_high, p=r.p)
+    floor = st.wilcoxon_min_p(n)
+    text = (f"**{first}** ranks first{where} by {ORDER_CRITERION} (average rank {ranks[first]:.2f} among {k} "
+            f"estimators over {n} replications; **{second}**, second, {ranks[second]:.2f}). ")
+    if r.scale == "log":
+        text += (f"Its {metric_words} is {r.ratio:.2f}× {second}'s (ratio of geometric means over replications, "
+                 f"95 % CI {r.ratio_low:.2f}–{r.ratio_high:.2f}), lower on {r.wins} of {n} replications; ")
+    else:
+        text += f"Its {metric_words} is lower on {r.wins} of {n} replications (mean difference {r.mean_diff:.3g}); "
+    if floor > alpha:
+        text += (f"with {n} replications the design cannot tell them apart (no signed-rank test on {n} pairs can "
+                 f"reach p ≤ {alpha}). ")
+    elif r.p < alpha:
+        text += (f"with {n} replications the design tells them apart (signed-rank p = {r.p:.2g}; the pair was "
+                 "picked as the top two by the same data, so read p as optimistic). ")
+    else:
+        text += f"with {n} replications the design cannot tell them apart (signed-rank p = {r.p:.2g}). "
+    text = text.strip() + "\n\n"
+    if baseline is not None and baseline in tab.columns:
+        m = k - 1
+        fam = st.vs_baseline(tab, baseline, alpha)
+        losses = st.wilcoxon_max_losses(n, alpha / m)
+        n_needed = next(i for i in range(1, 10_000) if st.wilcoxon_max_losses(i, alpha / m) is not None)
+        out["n_needed"] = n_needed
+        if losses is None:
+            text += (f"Tests against the pre-declared baseline **{baseline}** are not run: with {n} replications "
+                     f"none of the {m} comparisons could pass Holm at α = {alpha}; {n_needed} replications are "
+                     "needed.")
+        else:
+            d = st.detectable_effect(n, m, alpha, POWER)
+            v = tab.to_numpy(float)
+            sd = np.nan
+            if (v > 0).all():
+                lr = np.log(v) - np.log(tab[[baseline]].to_numpy(float))
+                sds = lr.std(axis=0, ddof=1)[[c != baseline for c in tab.columns]] if n > 1 else np.array([])
+                sd = float(np.median(sds)) if len(sds) else np.nan
+            ratio_d = float(np.exp(d * sd)) if np.isfinite(sd) else np.nan
+            n_sig = int(fam["significant"].sum())
+            out.update(detectable_d=d, detectable_ratio=ratio_d, min_wins=n - losses, n_significant=n_sig)
+            text += (f"Against the pre-declared baseline **{baseline}** ({m} comparisons, Holm at α = {alpha}) "
+                     f"{n_sig} estimator(s) differ; at {n} replications a difference is found with "
+                     f"{POWER * 100:.0f} % power from {d:.2f} SD of the paired log ratio")
+            text += (f" (at the spread seen here, about ×{1 / ratio_d:.2f} or ×{ratio_d:.2f})" if np.isfinite(ratio_d)
+                     else "")
+            text += f", and only an estimator better on at least {n - losses} of {n} replications can pass."
+    out["text"] = text.strip()
+    return out
 
 
 def plus_minus(mean: float, se: float) -> str:
@@ -122,12 +326,15 @@ def _num(x: float, fmt: str = ".3f") -> str:
 
 
 LEGEND = (
-    "Cells: mean ± standard error over replications (the seeds of a replication averaged first), with the median "
-    "over replications beside it; lower is better. Rows are ordered by the mean of out-of-sample sqrt-PEHE; "
-    "`rank mean / median` gives each row's place by the mean and by the median of it, since sqrt-PEHE is "
-    "heavy-tailed across replications and the two orders can differ. "
-    "`pehe` = sqrt-PEHE, `ate` = absolute ATE error; `_in` = fit rows (train + validation), `_out` = held-out "
-    "test rows. `leaderboard.csv` also has the RMSE of each potential-outcome surface (`rmse_mu0`, `rmse_mu1`)."
+    "Rows are ordered by the **average rank over replications** of out-of-sample sqrt-PEHE (`avg rank`: each "
+    "replication ranks the estimators 1 = best, seeds averaged first; `place` = position by it). The average rank "
+    "is the ranking criterion, declared before any result: sqrt-PEHE is heavy-tailed across replications (one "
+    "replication with a large effect spread can hold half of every estimator's summed error), so the mean lets one "
+    "replication decide the order, while a rank counts each replication once. `place by mean / median` shows where "
+    "each row would stand by the mean and by the median. Cells: mean ± standard error over replications, with the "
+    "median beside it; lower is better. `pehe` = sqrt-PEHE, `ate` = absolute ATE error; `_in` = fit rows (train + "
+    "validation), `_out` = held-out test rows. `leaderboard.csv` also has the RMSE of each potential-outcome "
+    "surface (`rmse_mu0`, `rmse_mu1`); `tasks.csv` every task's metrics."
 )
 
 #: How each ``verified`` value of ihdp_published.csv reads for the in-sample / out-of-sample cell.
@@ -154,30 +361,33 @@ def published_status(verified: str, side: str) -> str:
 
 
 def format_markdown(board: pd.DataFrame, metrics: list[str] | None = None, ref_rows: list[dict] = ()) -> str:
-    """Markdown tables, one per dataset, in the board's order (by the mean of out-of-sample sqrt-PEHE).
+    """Markdown tables, one per dataset, in the board's order (average rank of :data:`ORDER_METRIC`).
 
-    Each metric shows mean ± SE; those in :data:`MEDIAN_SHOWN` also their median; ``rank mean / median`` places
-    each estimator by the mean and by the median of :data:`ORDER_METRIC`. ``ref_rows`` (from
+    Each metric shows mean ± SE; those in :data:`MEDIAN_SHOWN` also their median; ``place`` and ``avg rank``
+    give the ranking, ``place by mean / median`` where each row would stand by those. ``ref_rows`` (from
     :func:`published_rows`) are appended in italics under every dataset named ``ihdp*``, each cell with its
-    status (verified / recalled).
+    status (verified / recalled). Labels are escaped (:func:`md_cell`).
     """
     metrics = [m for m in (metrics or HEADLINE) if f"{m}_mean" in board]
-    with_rank = f"{ORDER_METRIC}_rank_mean" in board
+    with_rank = f"{ORDER_METRIC}_avg_rank" in board
     parts = []
     for dataset, g in board.groupby("dataset", sort=True):
-        header = ["estimator", "ok", "failed"] + (["rank mean / median"] if with_rank else [])
+        header = (["place"] if with_rank else []) + ["estimator", "ok", "failed"]
+        header += ["avg rank", "place by mean / median"] if with_rank else []
         for m in metrics:
             header += [m, f"{m} median"] if m in MEDIAN_SHOWN else [m]
         header.append("fit s (median)")
-        lines = [f"### {dataset}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines = [f"### {md_cell(dataset)}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         extra = pd.DataFrame(list(ref_rows)) if (str(dataset).startswith("ihdp") and ref_rows) else pd.DataFrame()
         for _, r in pd.concat([g, extra], ignore_index=True).iterrows():
             pub = PUBLISHED_TAG in str(r["estimator"])
-            cells = [f"*{r['estimator']}*" if pub else str(r["estimator"])]
+            cells = (["-" if pub else _num(r[f"{ORDER_METRIC}_place"], ".0f")] if with_rank else [])
+            cells.append(f"*{md_cell(r['estimator'])}*" if pub else md_cell(r["estimator"]))
             cells += ["-", "-"] if pub else [str(int(r["n_ok"])), str(int(r["n_failed"]))]
             if with_rank:
-                cells.append("-" if pub else f"{_num(r[f'{ORDER_METRIC}_rank_mean'], '.0f')} / "
-                                             f"{_num(r[f'{ORDER_METRIC}_rank_median'], '.0f')}")
+                cells += ["-", "-"] if pub else [_num(r[f"{ORDER_METRIC}_avg_rank"], ".2f"),
+                                                 f"{_num(r[f'{ORDER_METRIC}_rank_mean'], '.0f')} / "
+                                                 f"{_num(r[f'{ORDER_METRIC}_rank_median'], '.0f')}"]
             for m in metrics:
                 cell = plus_minus(r.get(f"{m}_mean", np.nan), r.get(f"{m}_se", np.nan))
                 status = r.get(f"{m}_status")
@@ -186,6 +396,43 @@ def format_markdown(board: pd.DataFrame, metrics: list[str] | None = None, ref_r
                 cells.append(cell)
                 if m in MEDIAN_SHOWN:
                     cells.append(_num(r.get(f"{m}_median", np.nan)))
+            fs = r.get("fit_seconds_median", np.nan)
+            cells.append(f"{fs:.3g}" if np.isfinite(fs) else "-")
+            lines.append("| " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def format_compact(board: pd.DataFrame, baseline_rows: pd.DataFrame | None = None) -> str:
+    """The compact ranking table per dataset: place, estimator, average rank, median and mean ± SE of
+    :data:`ORDER_METRIC`, the ratio to the baseline with its interval, replications won, Holm p, fit seconds.
+
+    ``baseline_rows``: :func:`catebench.benchmark.stats.vs_baseline` rows with a ``dataset`` column (optional).
+    """
+    m = ORDER_METRIC
+    parts = []
+    for dataset, g in board.groupby("dataset", sort=True):
+        vs = (baseline_rows[baseline_rows["dataset"] == dataset].set_index("estimator")
+              if baseline_rows is not None and len(baseline_rows) else pd.DataFrame())
+        base = str(vs["baseline"].iloc[0]) if len(vs) else ""
+        header = ["place", "estimator", "avg rank", f"{m} median", f"{m} mean ± SE"]
+        if base:
+            header += [f"ratio to {md_cell(base)} [95 % CI]", "won", "Holm p"]
+        header.append("fit s")
+        lines = [f"#### {md_cell(dataset)}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for _, r in g.iterrows():
+            cells = [_num(r.get(f"{m}_place", np.nan), ".0f"), md_cell(r["estimator"]),
+                     _num(r.get(f"{m}_avg_rank", np.nan), ".2f"), _num(r[f"{m}_median"]),
+                     plus_minus(r[f"{m}_mean"], r[f"{m}_se"])]
+            if base:
+                if r["estimator"] in vs.index:
+                    v = vs.loc[r["estimator"]]
+                    sig = "**" if v["significant"] else ""
+                    cells += [f"{sig}{_num(v['ratio'], '.2f')} [{_num(v['ratio_low'], '.2f')}, "
+                              f"{_num(v['ratio_high'], '.2f')}]{sig}", f"{int(v['wins'])}/{int(v['n'])}",
+                              f"{v['p_holm']:.2g}"]
+                else:
+                    cells += ["baseline" if r["estimator"] == base else "-", "-", "-"]
             fs = r.get("fit_seconds_median", np.nan)
             cells.append(f"{fs:.3g}" if np.isfinite(fs) else "-")
             lines.append("| " + " | ".join(cells) + " |")
@@ -241,7 +488,7 @@ def format_distributional(board: pd.DataFrame) -> str:
                      "|" + "---|" * len(header)]
             order = f"crps_{side}_mean" if f"crps_{side}_mean" in have else f"{present[0]}_mean"
             for _, r in have.sort_values(order, na_position="last").iterrows():
-                cells = [str(r["estimator"]), str(int(r.get(f"{present[0]}_n", r["n_replications"])))]
+                cells = [md_cell(r["estimator"]), str(int(r.get(f"{present[0]}_n", r["n_replications"])))]
                 for c in present:
                     base = c.rsplit("_", 1)[0]
                     cells.append(plus_minus(r[f"{c}_mean"], r[f"{c}_se"]))
@@ -253,6 +500,15 @@ def format_distributional(board: pd.DataFrame) -> str:
                 lines.append("| " + " | ".join(cells) + " |")
             parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n" if parts else ""
+
+
+COMPACT_LEGEND = (
+    "`place` and `avg rank`: the ranking (average rank over replications of out-of-sample sqrt-PEHE, 1 = best). "
+    "`ratio to B`: the estimator's sqrt-PEHE over the pre-declared baseline B's, as the ratio of geometric means "
+    "over replications with its 95 % t-interval (below 1 = better); `won`: replications on which it is lower; "
+    "`Holm p`: its paired signed-rank test against B on the log ratios, Holm-corrected over the k − 1 comparisons "
+    "with B (bold ratio = significant at α). Mean ± SE is shown for reference; it is not the ranking."
+)
 
 
 def leaderboard_intro(preamble: str = "", notes: str = "") -> str:
@@ -293,12 +549,17 @@ PUBLISHED_TAG = "published, orientation only"
 
 
 def default_reference_path() -> Path:
-    """``$CATEBENCH_SHARED/reference/ihdp_published.csv``, else ``<repo>/../shared/reference/ihdp_published.csv``."""
-    import os
+    """The published IHDP table shipped with the package: ``catebench/benchmark/reference/ihdp_published.csv``
+    (citations in ``reference/README.md`` and ``citations.csv`` beside it)."""
+    return Path(__file__).resolve().parent / "reference" / "ihdp_published.csv"
 
-    root = os.environ.get("CATEBENCH_SHARED")
-    base = Path(root) if root else Path(__file__).resolve().parents[2] / "shared"
-    return base / "reference" / "ihdp_published.csv"
+
+def citations(path: str | Path | None = None) -> dict[str, str]:
+    """``{source key: citation}`` from the ``citations.csv`` beside the reference table (empty when absent)."""
+    p = Path(path) if path is not None else default_reference_path().with_name("citations.csv")
+    if not p.exists():
+        return {}
+    return dict(pd.read_csv(p)[["source", "citation"]].itertuples(index=False, name=None))
 
 
 def published_rows(path: str | Path | None) -> tuple[list[dict], str]:
@@ -318,8 +579,10 @@ def published_rows(path: str | Path | None) -> tuple[list[dict], str]:
         ``sqrt_pehe`` and ``ate_error`` rows are used; other metrics, e.g. trimmed ATE error, are not comparable
         and are skipped. ``note``: why rows are absent, or their provenance and what the statuses mean.
     """
-    if path is None or not Path(path).exists():
-        return [], f"Published reference rows omitted: no file at `{path}`."
+    if path is None:
+        return [], "Published reference rows omitted (no reference table given)."
+    if not Path(path).exists():
+        return [], f"Published reference rows omitted: no file `{Path(path).name}` where it was looked for."
     ref = pd.read_csv(path)
     need = {"source", "method", "metric", "within_sample", "within_se", "out_of_sample", "out_se"}
     if not need <= set(ref.columns):
@@ -339,10 +602,13 @@ def published_rows(path: str | Path | None) -> tuple[list[dict], str]:
         row[f"{col_in}_status"] = published_status(verified, "in")
         row[f"{col_out}_status"] = published_status(verified, "out")
         protocols.add(str(getattr(r, "protocol", "")))
+    cites = citations(Path(path).with_name("citations.csv"))
+    used = sorted({src for src, _ in rows})
+    sources = "; ".join(f"`{k}`: {cites[k].rstrip('.')}" if k in cites else f"`{k}`" for k in used)
     note = (f"Rows marked *{PUBLISHED_TAG}* are copied from `{Path(path).name}` (protocols: "
             f"{'; '.join(sorted(protocols))}); they use other replications, splits and often 1000 draws, "
             "so they orient, they do not rank. Only sqrt-PEHE and absolute ATE error rows are shown. "
-            + STATUS_LEGEND)
+            + STATUS_LEGEND + (f" Sources: {sources}." if sources else ""))
     return list(rows.values()), note
 
 
@@ -424,7 +690,7 @@ def coverage(results: pd.DataFrame) -> pd.DataFrame:
 
 def _md_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    lines += ["| " + " | ".join(md_cell(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -453,6 +719,11 @@ class ReportContext:
     figs : figure group -> list of (PNG path, caption)
     friedman : (scope label, metric) -> :func:`catebench.benchmark.stats.friedman_nemenyi` result
     board : the :func:`leaderboard` frame, once :func:`report_leaderboard` has run
+    raw : the results before identical estimators were merged (what ``tasks.csv`` holds)
+    identical : groups of estimators with identical predictions (see :func:`merge_identical`)
+    baseline : the pre-declared baseline (see :func:`choose_baseline`)
+    headlines : dataset -> :func:`headline` result
+    vs : :func:`catebench.benchmark.stats.vs_baseline` rows of :data:`ORDER_METRIC` per dataset
     """
 
     results: pd.DataFrame
@@ -471,6 +742,11 @@ class ReportContext:
     figs: dict = dataclasses.field(default_factory=dict)
     friedman: dict = dataclasses.field(default_factory=dict)
     board: pd.DataFrame | None = None
+    raw: pd.DataFrame | None = None
+    identical: list = dataclasses.field(default_factory=list)
+    baseline: str | None = None
+    headlines: dict = dataclasses.field(default_factory=dict)
+    vs: pd.DataFrame | None = None
 
     @property
     def datasets(self) -> list[str]:
@@ -514,9 +790,56 @@ class ReportContext:
         self.paths[name.replace(".", "_")] = path
         return path
 
+    def fig_link(self, stem: str) -> str:
+        """Path of figure ``stem``'s PNG relative to the report directory."""
+        return f"figures/{stem}.png"
+
+
+def report_tasks(ctx: ReportContext) -> None:
+    """``tasks.csv`` and ``tasks_params.json``: every task of the store (before identical estimators are merged),
+    from which ``catebench report --tasks-csv`` rebuilds every table."""
+    from .taskfile import write_tasks
+
+    csv_path, json_path = write_tasks(ctx.raw if ctx.raw is not None else ctx.results, ctx.out)
+    ctx.paths["tasks_csv"], ctx.paths["tasks_params_json"] = csv_path, json_path
+
+
+def _identical_note(groups: list[tuple[str, ...]]) -> str:
+    if not groups:
+        return ""
+    names = "; ".join(" = ".join(f"`{md_cell(n)}`" for n in g) for g in groups)
+    return (f"**Identical estimators, shown once:** {names} predicted the same numbers on every task (same "
+            "prediction digest in `tasks.csv`); each group is one row and one competitor in every table, test and "
+            "figure, with the first name's fit times.\n\n")
+
+
+def report_ranking(ctx: ReportContext) -> None:
+    """The headline per dataset (:func:`headline`) and every estimator against the baseline on
+    :data:`ORDER_METRIC` (``ctx.vs``), for the leaderboard's top and the compact table."""
+    from . import stats as st
+
+    rows = []
+    for ds in ctx.datasets:
+        tab = rank_table(ctx.results[ctx.results["dataset"] == ds], ORDER_METRIC) \
+            if ORDER_METRIC in ctx.results else pd.DataFrame()
+        base = ctx.baseline if ctx.baseline in tab.columns else None
+        ctx.headlines[ds] = headline(tab, base, ctx.alpha, dataset=ds)
+        n, k = tab.shape
+        if base is not None and k >= 2 and st.wilcoxon_min_p(n) <= ctx.alpha / (k - 1):
+            rows.append(st.vs_baseline(tab, base, ctx.alpha).assign(dataset=ds))
+    ctx.vs = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def _top_figures_md(ctx: ReportContext, ds: str) -> str:
+    stem = ds
+    return (f"![Per-replication {ORDER_METRIC} per estimator]({ctx.fig_link(f'strip_{stem}_{ORDER_METRIC}')}) "
+            f"![Average ranks]({ctx.fig_link(f'cd_{stem}_{ORDER_METRIC}')}) "
+            f"![Win rates]({ctx.fig_link(f'winrate_{stem}_{ORDER_METRIC}')})\n\n")
+
 
 def report_leaderboard(ctx: ReportContext) -> None:
-    """``leaderboard.csv`` (every metric, mean / SE / median) and ``leaderboard.md`` (with published rows)."""
+    """``leaderboard.csv`` (every metric, mean / SE / median, ranks) and ``leaderboard.md``: the headline, the
+    figures, the compact ranking, then the full table with the published rows."""
     board = leaderboard(ctx.results)
     ctx.write_csv("leaderboard.csv", board)
     cov = coverage(ctx.results)
@@ -526,15 +849,26 @@ def report_leaderboard(ctx: ReportContext) -> None:
         warn = (f"**Incomplete store:** {n_not_ok} task(s) stored as failed/timeout/crashed and {n_absent} task(s) "
                 "absent (not run) out of the dataset x replication x seed x estimator grid seen in the store; "
                 "see the Coverage table in `winrates.md`. Means below use each estimator's `ok` tasks only, so "
-                "rows with fewer tasks are not directly comparable.\n\n")
+                "rows with fewer tasks are not directly comparable; ranks use complete replications only.\n\n")
     seeds = ctx.results["seed"].nunique() if "seed" in ctx.results else 1
     seed_note = (f"The store holds {seeds} seeds per replication: each replication's value is the mean over its "
                  "seeds, and SEs, medians and intervals are over replications.\n\n" if seeds > 1 else "")
-    intro = leaderboard_intro(f"Generated by `{ctx.command}` from the store `{ctx.store_path}` on {ctx.stamp}.",
-                              warn + seed_note + ctx.ref_note + "\n\n")
-    ctx.md["leaderboard"] = intro + format_markdown(board, ref_rows=ctx.ref_rows)
     ctx.board = board
-    ctx.write_text("leaderboard.md", _leaderboard_text(board, intro, ctx.ref_rows))
+    heads = "\n\n".join(ctx.headlines[ds]["text"] for ds in ctx.datasets if ds in ctx.headlines)
+    ctx.md["headline"] = heads + "\n\n" + _identical_note(ctx.identical)
+    ctx.md["compact"] = format_compact(board, ctx.vs)
+    source = f"Generated by `{ctx.command}` from `{ctx.store_path}`; results as of {ctx.stamp}."
+    intro = leaderboard_intro("", warn + seed_note + ctx.ref_note + "\n\n")
+    ctx.md["leaderboard"] = intro + format_markdown(board, ref_rows=ctx.ref_rows)
+    top = "".join(f"### {md_cell(ds)}\n\n" * (len(ctx.datasets) > 1) + _top_figures_md(ctx, ds)
+                  for ds in ctx.datasets)
+    text = ("# catebench leaderboard\n\n" + source + "\n\n" + ctx.md["headline"] + top
+            + "## Ranking\n\n" + COMPACT_LEGEND + "\n\n" + ctx.md["compact"]
+            + "\n## All metrics\n\n" + ctx.md["leaderboard"])
+    dist = format_distributional(board)
+    if dist:
+        text += "\n## Distributional metrics (generative estimators)\n\n" + DIST_LEGEND + "\n\n" + dist
+    ctx.write_text("leaderboard.md", text)
 
 
 def report_distributional(ctx: ReportContext) -> None:
@@ -639,13 +973,19 @@ def _friedman_text(fr: dict, n: int, k: int, unit_word: str, alpha: float, seed:
     how = _FRIEDMAN_METHOD[fr["method"]].format(n_perm=N_PERM, seed=seed)
     text = f"Friedman χ² = {fr['statistic']:.2f}, p = {fr['p']:.3g} ({how}"
     text += f"; the chi-square approximation would give {fr['p_chi2']:.3g})" if fr["method"] != "chi2" else ")"
-    text += ". Average ranks: " + ", ".join(f"{e} {r:.2f}" for e, r in fr["avg_ranks"].items()) + ". "
+    ranks = fr["avg_ranks"]
+    text += (". Average ranks: " + ", ".join(f"{e} {r:.2f}" for e, r in ranks.items()) + ". " if k <= 6 else
+             f". Average ranks from {ranks.iloc[0]:.2f} ({ranks.index[0]}) to {ranks.iloc[-1]:.2f} "
+             f"({ranks.index[-1]}); "
+             "all in `ranks.csv` and the CD diagram. ")
     if fr["nemenyi_run"]:
         names = list(fr["avg_ranks"].index)
-        gap = [f"{a} < {b}" for i, a in enumerate(names) for b in names[i + 1:]
+        gap = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
                if fr["avg_ranks"][b] - fr["avg_ranks"][a] > fr["cd"]]
-        text += (f"Nemenyi critical difference (α = {alpha}) = {fr['cd']:.2f}; pairs whose average ranks differ by "
-                 f"more: {', '.join(gap) if gap else 'none'}.")
+        n_pairs = k * (k - 1) // 2
+        text += (f"Nemenyi critical difference (α = {alpha}) = {fr['cd']:.2f}: {len(gap)} of {n_pairs} pairs' "
+                 "average ranks differ by more (the CD diagram joins the estimators it does not separate; every "
+                 "pair's p-value is in `nemenyi.csv`).")
     elif not fr["rejects"]:
         text += f"The Friedman test does not reject at α = {alpha}, so no Nemenyi post-hoc is run."
     else:
@@ -654,9 +994,39 @@ def _friedman_text(fr: dict, n: int, k: int, unit_word: str, alpha: float, seed:
     return text
 
 
+def _baseline_section(tab: pd.DataFrame, baseline: str | None, alpha: float, unit_word: str
+                      ) -> tuple[str, pd.DataFrame | None]:
+    """Text (and rows, when run) of the family "every estimator against the baseline" on one scope."""
+    from . import stats as st
+
+    n, k = tab.shape
+    if baseline is None or baseline not in tab.columns or k < 2 or n < 1:
+        return "", None
+    m = k - 1
+    floor = st.wilcoxon_min_p(n)
+    if floor > alpha / m:
+        need = next(i for i in range(1, 10_000) if st.wilcoxon_min_p(i) <= alpha / m)
+        return (f"Tests against the baseline `{md_cell(baseline)}` not run: with {n} paired {unit_word} the smallest "
+                f"attainable signed-rank p-value is {floor:.2g} > α / {m} = {alpha / m:.2g}, Holm's first threshold, "
+                f"so none of the {m} comparisons could reject; {need} {unit_word} are needed."), None
+    w = st.vs_baseline(tab, baseline, alpha)
+    d = st.detectable_effect(n, m, alpha, POWER)
+    losses = st.wilcoxon_max_losses(n, alpha / m)
+    text = (f"Every estimator against the pre-declared baseline `{md_cell(baseline)}`: paired signed-rank tests on "
+            f"the log ratios over {unit_word}, Holm over {m} comparisons ({int(w['significant'].sum())} significant "
+            f"at α = {alpha}). At {n} {unit_word} a difference of {d:.2f} SD of the paired log ratio is found with "
+            f"{POWER * 100:.0f} % power, and only an estimator better (or worse) on at least {n - losses} of {n} can "
+            "pass.\n\n"
+            + _md_table(["estimator", "ratio [95 % CI]", "won", "R+ / R−", "p", "p (Holm)", "better"],
+                        [[r.estimator, f"{_num(r.ratio, '.2f')} [{_num(r.ratio_low, '.2f')}, "
+                          f"{_num(r.ratio_high, '.2f')}]", f"{r.wins}/{r.n}", f"{r.r_plus:g} / {r.r_minus:g}",
+                          f"{r.p:.3g}", f"{r.p_holm:.3g}", r.better or "n.s."] for r in w.itertuples()]))
+    return text, w
+
+
 def report_statistics(ctx: ReportContext) -> None:
-    """``ci.csv`` (t-interval and BCa bootstrap of each mean), ``wilcoxon.csv``, ``ranks.csv``, ``nemenyi.csv``
-    and ``stats.md``; Friedman results kept in ``ctx.friedman`` for the figures."""
+    """``ci.csv`` (t-interval and BCa bootstrap of each mean), ``wilcoxon.csv`` (every estimator against the
+    baseline), ``ranks.csv``, ``nemenyi.csv`` and ``stats.md``; Friedman results kept in ``ctx.friedman``."""
     from . import stats as st
 
     res, est, alpha = ctx.results, ctx.estimators, ctx.alpha
@@ -677,13 +1047,12 @@ def report_statistics(ctx: ReportContext) -> None:
             tab = st.unit_table(res, metric, unit, dataset=ds, estimators=est, complete=True)
             n, k = tab.shape
             unit_word = "datasets" if unit == "dataset" else "replications"
-            parts = [f"### {label}: {metric} ({n} complete {unit_word} as blocks)"]
+            parts = [f"### {md_cell(label)}: {metric} ({n} complete {unit_word} as blocks)"]
             cov_s = coverage(res if ds is None else res[res["dataset"] == ds])
             short = cov_s.loc[cov_s["ok"] < cov_s["tasks"], "estimator"].unique()
             if len(short):
                 parts.append(f"Replications where any estimator lacks an `ok` result are left out of the rank tests; "
                              f"estimators short of results here: {', '.join(sorted(short))} (see Coverage).")
-            fr = None
             if n >= 2 and k >= 3:
                 fr = st.friedman_nemenyi(tab, alpha, seed=ctx.seed)
                 ctx.friedman[(label, metric)] = fr
@@ -704,40 +1073,13 @@ def report_statistics(ctx: ReportContext) -> None:
                 parts.append(f"No Friedman test: it compares at least 3 estimators (here {k}).")
             else:
                 parts.append(f"No Friedman test: it needs at least 2 complete {unit_word} (here {n}).")
-            w = None
-            if n >= 1 and k >= 2:
-                floor = st.wilcoxon_min_p(n)
-                if floor > alpha:
-                    parts.append(f"Wilcoxon signed-rank tests not run: with {n} paired {unit_word} the smallest "
-                                 f"attainable two-sided p-value is {floor:.2g} > α = {alpha}.")
-                else:
-                    w = st.wilcoxon_holm(tab, alpha)
-                    w.insert(0, "metric", metric)
-                    w.insert(0, "scope", label)
-                    wil_rows.append(w)
-                    m_pairs = len(w)
-                    power = (f" With {n} paired {unit_word} the smallest attainable p-value is {floor:.2g}, so no "
-                             f"pair can pass Holm over {m_pairs} pairs at α = {alpha}; the raw p-values are "
-                             "descriptive only and more replications are needed."
-                             if floor * m_pairs > alpha and not w["significant"].any() else "")
-                    parts.append(
-                        f"Paired Wilcoxon signed-rank tests over {unit_word}, Holm-corrected over {m_pairs} "
-                        f"pair(s) ({int(w['significant'].sum())} significant).{power}\n\n"
-                        + _md_table(["a", "b", "n", "median diff (a − b)", "R+ / R−", "p", "p (Holm)", "better"],
-                                    [[r.a, r.b, r.n, f"{r.median_diff:.3f}", f"{r.r_plus:g} / {r.r_minus:g}",
-                                      f"{r.p:.3g}", f"{r.p_holm:.3g}", r.better or "n.s."] for r in w.itertuples()]))
-            if fr is not None and fr["nemenyi_run"] and w is not None:
-                pairp = fr["pairwise"]
-                odd = []
-                for r in w.itertuples():
-                    nem = bool(pairp.loc[r.a, r.b] < alpha)
-                    if nem != bool(r.significant):
-                        odd.append(f"{r.a} vs {r.b} ({'Wilcoxon-Holm' if r.significant else 'Nemenyi'} only)")
-                if odd:
-                    parts.append("Wilcoxon-Holm and Nemenyi disagree on " + ", ".join(odd) + ": Wilcoxon weighs the "
-                                 "two estimators' paired differences, sizes included, while Nemenyi compares average "
-                                 "ranks among all estimators with a critical difference that grows with their "
-                                 "number (see \"Wilcoxon-Holm and Nemenyi can disagree\" above).")
+            text, w = _baseline_section(tab, ctx.baseline, alpha, unit_word)
+            if text:
+                parts.append(text)
+            if w is not None:
+                w.insert(0, "metric", metric)
+                w.insert(0, "scope", label)
+                wil_rows.append(w)
             sections.append("\n\n".join(parts) + "\n")
     ci = pd.DataFrame(ci_rows)
     ctx.write_csv("ci.csv", ci)
@@ -751,99 +1093,108 @@ def report_statistics(ctx: ReportContext) -> None:
                         r.n_units] for r in ci.itertuples()])
     doc = (st.__doc__ or "").split("How replications and datasets are treated", 1)[-1]
     doc = "\n".join(line for line in doc.splitlines() if not set(line.strip()) <= {"-"} or not line.strip())
-    doc = doc.replace("``", "`").split("All random")[0]
-    wil_note = ("Wilcoxon tables: `R+` / `R−` are the signed-rank sums of the differences a − b; `better` (when "
-                "Holm-significant) is the estimator the signed ranks favour (a when R− > R+, lower being better), "
-                "which the median difference need not show.\n\n")
-    body = (doc + f"\n## 95 % intervals of the mean (replications as the sample; BCa with {ctx.n_boot} bootstrap "
+    doc = doc.replace("``", "`").replace(":func:", "").split("All random")[0]
+    wil_note = ("Tables against the baseline: `ratio` = ratio of geometric means (estimator / baseline) with its 95 % "
+                "t-interval; `R+` / `R−` are the signed-rank sums of the log differences estimator − baseline; "
+                "`better` (when Holm-significant) is the one the signed ranks favour. These tests and the Friedman "
+                "test run only where they can reject at α; pairwise Nemenyi p-values are in `nemenyi.csv`.\n\n")
+    body = ("\n## Rank tests\n\n" + wil_note + "\n".join(sections)
+            + f"\n## 95 % intervals of the mean (replications as the sample; BCa with {ctx.n_boot} bootstrap "
             f"draws, seed {ctx.seed})\n\nThe t-interval is the one to quote; the BCa interval is shown beside it "
-            "because sqrt-PEHE is skewed across replications.\n\n" + ci_md + "\n\n## Rank tests\n\n" + wil_note
-            + "\n".join(sections))
-    ctx.md["statistics"] = "## How replications and datasets are treated\n" + body
-    ctx.write_text("stats.md", "# Statistics\n\n" + ctx.md["statistics"])
+            "because sqrt-PEHE is skewed across replications.\n\n" + ci_md + "\n")
+    ctx.md["statistics"] = body
+    ctx.write_text("stats.md", "# Statistics\n\n## How replications and datasets are treated\n" + doc + body)
 
 
 #: Figures of the report are deterministic: same store, same bytes (see catebench.benchmark.plots.save).
 def report_figures(ctx: ReportContext) -> None:
-    """Figures in ``figures/`` (PNG + SVG): win-rate heatmaps, metric distributions, rank (CD) diagrams, error vs
-    fit time; listed in ``ctx.figs`` for the page."""
+    """Figures in ``figures/`` (PNG + SVG): per dataset the per-replication strip plot and the average-rank (CD)
+    diagram of :data:`ORDER_METRIC` (``top``), its win-rate heat map and error vs fit time; the pooled CD diagram
+    and the ATE-error strip plot (``more``). Listed in ``ctx.figs`` as (path, caption) for the page."""
     from . import plots
+    from . import stats as st
     from .winrates import pairwise_winrates
 
     ctx.fig_dir.mkdir(parents=True, exist_ok=True)
-    res, est, alpha = ctx.results, ctx.estimators, ctx.alpha
-    figs: dict[str, list[tuple[Path, str]]] = {"winrates": [], "distributions": [], "cd": [], "time": []}
-    for ds, label, weighting in ctx.scopes():
-        if label == POOLED_TASKS:
-            continue
-        stem = ds or "pooled"
-        for metric in ("pehe_out", "pehe_in"):
-            if metric not in ctx.metrics:
-                continue
-            wr = pairwise_winrates(res, metric, dataset=ds, estimators=est, weighting=weighting)
-            if not (wr["n_pairs"].to_numpy() > 0).any():  # nothing finished here: no empty figure
-                continue
-            p = plots.save(plots.winrate_heatmap(wr["winrate"], f"{label}: win rate on {metric}", wr["n_pairs"]),
-                           ctx.fig_dir, f"winrate_{stem}_{metric}")
-            wide = "wide: " if len(est) > 8 else ""
-            figs["winrates"].append((p[0], f"{wide}Pairwise win rates on `{metric}` ({label}); row beats column."))
+    res, est, alpha, m = ctx.results, ctx.estimators, ctx.alpha, ORDER_METRIC
+    figs: dict[str, list[tuple[Path, str]]] = {"top": [], "winrates": [], "time": [], "more": []}
+    board = ctx.board if ctx.board is not None else leaderboard(res)
+    if m not in ctx.metrics:
+        ctx.figs = figs
+        return
     for ds, label, unit in ctx.rank_scopes():
-        fr = ctx.friedman.get((label, "pehe_out"))
-        if fr is None or not fr["can_reject"]:
-            continue
+        stem = ds or "pooled"
+        order = list(board.loc[board["dataset"] == ds, "estimator"]) if ds is not None else None
         unit_word = "datasets" if unit == "dataset" else "replications"
-        how = {"exact": "exact", "permutation": "permutation", "chi2": "chi-square"}[fr["method"]]
-        if fr["nemenyi_run"]:
-            sub, cd = f"thick bars join estimators with no Nemenyi difference at α = {alpha}", fr["cd"]
-        elif not fr["rejects"]:
-            sub, cd = "Friedman test does not reject: no post-hoc, ranks shown only", None
-        else:
-            sub, cd = f"Nemenyi CD {fr['cd']:.2f} ≥ k − 1: no pair can differ, not drawn", None
-        title = (f"{label}: average rank on pehe_out (1 = best) over {fr['n']} {unit_word}, Friedman p = "
-                 f"{fr['p']:.2g} ({how})\n{sub}")
-        p = plots.save(plots.cd_diagram(fr["avg_ranks"], cd, title), ctx.fig_dir, f"cd_{ds or 'pooled'}_pehe_out")
-        kind = "Critical-difference diagram" if cd is not None else "Average ranks"
-        figs["cd"].append((p[0], f"wide: {kind} ({label}, `pehe_out`, {unit_word} as blocks)."))
-    for metric in ("pehe_out", "ate_out"):
-        if metric in ctx.metrics:
-            p = plots.save(plots.metric_distributions(res, metric), ctx.fig_dir, f"dist_{metric}")
-            wide = "wide: " if len(ctx.datasets) > 1 or len(est) > 8 else ""
-            figs["distributions"].append((p[0], f"{wide}Per-task `{metric}` per estimator and dataset (boxes: "
-                                                "quartiles; whiskers 1.5 IQR)."))
-    for ds in ctx.datasets:
-        ok = res[(res["dataset"] == ds) & (res["status"] == "ok")]
-        if "pehe_out" in ctx.metrics and ok["pehe_out"].notna().any():
-            p = plots.save(plots.error_vs_time(res, "pehe_out", ds), ctx.fig_dir, f"time_{ds}_pehe_out")
-            figs["time"].append((p[0], f"Error vs fit time on {ds} (machine shared; timings are noisy)."))
+        if ds is not None:
+            tab = st.unit_table(res, m, "replication", dataset=ds, estimators=est, complete=False)
+            p = plots.save(plots.replication_strip(tab, m, f"{ds}: {m} of every replication ({len(tab)}), rows by "
+                                                   "average rank", order), ctx.fig_dir, f"strip_{stem}_{m}")
+            figs["top"].append((p[0], f"Every replication's `{m}` per estimator ({label}; log axis; colours and "
+                                      "thin lines = replications; bar = median, diamond = mean)."))
+        tab = st.unit_table(res, m, unit, dataset=ds, estimators=est, complete=True)
+        n, k = tab.shape
+        if n >= 1 and k >= 2:
+            fr = ctx.friedman.get((label, m))
+            ranks = fr["avg_ranks"] if fr is not None else st.average_ranks(tab)
+            cd = fr["cd"] if fr is not None and fr["nemenyi_run"] else None
+            if fr is None or not fr["can_reject"]:
+                sub = "no rank test can reject with this design: ranks shown only"
+            elif not fr["rejects"]:
+                sub = f"Friedman p = {fr['p']:.2g}: does not reject, no post-hoc; ranks shown only"
+            elif cd is None:
+                sub = f"Friedman p = {fr['p']:.2g}; Nemenyi cannot separate any pair here (CD ≥ k − 1)"
+            else:
+                sub = f"Friedman p = {fr['p']:.2g}; bars join estimators Nemenyi does not separate (α = {alpha})"
+            title = f"{label}: average rank of {m} over {n} {unit_word} (1 = best)\n{sub}"
+            p = plots.save(plots.cd_diagram(ranks, cd, title), ctx.fig_dir, f"cd_{stem}_{m}")
+            figs["top" if ds is not None else "more"].append(
+                (p[0], f"Average ranks ({label}, `{m}`, {unit_word} as blocks)" + (
+                    f"; critical difference {cd:.2f}." if cd is not None else ".")))
+        if ds is not None:
+            wr = pairwise_winrates(res, m, dataset=ds, estimators=est, weighting="datasets")
+            if (wr["n_pairs"].to_numpy() > 0).any():
+                p = plots.save(plots.winrate_heatmap(wr["winrate"], f"{ds}: win rate on {m}", wr["n_pairs"],
+                                                     order=order), ctx.fig_dir, f"winrate_{stem}_{m}")
+                figs["winrates"].append((p[0], f"Pairwise win rates on `{m}` ({ds}): % of paired tasks on which the "
+                                               "row beats the column; rows and columns in board order."))
+            ok = res[(res["dataset"] == ds) & (res["status"] == "ok")]
+            if ok[m].notna().any():
+                p = plots.save(plots.error_vs_time(res, m, ds, order=order), ctx.fig_dir, f"time_{ds}_{m}")
+                figs["time"].append((p[0], f"Error vs fit time on {ds}; each estimator drawn as its place "
+                                           "(machine shared; timings are noisy)."))
+            if "ate_out" in ctx.metrics:
+                tab = st.unit_table(res, "ate_out", "replication", dataset=ds, estimators=est, complete=False)
+                p = plots.save(plots.replication_strip(tab, "ate_out", f"{ds}: ate_out of every replication, rows "
+                                                       f"by the board's order", order), ctx.fig_dir,
+                               f"strip_{stem}_ate_out")
+                figs["more"].append((p[0], f"Every replication's `ate_out` per estimator ({ds})."))
     ctx.figs = figs
 
 
-def _html_winrates(ctx: ReportContext) -> str:
-    """Win rates for the page: sqrt-PEHE matrices per dataset and dataset-weighted pooled; the rest in winrates.md."""
-    kept = [b for b in ctx.md["winrates_pairwise"]
-            if ": pehe_" in b.split("\n", 1)[0] and POOLED_TASKS not in b.split("\n", 1)[0]]
-    rest = "the ATE error" + (" and the task-weighted pooled ones" if len(ctx.datasets) > 1 else "")
-    return ("## Pairwise\n\nPaired tasks share dataset, replication, seed and split; both estimators must have "
-            "finished `ok`.\n\n" + "\n".join(kept) + f"\nMatrices for {rest} are in `winrates.md` and "
-            "`winrates.csv`.\n\n## % best\n\n" + ctx.md["winrates_best"] + "\n")
-
-
 def report_page(ctx: ReportContext) -> None:
-    """``report_meta.json`` (command, configuration, versions, hardware) and ``report.html`` (self-contained)."""
+    """``report_meta.json`` (command, configuration, versions, hardware, headline) and ``report.html``: the
+    headline and figures first, then the compact ranking; the full tables and statistics collapsed below. The
+    page references its figures by relative path."""
     from . import html
 
     res = ctx.results
     meta = {"command": ctx.command, "store": str(ctx.store_path), "generated": ctx.stamp, "hardware": hardware(),
-            "versions": versions_summary(res), "config": effective_config(res), "n_tasks": int(len(res)),
-            "status_counts": res["status"].value_counts().to_dict(),
-            "reference": str(ctx.ref_path) if ctx.ref_rows else None,
-            "bootstrap": {"n_boot": ctx.n_boot, "seed": ctx.seed}, "alpha": ctx.alpha}
-    ctx.write_text("report_meta.json", json.dumps(meta, indent=2, default=str) + "\n")
+            "versions": versions_summary(res), "config": effective_config(res), "n_tasks": int(len(ctx.raw)),
+            "status_counts": res["status"].value_counts().sort_index().to_dict(),
+            "reference": ctx.ref_path.name if ctx.ref_rows and ctx.ref_path else None,
+            "bootstrap": {"n_boot": ctx.n_boot, "seed": ctx.seed}, "alpha": ctx.alpha,
+            "ranking": ORDER_CRITERION, "baseline": ctx.baseline,
+            "identical": [list(g) for g in ctx.identical],
+            "headline": {ds: h["text"] for ds, h in ctx.headlines.items()},
+            "design": {ds: {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                            for k, v in h.items() if k not in ("text",)} for ds, h in ctx.headlines.items()}}
+    ctx.write_text("report_meta.json", json.dumps(meta, indent=2, default=str, sort_keys=True) + "\n")
     ctx.paths["meta"] = ctx.paths.pop("report_meta_json")
     hw = meta["hardware"]
     vers = ", ".join(f"{k} {'/'.join(v)}" for k, v in meta["versions"].items())
-    repro = (f"- Command: `{ctx.command}`\n- Store: `{ctx.store_path}` ({len(res)} tasks; statuses "
-             f"{meta['status_counts']})\n- Generated: {ctx.stamp}\n"
+    repro = (f"- Command: `{ctx.command}`\n- Source: `{ctx.store_path}` ({len(ctx.raw)} tasks; statuses "
+             f"{meta['status_counts']}); every task is in `tasks.csv`\n- Results as of: {ctx.stamp}\n"
              "- Hardware of the machine that wrote this report (the run's platform is in the versions): "
              f"{hw['cpu_model']}, {hw['cpu_count']} "
              f"cores ({hw['cpus_available']} available), GPU: {hw['gpu']}, {hw['platform']}, Python {hw['python']}\n"
@@ -856,23 +1207,38 @@ def report_page(ctx: ReportContext) -> None:
              + _md_table(["estimator", "target", "params"],
                          [[e, f"`{c['target']}`", "; ".join(json.dumps(x, sort_keys=True) for x in c["params"])]
                           for e, c in meta["config"]["estimators"].items()]) + "\n")
-    sections = [("Leaderboard", ctx.md["leaderboard"], [], False)]
+    rel = lambda figs: [(Path(p).relative_to(ctx.out).as_posix(), c) for p, c in figs]  # noqa: E731
+    sections = [
+        html.Section("", ctx.md["headline"], rel(ctx.figs.get("top", [])), lead=True),
+        html.Section("Ranking", COMPACT_LEGEND + "\n\n" + ctx.md["compact"],
+                     rel(ctx.figs.get("winrates", []) + ctx.figs.get("time", []))),
+        html.Section("All metrics, published rows", ctx.md["leaderboard"], [], collapsed=True, fold=False),
+    ]
     if ctx.md.get("distributional"):
-        sections.append(("Distributional metrics (generative estimators)", ctx.md["distributional"], [], False))
+        sections.append(html.Section("Distributional metrics (generative estimators)", ctx.md["distributional"],
+                                     [], collapsed=True))
     sections += [
-        ("Win rates", _html_winrates(ctx), ctx.figs.get("winrates", [])),
-        ("Distributions", "", ctx.figs.get("distributions", [])),
-        ("Statistics", ctx.md["statistics"], ctx.figs.get("cd", [])),
-        ("Error vs fit time", "", ctx.figs.get("time", [])),
-        ("Provenance", repro, []),
+        html.Section("Win rates (% best; pairwise matrices in winrates.md)", ctx.md["winrates_best"], [],
+                     collapsed=True),
+        html.Section("Statistics", ctx.md["statistics"], rel(ctx.figs.get("more", [])), collapsed=True),
+        html.Section("Provenance", repro, [], collapsed=True),
     ]
     ctx.write_text("report.html", html.render_page("catebench report", sections))
     ctx.paths["html"] = ctx.paths.pop("report_html")
 
 
 #: The artefacts of the full report, in the order they are built (later ones read what earlier ones left in ctx).
-ARTEFACTS = [report_leaderboard, report_distributional, report_coverage, report_winrates, report_statistics,
-             report_figures, report_page]
+ARTEFACTS = [report_tasks, report_ranking, report_leaderboard, report_distributional, report_coverage,
+             report_winrates, report_statistics, report_figures, report_page]
+
+
+def _stamp(results: pd.DataFrame) -> str:
+    """When the last task finished, as ``YYYY-MM-DD HH:MM UTC`` (not the time of writing: a rewrite from the same
+    results changes no byte)."""
+    if "finished_at" not in results or not results["finished_at"].astype(str).str.len().gt(0).any():
+        return "unknown"
+    t = pd.to_datetime(results["finished_at"], utc=True, errors="coerce").max()
+    return t.strftime("%Y-%m-%d %H:%M UTC") if pd.notna(t) else "unknown"
 
 
 def write_report(
@@ -884,47 +1250,67 @@ def write_report(
     n_boot: int = 2000,
     seed: int = 0,
     alpha: float = 0.05,
+    baseline: str | None = None,
 ) -> dict[str, Path]:
     """Write the whole report into ``out_dir``: every function of :data:`ARTEFACTS` in turn.
 
-    Files: ``leaderboard.md/.csv`` (with published IHDP rows and, when present, distributional metrics in the
-    Markdown), ``distributional.csv`` (generative estimators only, when present), ``coverage.csv`` (ok / failed /
-    absent tasks), ``winrates.md``, ``winrates.csv`` (long: scope, weighting, metric, a, b, winrate, CI, counts),
-    ``best.csv`` ("% best"), ``stats.md``, ``ci.csv``, ``wilcoxon.csv``, ``ranks.csv``, ``nemenyi.csv``,
-    ``report_meta.json`` (command, config, versions, hardware), ``figures/*.png|svg`` and ``report.html``
-    (self-contained).
+    Files: ``tasks.csv`` and ``tasks_params.json`` (every task; see :mod:`catebench.benchmark.taskfile`),
+    ``leaderboard.md/.csv`` (headline, figures, compact ranking, then every metric with the published IHDP rows
+    and, when present, distributional metrics), ``distributional.csv`` (generative estimators only, when present),
+    ``coverage.csv`` (ok / failed / absent tasks), ``winrates.md``, ``winrates.csv`` (long: scope, weighting,
+    metric, a, b, winrate, CI, counts), ``best.csv`` ("% best"), ``stats.md``, ``ci.csv``, ``wilcoxon.csv``
+    (every estimator against the baseline), ``ranks.csv``, ``nemenyi.csv``, ``report_meta.json`` (command,
+    config, versions, hardware, headline), ``figures/*.png|svg`` and ``report.html`` (figures by relative path).
 
     Parameters
     ----------
     results : DataFrame
-        ``Store.results()``.
+        ``Store.results()`` or :func:`catebench.benchmark.taskfile.read_tasks`; a ``predictions_sha`` column is
+        added from the store at ``store_path`` when it is missing and the store exists.
     out_dir : path
     command : str, default ""
         The command line that produced the report (recorded).
     store_path : str, default ""
+        The store (or tasks.csv) the results came from (recorded).
     reference : path, "default" or None, default "default"
-        Published IHDP rows; "default" = :func:`default_reference_path`; None or a missing file = omitted, noted.
+        Published IHDP rows; "default" = the table shipped with the package (:func:`default_reference_path`);
+        None or a missing file = omitted, noted.
     n_boot : int, default 2000
         Bootstrap resamples.
     seed : int, default 0
         Seed of the bootstrap and permutation generators.
     alpha : float, default 0.05
         Level of the tests and the CD diagram.
+    baseline : str, optional
+        The estimator every other is tested against; default :func:`choose_baseline`.
 
     Returns
     -------
-    dict name -> path of every file written (``leaderboard_md``, ``html``, ``meta``, ...).
+    dict name -> path of every file written (``leaderboard_md``, ``html``, ``meta``, ``tasks_csv``, ...).
     """
-    from datetime import datetime, timezone
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if "predictions_sha" not in results and store_path and Path(store_path).suffix != ".csv" \
+            and Path(store_path).is_file():
+        from .store import Store
+        from .taskfile import prediction_digests
+
+        store = Store(store_path)
+        try:
+            digests = prediction_digests(store, results["key"])
+        finally:
+            store.close()
+        results = results.assign(predictions_sha=results["key"].map(digests).fillna(""))
+    from .taskfile import canonical
+
+    results = canonical(results)
+    merged, groups = merge_identical(results)
     ref_path = default_reference_path() if reference == "default" else reference
     ref_rows, ref_note = published_rows(ref_path)
-    ctx = ReportContext(results=results, out=out, command=command, store_path=store_path,
-                        stamp=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), n_boot=n_boot, seed=seed,
-                        alpha=alpha, ref_path=Path(ref_path) if ref_path else None, ref_rows=ref_rows,
-                        ref_note=ref_note)
+    ctx = ReportContext(results=merged, out=out, command=command, store_path=store_path, stamp=_stamp(results),
+                        n_boot=n_boot, seed=seed, alpha=alpha, ref_path=Path(ref_path) if ref_path else None,
+                        ref_rows=ref_rows, ref_note=ref_note, raw=results, identical=groups)
+    ctx.baseline = choose_baseline(ctx.estimators, baseline) if len(merged) else None
     for artefact in ARTEFACTS:
         artefact(ctx)
     return ctx.paths

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -155,7 +156,8 @@ def test_write_paper_draws_the_study_figures(tmp_path):
         for ext in ("png", "svg"):
             assert (out / "figures" / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
     page = (out / "index.html").read_text()
-    assert page.count("<img") == 6 and "data:image/png;base64" in page
+    srcs = re.findall(r'<img[^>]* src="([^"]+)"', page)
+    assert len(srcs) == 6 and "data:" not in page and all((out / s).is_file() for s in srcs), srcs
 
 
 # ---- the smoke run ---------------------------------------------------------------------------------------------

@@ -460,9 +460,10 @@ def test_error_vs_time_log_axis_only_over_a_wide_range_and_distinct_styles():
     ax = fig.axes[0]
     assert ax.get_xscale() == "linear" and ax.get_yscale() == "linear"
     handles, labels = ax.get_legend_handles_labels()
-    styles = {(tuple(np.round(h[0].get_color(), 4)), h[0].get_marker()) for h in handles}
-    assert len(labels) == 25 and len(styles) == 25, "every estimator needs its own colour x marker"
-    colours = [tuple(np.round(h[0].get_color(), 4)) for h in handles[:20]]
+    markers = [h.get_marker() for h in handles]
+    assert len(labels) == 25 and len(set(markers)) == 25, "every estimator is drawn as its own number"
+    assert markers[:3] == ["$1$", "$2$", "$3$"] and labels[0].startswith("1 ")
+    colours = [tuple(np.round(h.get_color(), 4)) for h in handles[:20]]
     assert len(set(colours)) == 20, "the colour cycle must not repeat within 20 estimators"
     plt.close(fig)
     df.loc[df["estimator"] == "est00", "fit_seconds"] = 5.0  # now fit times span > 3 decades
@@ -477,7 +478,7 @@ def test_page_wraps_long_cells_and_gives_diagrams_a_full_row(tmp_path):
 
     params = '{"base_learner": "hgb", "kind": "x", "n_fold": 5, "propensity_clip": 0.01, "max_iter": 200}'
     table = markdown_table_to_html(["| estimator | params |", "|---|---|", f"| x | {params} |"])
-    assert len(params) > LONG_CELL and '<td class="long">' in table and "<td>x</td>" in table
+    assert len(params) > LONG_CELL and '<td class="long">' in table and '<td class="t">x</td>' in table
     png = plots.save(plots.cd_diagram(pd.Series({"a": 1.2, "b": 1.8}), None, "t"), tmp_path, "cd")[0]
     page = render_page("t", [("S", "", [(png, "wide: one per row"), (png, "two per row")])])
     assert page.count('<figure class="wide">') == 1 and page.count("<figure>") == 1
@@ -496,21 +497,24 @@ def test_leaderboard_averages_seeds_within_a_replication_first():
         assert board.loc[e, "n_ok"] == 18 and board.loc[e, "n_replications"] == 6 and board.loc[e, "pehe_out_n"] == 6
 
 
-def test_median_column_and_both_orders_shown():
-    # 'a' has the lower mean (no outlier), 'b' the lower median (one huge replication)
+def test_ordered_by_average_rank_with_places_by_mean_and_median_shown():
+    # 'a' has the lower mean (no outlier), 'b' the lower median and the better average rank (one huge replication)
     vals = {"a": [2.0, 2.0, 2.0, 2.0, 2.0], "b": [1.0, 1.0, 1.0, 1.0, 9.0], "c": [3.0] * 5}
     rows = [{"dataset": "ihdp", "replication": r, "seed": 0, "split": "s", "estimator": e, "status": "ok",
              "pehe_out": v, "fit_seconds": 0.1} for e, vs in vals.items() for r, v in enumerate(vs)]
     board = leaderboard(pd.DataFrame(rows))
-    assert list(board["estimator"]) == ["a", "b", "c"]  # ordered by mean: 2.0, 2.6, 3.0
+    assert list(board["estimator"]) == ["b", "a", "c"]  # average ranks 1.4, 1.8, 2.8 (means 2.6, 2.0, 3.0)
     b = board.set_index("estimator")
+    assert b.loc["b", "pehe_out_avg_rank"] == pytest.approx(1.4)
+    assert b.loc["a", "pehe_out_avg_rank"] == pytest.approx(1.8)
+    assert list(board["pehe_out_place"]) == [1, 2, 3] and (board["pehe_out_rank_n"] == 5).all()
     assert b.loc["a", "pehe_out_rank_mean"] == 1 and b.loc["a", "pehe_out_rank_median"] == 2
     assert b.loc["b", "pehe_out_rank_mean"] == 2 and b.loc["b", "pehe_out_rank_median"] == 1
     md = format_markdown(board)
     header = md.splitlines()[2]
-    assert "| pehe_out | pehe_out median |" in header and "rank mean / median" in header
-    row_b = next(line for line in md.splitlines() if line.startswith("| b |"))
-    assert "| 2 / 1 |" in row_b and "| 2.600 ± 1.600 | 1.000 |" in row_b
+    assert "| pehe_out | pehe_out median |" in header and "place by mean / median" in header
+    row_b = next(line for line in md.splitlines() if line.startswith("| 1 | b | 5 | 0 |"))
+    assert "| 1.40 | 2 / 1 |" in row_b and "| 2.600 ± 1.600 | 1.000 |" in row_b
 
 
 def test_published_cells_carry_their_status(tmp_path):
@@ -523,11 +527,12 @@ def test_published_cells_carry_their_status(tmp_path):
     rows, note = published_rows(ref)
     assert "recalled" in note and "verified" in note
     md = format_markdown(leaderboard(synthetic(datasets=("ihdp",))), ref_rows=rows)
-    ols = next(line for line in md.splitlines() if line.startswith("| *OLS"))
+    ols = next(line for line in md.splitlines() if line.startswith("| - | *OLS"))
+    assert ols.count("|") == md.splitlines()[2].count("|")
     assert "5.900 ± 0.300 (recalled)" in ols and "0.900 ± 0.060 (verified)" in ols
-    cevae = next(line for line in md.splitlines() if line.startswith("| *CEVAE"))
+    cevae = next(line for line in md.splitlines() if line.startswith("| - | *CEVAE"))
     assert "2.600 ± 0.100 (verified)" in cevae and "2.700 ± 0.100 (recalled)" in cevae
-    bart = next(line for line in md.splitlines() if line.startswith("| *BART"))
+    bart = next(line for line in md.splitlines() if line.startswith("| - | *BART"))
     assert "2.300 ± 0.100 (mean verified)" in bart
 
 
@@ -569,14 +574,18 @@ def test_distributional_table_only_for_estimators_that_have_the_metrics():
     assert format_markdown(board) == format_markdown(plain)
 
 
-def test_readme_table_has_median_and_coverage_for_generative_only():
+def test_readme_table_ranks_by_average_rank_with_coverage_for_generative_only():
     from catebench.benchmark.readme import table
 
     df = with_distributional(synthetic(seed=2, datasets=("ihdp",), n_failed=0, n_absent=0), "c")
-    text = table(leaderboard(df), {"command": "catebench run x", "generated": "now"})
-    head = next(line for line in text.splitlines() if line.startswith("| estimator"))
-    assert "| median | rank by median |" in head and "cov90 out" in head
-    assert "| - |" in next(line for line in text.splitlines() if line.startswith("| a |"))
+    board = leaderboard(df)
+    text = table(board, {"command": "catebench run x", "generated": "now", "headline": {"ihdp": "**a** leads."}})
+    head = next(line for line in text.splitlines() if line.startswith("| place"))
+    assert "| avg rank | sqrt-PEHE out median | mean ± SE |" in head and "cov90 out" in head
+    rows = [line.split(" | ")[1] for line in text.splitlines() if line.startswith("| ") and line != head
+            and not line.startswith("|---")]
+    assert rows == list(board["estimator"]) and "**a** leads." in text
+    assert "| - |" in next(line for line in text.splitlines() if "| a |" in line)
     assert "cov90 out" not in table(leaderboard(synthetic(seed=2, datasets=("ihdp",))), {})
 
 
@@ -619,10 +628,11 @@ def test_report_end_to_end(tmp_path):
                  "ci.csv", "wilcoxon.csv", "ranks.csv", "report_meta.json", "report.html"]:
         assert (out / name).stat().st_size > 0, name
     md = (out / "leaderboard.md").read_text()
-    ihdp_table = md.split("### ihdp")[1]
+    full = md.split("## All metrics")[1]
+    ihdp_table = full.split("### ihdp")[1]
     assert "OLS [Paper2017] (published, orientation only)" in ihdp_table and "5.900 ± 0.300" in ihdp_table
     assert "**Incomplete store:** 2 task(s) stored as failed/timeout/crashed and 1 task(s) absent" in md
-    assert "published" not in md.split("### acic-1")[1].split("### ihdp")[0]  # only in the IHDP table
+    assert "published" not in full.split("### acic-1")[1].split("### ihdp")[0]  # only in the IHDP table
     wr = pd.read_csv(out / "winrates.csv")
     pehe = wr[wr["metric"] == "pehe_out"]
     by_task = pehe[pehe["scope"] == "pooled, tasks weighted equally"].set_index(["a", "b"])
@@ -645,7 +655,7 @@ def test_report_end_to_end(tmp_path):
     pooled_txt = stats_md.split("### pooled over datasets: pehe_out")[1].split("###")[0]
     assert "(2 complete datasets as blocks)" in pooled_txt and "with 2 datasets" in pooled_txt
     assert "Nemenyi post-hoc not run" in pooled_txt or "no Nemenyi post-hoc is run" in pooled_txt
-    assert "Wilcoxon signed-rank tests not run" in pooled_txt
+    assert "Tests against the baseline `a` not run" in pooled_txt  # 2 datasets: p >= 0.5 > 0.05 / 3
     assert "exact: all within-block" in stats_md.split("### ihdp: pehe_out")[1].split("###")[0]  # 7-8 replications: few
     nem = pd.read_csv(out / "nemenyi.csv") if (out / "nemenyi.csv").stat().st_size > 1 else pd.DataFrame()
     assert "pooled over datasets" not in set(nem.get("scope", []))
@@ -654,13 +664,15 @@ def test_report_end_to_end(tmp_path):
     ci = pd.read_csv(out / "ci.csv")
     assert (ci["ci_method"] == "t").all() and {"bca_low", "bca_high", "se"} <= set(ci.columns)
     lb = (out / "leaderboard.md").read_text()
-    assert "pehe_out median" in lb and "rank mean / median" in lb and "(recalled)" in lb
+    assert "pehe_out median" in lb and "place by mean / median" in lb and "(recalled)" in lb
     assert "Distributional" not in lb and not (out / "distributional.csv").exists()
     meta = json.loads((out / "report_meta.json").read_text())
     assert meta["command"].startswith("catebench report") and meta["hardware"]["cpu_count"] >= 1
     assert meta["versions"]["numpy"] == [np.__version__] and meta["status_counts"]["failed"] == 2
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") >= 5
+    srcs = re.findall(r'<img[^>]* src="([^"]+)"', page)
+    assert len(srcs) >= 5 and "data:" not in page and len(page) < 300_000
+    assert all(not src.startswith("/") and (out / src).is_file() for src in srcs), srcs
     assert not re.search(r"(src|href)=\"(https?:)?//", page), "the page must not load anything from the network"
     assert 'class="published"' in page
     figs = sorted(p.name for p in (out / "figures").iterdir())
@@ -694,5 +706,5 @@ def test_report_with_distributional_metrics_for_one_estimator(tmp_path):
     board = pd.read_csv(paths["leaderboard_csv"])
     assert set(board["estimator"]) == set(EST) and board["crps_out_mean"].notna().sum() == 1
     page = paths["html"].read_text()
-    assert "<h2>Distributional metrics (generative estimators)</h2>" in page
+    assert "<summary>Distributional metrics (generative estimators)</summary>" in page
     assert len(pd.read_csv(paths["winrates_csv"])) > 0
