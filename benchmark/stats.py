@@ -1,48 +1,20 @@
-"""Uncertainty for the leaderboard: confidence intervals, paired Wilcoxon + Holm, Friedman + Nemenyi, average ranks.
+"""Uncertainty for the leaderboard: confidence intervals, baseline comparisons, Friedman + Nemenyi, average ranks.
 
-How replications and datasets are treated
------------------------------------------
-Replications of one dataset (IHDP draws 1..R) are repeated draws from *one* data-generating process.  Within a
-dataset, the unit of resampling and the block of the rank tests is the **replication**: the metric is first
-averaged over the seeds and splits of a replication (so several seeds never count as extra replications, in the
-leaderboard's standard errors as everywhere else), the intervals treat replications as the sample, the Wilcoxon
-test pairs replications, and the Friedman test uses replications as blocks.  The conclusions then concern *that*
-data-generating process ("on IHDP setting A, X beats Y"), not estimators in general.
+Within a dataset the unit of resampling and the block of the rank tests is the **replication** (the metric is first
+averaged over its seeds and splits); pooled statements over several datasets use **datasets as blocks**
+(``unit="dataset"``, Demšar 2006), and pooled win rates weight datasets equally.
 
-Separate datasets (e.g. the 77 ACIC-2016 settings, or IHDP vs Twins) are different problems.  Pooling all their
-replications as if they were exchangeable would let the dataset with most replications dominate and would treat
-correlated draws as independent evidence.  For pooled statements we therefore first average each estimator's
-metric over the replications *within* a dataset and use **datasets as blocks** (Demšar 2006, the setting the
-Friedman/Nemenyi critical-difference procedure was designed for); ``unit="dataset"`` selects this.  Pooled win
-rates likewise weight datasets equally (the mean of the per-dataset win rates); the task-weighted pooled rate is
-written beside it, labelled, because it lets the dataset with most tasks decide.
+The mean's 95 % interval is the t-interval (a percentile bootstrap under-covers at ten replications); the BCa
+bootstrap interval (``scipy.stats.bootstrap``) is given beside it. Win-rate intervals are percentile bootstraps.
 
-Intervals.  With ten or so replications a percentile bootstrap interval of the mean is too narrow (its width is
-about sqrt((n - 1) / n) z / t of a t-interval's, 0.82 at n = 10, and 0.70-0.83 was measured on IHDP: it
-under-covers).  The mean's 95 % interval
-is therefore the t-interval (mean ± t(n - 1) SE); the BCa bootstrap interval is given beside it.  Win-rate
-intervals are percentile bootstraps over replications and may under-cover with few replications: read them as
-rough.
+The ranking is the average rank over blocks. The Friedman test asks whether any average rank differs, the Nemenyi
+post-hoc (the critical-difference diagram) which pairs do. Paired tests run only against one pre-declared baseline
+(Holm over k - 1 comparisons), as signed-rank tests on the log ratio of the two errors. A test that cannot reject at
+α with the design's number of blocks is not run. :func:`detectable_effect` gives the smallest standardized paired
+effect the baseline comparisons find with 80 % power.
 
-Which tests run.  The ranking is the average rank over blocks; the Friedman test asks whether any estimator's
-average rank differs, and the Nemenyi post-hoc (drawn as the critical-difference diagram, p-values in a CSV) which
-pairs do.  Pairwise comparisons with a test per pair are made against one **pre-declared baseline** only, so Holm
-corrects over k - 1 comparisons rather than k (k - 1) / 2: with 10 replications and 22 estimators the smallest
-attainable signed-rank p (0.00195) is below Holm's first threshold 0.05 / 21 but far above 0.05 / 231.  The
-signed-rank tests use the paired differences of the *log* metric (the ratio of the two estimators' errors on a
-replication), so a replication whose errors are all large counts like any other.  A test that cannot reject is not
-run: the Friedman test when its smallest attainable p-value exceeds α, the Nemenyi post-hoc when the Friedman test
-does not reject or when the critical difference is at least k - 1 (the widest possible gap of average ranks), the
-baseline comparisons when the smallest attainable p exceeds α / (k - 1).  With fewer than 10 blocks the Friedman
-p-value is exact (all within-block rank permutations enumerated) or, where there are too many to enumerate, a
-permutation p-value from 10 000 seeded random permutations; the chi-square approximation is used from 10 blocks on.
-
-What a design can detect.  :func:`detectable_effect` gives the smallest standardized paired effect (mean over SD of
-the paired log ratios) that the baseline comparisons find with 80 % power at n blocks and k - 1 comparisons, and
-:func:`wilcoxon_max_losses` how many blocks a better estimator may still lose: at n = 10 and k = 22 it must win
-all 10 and the detectable effect is 1.7 SD; at n = 100 it is 0.41 SD.
-
-All random draws come from ``numpy.random.default_rng(seed)``; no global state.
+The reasoning, with the numbers behind each choice: ``docs/statistics.md``. All random draws come from
+``numpy.random.default_rng(seed)``; no global state.
 """
 
 from __future__ import annotations
