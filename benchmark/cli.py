@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import sqlite3
 import sys
 import warnings
 from pathlib import Path
@@ -69,7 +70,11 @@ def _report(store_path: str, out: str, command: str, reference: str | None = "de
 
     if not Path(store_path).exists():
         raise FileNotFoundError(f"no store at {store_path}; run `catebench run CONFIG` first.")
-    results = Store(store_path).results()
+    store = Store(store_path, readonly=True)  # a report only reads: nothing is written, read-only media work
+    try:
+        results = store.results()
+    finally:
+        store.close()
     if results.empty:
         raise ValueError(f"the store {store_path} holds no results yet.")
     results, relabelled = split_conflicting_labels(results)  # a label is one configuration in a report
@@ -216,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv  # the exact command is recorded in reports (None: taken from sys.argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, OSError, RuntimeError) as exc:  # one line naming the problem, no traceback
+    except (ValueError, OSError, RuntimeError, sqlite3.Error) as exc:  # one line naming the problem, no traceback
         text = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, sqlite3.Error):  # the store wraps its own errors; this is any other database
+            text = f"database error: {text}"
         print(f"catebench {args.command}: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:

@@ -351,21 +351,26 @@ def run(
     # datasets and their files, then the store path and its labels
     tasks = plan_tasks(config)
     check_datasets(tasks)
-    store = store if isinstance(store, Store) else Store(store or config.store)
-    if label_conflict == "refuse":
-        store.check_labels(tasks)
-    else:
-        import warnings
+    own = not isinstance(store, Store)
+    store = Store(store or config.store) if own else store
+    try:
+        if label_conflict == "refuse":
+            store.check_labels(tasks)
+        else:
+            import warnings
 
-        for message in store.label_conflicts_with(tasks):
-            warnings.warn(f"{message}; reports show the two apart.", UserWarning, stacklevel=2)
-    summary = RunSummary(planned=len(tasks), store=str(store.path))
-    with _sigterm_as_interrupt(), store.exclusive():
-        done = store.statuses()
-        todo = [t for t in tasks if not (t.key in done and (done[t.key] == "ok" or not retry_failed))]
-        summary.skipped = len(tasks) - len(todo)
-        if todo:
-            _drive(config, store, todo, summary, progress, on_result)
+            for message in store.label_conflicts_with(tasks):
+                warnings.warn(f"{message}; reports show the two apart.", UserWarning, stacklevel=2)
+        summary = RunSummary(planned=len(tasks), store=str(store.path))
+        with _sigterm_as_interrupt(), store.exclusive():
+            done = store.statuses()
+            todo = [t for t in tasks if not (t.key in done and (done[t.key] == "ok" or not retry_failed))]
+            summary.skipped = len(tasks) - len(todo)
+            if todo:
+                _drive(config, store, todo, summary, progress, on_result)
+    finally:
+        if own:
+            store.close()
     summary.seconds = time.perf_counter() - start
     return summary
 
