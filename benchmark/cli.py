@@ -51,12 +51,27 @@ def _cmd_run(args) -> int:
             raise ValueError(f"--datasets names {sorted(missing)}, not in the config (it has {sorted(known)}).")
         changes["datasets"] = [d for d in changes.get("datasets", config.datasets) if d.name in wanted]
     config = dataclasses.replace(config, **changes).validate()
+    _note_plugins(config)
     summary = run(config, retry_failed=args.retry_failed, progress=not args.no_progress,
                   label_conflict="warn" if args.allow_label_conflict else "refuse")
     print(summary)
     if args.report:
         return _report(config.store, args.out, command=_command_line())
     return 0
+
+
+def _note_plugins(config) -> None:
+    """Say on stderr which installed plugins a ``name = "*"`` entry adds to the run (they change the board)."""
+    if not any(e.name == "*" for e in config.estimators):
+        return
+    from .registry import ESTIMATORS
+
+    ESTIMATORS.check_plugins()  # a plugin that fails to load is named (a warning) and left out
+    plugins = ESTIMATORS.plugin_entries()
+    if plugins:
+        names = ", ".join(f"{e.name} ({e.source})" for e in plugins)
+        print(f"catebench run: name = \"*\" includes {len(plugins)} installed plugin estimator(s): {names}; name "
+              f"the estimators (--estimators a,b) to leave them out.", file=sys.stderr)
 
 
 def _command_line(argv: list[str] | None = None) -> str:
@@ -109,9 +124,12 @@ def _cmd_list(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for title, reg in (("Estimators", ESTIMATORS), ("Datasets", DATASETS)):
+            reg.check_plugins()  # imports plugins (not built-ins): one that fails to load is named below
             print(f"{title}:")
             for e in reg.entries():
                 print(f"  {e.name:<24} {e.summary}  [{e.source}]")
+            for name, why in sorted(reg.failed.items()):
+                print(f"  {name:<24} FAILED TO LOAD, left out of every run: {why}")
             print()
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)

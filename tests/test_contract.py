@@ -288,3 +288,30 @@ def test_example_plugin_uses_only_public_catebench_modules():
                         seen.append(a.name)
                         assert not any(p.startswith("_") for p in a.name.split(".")), (path.name, a.name)
     assert "catebench.estimators.base" in seen
+
+
+class _Permutes(_Linear):
+    """Shuffles its rows with numpy's global generator (``np.random.permutation``) before fitting."""
+
+    def _fit(self, X, t, y):
+        order = np.random.permutation(len(y))
+        super()._fit(X[order], t[order], y[order])
+
+
+@pytest.mark.parametrize("draws_before", [0, 1, 300])
+def test_global_state_check_sees_a_draw_wherever_the_generator_stands(draws_before):
+    """A few draws from the global generator leave its key array unchanged unless they reach its end: the check
+    compares the whole state (position included), so it fails wherever the generator stood, and leaves the
+    generator as it found it."""
+    from catebench.estimators.checks import check_no_global_random_state
+
+    np.random.seed(7)
+    np.random.random(draws_before)
+    before = np.random.get_state()
+    with pytest.raises(AssertionError, match="numpy's global random state changed"):
+        check_no_global_random_state(_Permutes())
+    after = np.random.get_state()
+    assert np.array_equal(after[1], before[1]) and after[2:] == before[2:]
+    check_no_global_random_state(_Linear())  # a clean estimator passes
+    after = np.random.get_state()
+    assert np.array_equal(after[1], before[1]) and after[2:] == before[2:]
