@@ -26,6 +26,7 @@ each worker: a script that calls :func:`run` must do so under ``if __name__ == "
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -47,7 +48,7 @@ from .store import Store, TaskResult
 from .tasks import Task, catebench_version, plan_tasks
 
 __all__ = ["execute_task", "run", "RunSummary", "Terminated", "TaskData", "task_data", "load_task_data",
-           "check_datasets"]
+           "check_datasets", "RemainingTime", "task_cost"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -401,14 +402,104 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def task_cost(result: TaskResult) -> float:
+    """Seconds a finished task spent in the estimator: fit (tuning included), predict and sampling."""
+    return float((result.fit_seconds or 0.0) + (result.predict_seconds or 0.0)
+                 + (result.metrics or {}).get("sample_seconds", 0.0))  # fmt: skip
+
+
+class RemainingTime:
+    """Remaining wall seconds of a run, from each task's expected cost rather than from the rate so far.
+
+    Tasks of one estimator cost about the same; tasks of different estimators differ by orders of magnitude
+    (IWDD against OLS), and plan order bunches them, so a rate-based estimate swings far both ways. Each task's
+    cost is the mean of its (label, dataset) in the store and in this run, else its label's mean on other
+    datasets, else the mean of every known cost. The time a task spends outside the estimator (loading, scoring,
+    sending) is learnt as one overhead per task: the workers' wall time not explained by finished tasks' costs.
+
+    Parameters
+    ----------
+    tasks : list of Task
+        The tasks still to run.
+    known : dict
+        ``{(label, dataset): seconds}`` from the store (:meth:`Store.task_seconds`).
+    n_workers : int
+        Tasks that run at once.
+    """
+
+    def __init__(self, tasks: list[Task], known: dict[tuple[str, str], float], n_workers: int = 1):
+        self._sums = {k: [v, 1] for k, v in known.items()}
+        self._pending: dict[str, tuple[str, str]] = {t.key: (t.estimator, t.dataset) for t in tasks}
+        self.n_workers = max(1, int(n_workers))
+        self._n_done = 0
+        self._done_cost = 0.0
+
+    def _mean(self, key) -> float:
+        total, n = self._sums[key]
+        return total / n
+
+    def expected(self, task: Task) -> float | None:
+        """Expected estimator seconds of ``task`` (None when nothing at all is known yet)."""
+        return self._expected((task.estimator, task.dataset))
+
+    def _expected(self, key: tuple[str, str]) -> float | None:
+        if key in self._sums:
+            return self._mean(key)
+        same_label = [self._mean(k) for k in self._sums if k[0] == key[0]]
+        if same_label:
+            return float(np.mean(same_label))
+        if self._sums:
+            return float(np.mean([self._mean(k) for k in self._sums]))
+        return None
+
+    def done(self, task: Task, result: TaskResult) -> None:
+        """Record a finished task (its cost counts only when it ran ``ok``)."""
+        self._pending.pop(task.key, None)
+        self._n_done += 1
+        if result.status == "ok":
+            cost = task_cost(result)
+            self._done_cost += cost
+            entry = self._sums.setdefault((task.estimator, task.dataset), [0.0, 0])
+            entry[0] += cost
+            entry[1] += 1
+
+    def remaining(self, elapsed: float) -> float | None:
+        """Expected wall seconds until the last task finishes, ``elapsed`` seconds into the run; None if unknown."""
+        if not self._pending:
+            return 0.0
+        if not self._n_done:
+            return None
+        overhead = max(0.0, (elapsed * self.n_workers - self._done_cost) / self._n_done)
+        total = 0.0
+        for key, n in collections.Counter(self._pending.values()).items():
+            cost = self._expected(key)
+            if cost is None:
+                return None
+            total += n * (cost + overhead)
+        return total / min(self.n_workers, len(self._pending))
+
+
+def _fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
+
+
 def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool, on_result) -> None:
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(todo), desc=config.name, unit="task", disable=not progress, dynamic_ncols=True)
+    fmt = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+    bar = tqdm(total=len(todo), desc=config.name, unit="task", disable=not progress, dynamic_ncols=True,
+               bar_format=fmt)  # fmt: skip
+    n_workers = 1 if config.executor == "inline" else config.n_jobs
+    eta = RemainingTime(todo, store.task_seconds() if progress else {}, n_workers)
+    t0 = time.perf_counter()
     executor = make_executor(config)
     try:
         for task, result in executor.run(execute_task, todo):
             store.write(task, result)
+            eta.done(task, result)
             if result.status == "ok":
                 summary.ok += 1
             else:
@@ -419,7 +510,8 @@ def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool,
                           f"{((result.error or '').splitlines() or [''])[0]}")  # fmt: skip
             if on_result is not None:
                 on_result(task, result)
-            bar.set_postfix(failed=summary.failed, refresh=False)
+            bar.set_postfix_str(f"eta {_fmt_seconds(eta.remaining(time.perf_counter() - t0))}, failed={summary.failed}",
+                                refresh=False)  # fmt: skip
             bar.update(1)
     finally:
         executor.close()

@@ -415,6 +415,14 @@ class Store:
             out.setdefault((dataset, label), set()).add((target, params, dparams, split))
         return out
 
+    @_sqlite_errors("read")
+    def task_seconds(self) -> dict[tuple[str, str], float]:
+        """``{(label, dataset): mean seconds}`` of the ``ok`` rows: fit (tuning included), predict and sampling."""
+        q = ("SELECT estimator, dataset, AVG(COALESCE(fit_seconds, 0) + COALESCE(predict_seconds, 0) + "
+             "COALESCE(json_extract(metrics, '$.sample_seconds'), 0)) FROM results WHERE status = 'ok' "
+             "GROUP BY estimator, dataset")  # fmt: skip
+        return {(label, dataset): float(sec) for label, dataset, sec in self._conn.execute(q) if sec is not None}
+
     def label_conflicts_with(self, tasks: list) -> list[str]:
         """Messages for planned tasks whose label already names another configuration on the same dataset.
 

@@ -348,3 +348,54 @@ def test_a_registered_class_named_as_module_class_is_the_same_configuration(tmp_
                             "datasets": [{"name": "ihdp", "replications": 1}],
                             "estimators": [{"name": "edges_toy:RidgeT", "params": {"alpha": 5.0}}]})  # fmt: skip
     assert [t.estimator for t in plan_tasks(cfg)] == ["edges_toy:RidgeT"]
+
+
+# ---- remaining time ------------------------------------------------------------------------------------------
+def _board_schedule(reps=10, slow=("iwdd-a", "iwdd-b")):
+    """The default board's shape: 20 fast estimators (1 s) and 2 slow ones (60 s) adjacent in plan order, every
+    task 0.5 s of overhead outside the estimator; (task, cost) in plan order."""
+    from types import SimpleNamespace
+
+    labels = sorted([f"fast-{i:02d}" for i in range(20)] + list(slow))
+    return [(SimpleNamespace(key=f"{r}-{lab}", estimator=lab, dataset="ihdp"), 60.0 if lab in slow else 1.0)
+            for r in range(reps) for lab in labels]  # fmt: skip
+
+
+def _simulate(known):
+    """Run the schedule on one worker; returns (true remaining, estimated, rate-based) after each task."""
+    from catebench.benchmark.runner import RemainingTime
+    from catebench.benchmark.store import TaskResult
+
+    schedule = _board_schedule()
+    eta = RemainingTime([t for t, _ in schedule], known, n_workers=1)
+    walls = [c + 0.5 for _, c in schedule]
+    out, elapsed = [], 0.0
+    for i, (task, cost) in enumerate(schedule):
+        elapsed += walls[i]
+        eta.done(task, TaskResult(key=task.key, status="ok", fit_seconds=cost * 0.9, predict_seconds=cost * 0.1))
+        out.append((sum(walls[i + 1 :]), eta.remaining(elapsed), elapsed / (i + 1) * (len(schedule) - i - 1)))
+    return out
+
+
+def test_remaining_time_is_right_once_each_estimator_was_seen_where_the_rate_swings():
+    points = _simulate(known={})
+    n_labels = 22
+    for true, est, _ in points[n_labels:]:
+        assert est == pytest.approx(true, rel=1e-9, abs=1e-6)
+    worst_rate = max(abs(rate - true) / true for true, _, rate in points[n_labels:-1])
+    assert worst_rate > 0.3  # what the rate so far said at some point of the same run
+    # within the first replication an unseen estimator costs the mean of those seen: finite, never "2 h" at 1 %
+    assert all(est is not None and est > 0 for _, est, _ in points[:n_labels])
+
+
+def test_remaining_time_uses_the_costs_the_store_holds_from_the_first_task():
+    known = {(lab, "ihdp"): cost for (t, cost) in _board_schedule(reps=1) for lab in [t.estimator]}
+    for true, est, _ in _simulate(known):
+        assert est == pytest.approx(true, rel=1e-9, abs=1e-6)
+
+
+def test_progress_bar_shows_the_remaining_time(tmp_path, capsys):
+    cfg = _config(tmp_path, estimators=("t-learner-linear",), reps=2)
+    run(cfg, progress=True)
+    err = capsys.readouterr().err
+    assert "2/2" in err and "eta 00:00" in err
