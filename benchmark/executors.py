@@ -125,11 +125,17 @@ class InlineExecutor:
 
 
 # ---- local processes ----------------------------------------------------------------------------------------
-def _worker_main(conn, env: dict) -> None:
-    """Loop of a local worker process: receive ``(fn, task)``, send back ``fn(task)``; exit when the pipe closes."""
+def _worker_main(conn, env: dict, parent: int | None = None, death_signal: bool = False) -> None:
+    """Loop of a local worker process: receive ``(fn, task)``, send back ``fn(task)``; exit when the pipe closes.
+
+    ``parent`` is the driver's process id; with ``death_signal`` the kernel kills this process the moment the
+    driver's thread that started it ends (Linux), else a watcher thread polls for the driver's death.
+    """
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    _exit_with_parent()
+    if death_signal:
+        _kill_with_parent()
+    _exit_with_parent(parent=parent)
     while True:
         try:
             msg = conn.recv()
@@ -153,10 +159,33 @@ def _worker_main(conn, env: dict) -> None:
             return
 
 
-def _exit_with_parent(poll: float = 1.0) -> None:
+#: Linux ``prctl`` options: the signal a process gets when its parent ends, and reading it back.
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG = 1, 2
+
+
+def _kill_with_parent() -> bool:
+    """Ask the kernel to SIGKILL this process when the thread that started it ends (Linux ``PR_SET_PDEATHSIG``):
+    a killed driver takes its busy workers with it at once, however loaded the machine. False where unsupported."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _exit_with_parent(poll: float = 0.1, parent: int | None = None) -> None:
     """End this worker process when its driver dies, even mid-task (a SIGKILLed or SIGTERMed driver runs no clean-up):
-    a daemon thread notices the change of parent process and exits at once, so no orphan keeps computing."""
-    parent = os.getppid()
+    a daemon thread notices the change of parent process and exits at once, so no orphan keeps computing. Where the
+    kernel's death signal is set (:func:`_kill_with_parent`) this thread is only the fallback."""
+    parent = os.getppid() if parent is None else parent
+    if os.getppid() != parent:  # the driver died before this worker got here
+        os._exit(1)
 
     def watch() -> None:
         while True:
@@ -191,7 +220,10 @@ class _Slot:
         saved = {k: os.environ.get(k) for k in self.env}
         os.environ.update(self.env)
         try:
-            self.proc = ctx.Process(target=_worker_main, args=(child, self.env), daemon=True, name="catebench-worker")
+            # the kernel's death signal follows the starting thread: only the main thread's workers use it
+            death_signal = threading.current_thread() is threading.main_thread()
+            self.proc = ctx.Process(target=_worker_main, args=(child, self.env, os.getpid(), death_signal), daemon=True,
+                                    name="catebench-worker")  # fmt: skip
             self.proc.start()
         finally:
             for k, v in saved.items():

@@ -48,6 +48,25 @@ def fake_fn(task: FakeTask) -> TaskResult:
     return TaskResult(key=task.key, status="ok", metrics=info, error=os.environ.get("CUDA_VISIBLE_DEVICES"))
 
 
+def death_signal_fn(task: FakeTask) -> TaskResult:
+    """Reports the signal this process gets when its parent ends (Linux ``PR_GET_PDEATHSIG``) and its parent."""
+    import ctypes
+
+    sig = ctypes.c_int(-1)
+    ctypes.CDLL(None).prctl(executors.PR_GET_PDEATHSIG, ctypes.byref(sig), 0, 0, 0)
+    return TaskResult(key=task.key, status="ok", metrics={"signal": float(sig.value), "ppid": float(os.getppid())})
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_local_workers_are_killed_by_the_kernel_when_the_driver_dies():
+    """A worker does not have to notice its driver's death (a polling thread took 0.6-3.6 s on a loaded machine): the
+    kernel sends it SIGKILL when the driver ends."""
+    import signal
+
+    out = [r for _, r in LocalExecutor(1).run(death_signal_fn, [FakeTask("a")])]
+    assert out[0].metrics == {"signal": float(signal.SIGKILL), "ppid": float(os.getpid())}
+
+
 @pytest.mark.slow
 def test_dask_local_and_inline_runs_agree_task_by_task(tmp_path):
     ests = ["t-learner-linear", "s-learner-linear", "s-learner"]
