@@ -275,26 +275,42 @@ def load_task_data(dataset: str, replication: int, split: str = "63/27/10", para
     return task_data(task)
 
 
-def check_datasets(tasks: list[Task]) -> None:
+def check_datasets(tasks: list[Task]) -> list[str]:
     """Load the first planned replication of every dataset of the plan, before any task runs.
 
     A missing or corrupt data file then stops the run at once with the dataset's own message (file, expected
     sha256 and directory, in full) instead of becoming one failed task per replication. Raises
     :class:`~catebench.datasets.base.DatasetUnavailable` (a ``FileNotFoundError``) or ``ValueError``.
+
+    Returns
+    -------
+    list of str
+        The warnings the loaders gave (e.g. a data file without a pinned digest), each issued here once; local
+        workers do not repeat them.
     """
+    import warnings
+
     from catebench.datasets.base import DatasetUnavailable
 
     first: dict[tuple[str, str, str], int] = {}
     for t in tasks:
         ident = (t.dataset, t.dataset_target, t.dataset_params_json)
         first[ident] = min(first.get(ident, t.replication), t.replication)
-    for (name, target, params_json), rep in first.items():
-        try:
-            _load_replication(target, params_json, rep)
-        except DatasetUnavailable:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any loader fault stops the run before it starts
-            raise ValueError(f"dataset {name!r} (replication {rep}) cannot be loaded: {type(exc).__name__}: {exc}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for (name, target, params_json), rep in first.items():
+            try:
+                _load_replication(target, params_json, rep)
+            except DatasetUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any loader fault stops the run before it starts
+                raise ValueError(f"dataset {name!r} (replication {rep}) cannot be loaded: {type(exc).__name__}: "
+                                 f"{exc}") from None  # fmt: skip
+    messages = []
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        messages.append(str(w.message))
+    return messages
 
 
 def _split_seed(task: Task) -> int:
@@ -351,7 +367,7 @@ def run(
     # everything is validated before the store is created or touched (issue 13): estimator names and parameters,
     # datasets and their files, then the store path and its labels
     tasks = plan_tasks(config)
-    check_datasets(tasks)
+    said = check_datasets(tasks)
     own = not isinstance(store, Store)
     store = Store(store or config.store) if own else store
     try:
@@ -368,7 +384,7 @@ def run(
             todo = [t for t in tasks if not (t.key in done and (done[t.key] == "ok" or not retry_failed))]
             summary.skipped = len(tasks) - len(todo)
             if todo:
-                _drive(config, store, todo, summary, progress, on_result)
+                _drive(config, store, todo, summary, progress, on_result, said)
     finally:
         if own:
             store.close()
@@ -486,7 +502,8 @@ def _fmt_seconds(seconds: float | None) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
 
 
-def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool, on_result) -> None:
+def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool, on_result,
+           said: list[str] = ()) -> None:  # fmt: skip
     from tqdm.auto import tqdm
 
     fmt = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
@@ -495,7 +512,7 @@ def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool,
     n_workers = 1 if config.executor == "inline" else config.n_jobs
     eta = RemainingTime(todo, store.task_seconds() if progress else {}, n_workers)
     t0 = time.perf_counter()
-    executor = make_executor(config)
+    executor = make_executor(config, quiet=said)
     try:
         for task, result in executor.run(execute_task, todo):
             store.write(task, result)
