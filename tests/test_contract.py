@@ -315,3 +315,22 @@ def test_global_state_check_sees_a_draw_wherever_the_generator_stands(draws_befo
     check_no_global_random_state(_Linear())  # a clean estimator passes
     after = np.random.get_state()
     assert np.array_equal(after[1], before[1]) and after[2:] == before[2:]
+
+
+def test_readme_and_plugin_docs_show_one_pytest_snippet_and_document_the_label_key():
+    """The README and docs/plugins.md showed different pytest snippets, and only docs/plugins.md documented the
+    config's ``label`` key."""
+    import re
+    import textwrap
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def snippets(text: str) -> list[str]:
+        blocks = re.findall(r"^([ \t]*)```python\n(.*?)^[ \t]*```", text, flags=re.S | re.M)
+        return [textwrap.dedent(body).strip() for _, body in blocks if "iter_checks(" in body and "pytest" in body]
+
+    readme, plugins = (root / "README.md").read_text(), (root / "docs" / "plugins.md").read_text()
+    assert len(snippets(plugins)) == 1 and snippets(readme) == snippets(plugins)
+    config_example = re.search(r"```toml\nname = \"default\".*?```", readme, flags=re.S).group(0)
+    assert re.search(r"^label = ", config_example, flags=re.M), config_example
