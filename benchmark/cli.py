@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import sqlite3
 import sys
 import warnings
 from pathlib import Path
@@ -50,12 +51,27 @@ def _cmd_run(args) -> int:
             raise ValueError(f"--datasets names {sorted(missing)}, not in the config (it has {sorted(known)}).")
         changes["datasets"] = [d for d in changes.get("datasets", config.datasets) if d.name in wanted]
     config = dataclasses.replace(config, **changes).validate()
+    _note_plugins(config)
     summary = run(config, retry_failed=args.retry_failed, progress=not args.no_progress,
                   label_conflict="warn" if args.allow_label_conflict else "refuse")
     print(summary)
     if args.report:
         return _report(config.store, args.out, command=_command_line())
     return 0
+
+
+def _note_plugins(config) -> None:
+    """Say on stderr which installed plugins a ``name = "*"`` entry adds to the run (they change the board)."""
+    if not any(e.name == "*" for e in config.estimators):
+        return
+    from .registry import ESTIMATORS
+
+    ESTIMATORS.check_plugins()  # a plugin that fails to load is named (a warning) and left out
+    plugins = ESTIMATORS.plugin_entries()
+    if plugins:
+        names = ", ".join(f"{e.name} ({e.source})" for e in plugins)
+        print(f"catebench run: name = \"*\" includes {len(plugins)} installed plugin estimator(s): {names}; name "
+              f"the estimators (--estimators a,b) to leave them out.", file=sys.stderr)
 
 
 def _command_line(argv: list[str] | None = None) -> str:
@@ -74,7 +90,11 @@ def _report(store_path: str, out: str, command: str, reference: str | None = "de
     elif not Path(store_path).exists():
         raise FileNotFoundError(f"no store at {store_path}; run `catebench run CONFIG` first.")
     else:
-        results = Store(store_path).results()
+        store = Store(store_path, readonly=True)  # a report only reads: nothing is written, read-only media work
+        try:
+            results = store.results()
+        finally:
+            store.close()
     if results.empty:
         raise ValueError(f"the store {store_path} holds no results yet.")
     results, relabelled = split_conflicting_labels(results)  # a label is one configuration in a report
@@ -110,9 +130,12 @@ def _cmd_list(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for title, reg in (("Estimators", ESTIMATORS), ("Datasets", DATASETS)):
+            reg.check_plugins()  # imports plugins (not built-ins): one that fails to load is named below
             print(f"{title}:")
             for e in reg.entries():
                 print(f"  {e.name:<24} {e.summary}  [{e.source}]")
+            for name, why in sorted(reg.failed.items()):
+                print(f"  {name:<24} FAILED TO LOAD, left out of every run: {why}")
             print()
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
@@ -224,8 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv  # the exact command is recorded in reports (None: taken from sys.argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, OSError, RuntimeError) as exc:  # one line naming the problem, no traceback
+    except (ValueError, OSError, RuntimeError, sqlite3.Error) as exc:  # one line naming the problem, no traceback
         text = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, sqlite3.Error):  # the store wraps its own errors; this is any other database
+            text = f"database error: {text}"
         print(f"catebench {args.command}: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:

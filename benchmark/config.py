@@ -17,13 +17,14 @@ A run is datasets x replications x estimators x seeds. Example (``benchmark/conf
     [[estimators]]
     name = "*"              # every registered estimator; or a name, or "module:Class"
     params = {}             # overrides of the estimator's defaults
-    label = "..."           # optional display name (defaults to the name)
+    label = "..."           # optional display name (defaults to the name); one label is one configuration
 
 Optional top-level keys ``tune = 8`` and ``tune_criterion = "nn-pehe"`` (or ``"factual"``, ``"rloss"``, or a
 list) add, beside every estimator's default tasks, a tuned twin labelled ``{label}@tuned-{criterion}-{budget}``
 (see :mod:`catebench.benchmark.tuning`).
 
-Relative paths are resolved against the current directory.
+Labels and dataset names are checked here (:mod:`catebench.benchmark.names`): they become Markdown, HTML and
+file names in reports. Relative paths are resolved against the current directory.
 """
 
 from __future__ import annotations
@@ -98,8 +99,16 @@ class RunConfig:
             raise ValueError("the config names no datasets ([[datasets]] tables).")
         if not self.estimators:
             raise ValueError("the config names no estimators ([[estimators]] tables).")
-        for d in self.datasets:
+        from .names import check_dataset_name, check_label
+
+        for i, d in enumerate(self.datasets):
+            check_dataset_name(d.name, f"datasets[{i}].name")
             get_split(d.split)
+        for i, e in enumerate(self.estimators):
+            if e.label is not None:
+                check_label(e.label, f"estimators[{i}].label")
+            elif e.name != "*":
+                check_label(e.name, f"estimators[{i}].name (the label when none is given)")
         return self
 
 

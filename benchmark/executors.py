@@ -53,14 +53,17 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 DEFAULT_MAX_ATTEMPTS = 2
 
 
-def make_executor(config):
-    """The executor named by ``config.executor`` ("local", "inline" or "dask"), with its ``task_timeout``."""
+def make_executor(config, quiet: Sequence[str] = ()):
+    """The executor named by ``config.executor`` ("local", "inline" or "dask"), with its ``task_timeout``.
+
+    ``quiet``: warning messages the driver has already given (local workers do not repeat them).
+    """
     timeout = config.task_timeout
     if config.executor == "inline":
         return InlineExecutor(timeout)
     if config.executor == "dask":
         return DaskExecutor(config.n_jobs, config.scheduler, task_timeout=timeout)
-    return LocalExecutor(config.n_jobs, task_timeout=timeout)
+    return LocalExecutor(config.n_jobs, task_timeout=timeout, quiet=quiet)
 
 
 def _crashed(task, attempts: int, why: str) -> TaskResult:
@@ -125,11 +128,24 @@ class InlineExecutor:
 
 
 # ---- local processes ----------------------------------------------------------------------------------------
-def _worker_main(conn, env: dict) -> None:
-    """Loop of a local worker process: receive ``(fn, task)``, send back ``fn(task)``; exit when the pipe closes."""
+def _worker_main(conn, env: dict, parent: int | None = None, death_signal: bool = False,
+                 quiet: Sequence[str] = ()) -> None:  # fmt: skip
+    """Loop of a local worker process: receive ``(fn, task)``, send back ``fn(task)``; exit when the pipe closes.
+
+    ``parent`` is the driver's process id; with ``death_signal`` the kernel kills this process the moment the
+    driver's thread that started it ends (Linux), else a watcher thread polls for the driver's death. Warnings
+    whose message is in ``quiet`` were already given by the driver and are not repeated.
+    """
+    import re
+    import warnings
+
+    for message in quiet:
+        warnings.filterwarnings("ignore", message=re.escape(message) + r"\Z")
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    _exit_with_parent()
+    if death_signal:
+        _kill_with_parent()
+    _exit_with_parent(parent=parent)
     while True:
         try:
             msg = conn.recv()
@@ -153,10 +169,33 @@ def _worker_main(conn, env: dict) -> None:
             return
 
 
-def _exit_with_parent(poll: float = 1.0) -> None:
+#: Linux ``prctl`` options: the signal a process gets when its parent ends, and reading it back.
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG = 1, 2
+
+
+def _kill_with_parent() -> bool:
+    """Ask the kernel to SIGKILL this process when the thread that started it ends (Linux ``PR_SET_PDEATHSIG``):
+    a killed driver takes its busy workers with it at once, however loaded the machine. False where unsupported."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _exit_with_parent(poll: float = 0.1, parent: int | None = None) -> None:
     """End this worker process when its driver dies, even mid-task (a SIGKILLed or SIGTERMed driver runs no clean-up):
-    a daemon thread notices the change of parent process and exits at once, so no orphan keeps computing."""
-    parent = os.getppid()
+    a daemon thread notices the change of parent process and exits at once, so no orphan keeps computing. Where the
+    kernel's death signal is set (:func:`_kill_with_parent`) this thread is only the fallback."""
+    parent = os.getppid() if parent is None else parent
+    if os.getppid() != parent:  # the driver died before this worker got here
+        os._exit(1)
 
     def watch() -> None:
         while True:
@@ -182,8 +221,9 @@ def _preimport(task) -> None:
 class _Slot:
     """One worker process and the task it is running."""
 
-    def __init__(self, ctx, env: dict, gpu: int | None):
+    def __init__(self, ctx, env: dict, gpu: int | None, quiet: Sequence[str] = ()):
         self.gpu = gpu
+        self.quiet = tuple(quiet)
         self.env = dict(env)
         self.env["CUDA_VISIBLE_DEVICES"] = "" if gpu is None else str(gpu)
         parent, child = ctx.Pipe(duplex=True)
@@ -191,7 +231,11 @@ class _Slot:
         saved = {k: os.environ.get(k) for k in self.env}
         os.environ.update(self.env)
         try:
-            self.proc = ctx.Process(target=_worker_main, args=(child, self.env), daemon=True, name="catebench-worker")
+            # the kernel's death signal follows the starting thread: only the main thread's workers use it
+            death_signal = threading.current_thread() is threading.main_thread()
+            self.proc = ctx.Process(target=_worker_main, args=(child, self.env, os.getpid(), death_signal, self.quiet),
+                                    daemon=True,
+                                    name="catebench-worker")  # fmt: skip
             self.proc.start()
         finally:
             for k, v in saved.items():
@@ -258,10 +302,12 @@ class LocalExecutor:
         Tries of a task whose worker process dies, the first included; after the last it is ``crashed``.
     start_method : str, default "spawn"
         ``multiprocessing`` start method of the workers ("spawn" or "forkserver"; "fork" is unsafe with threads).
+    quiet : sequence of str, default ()
+        Warning messages the driver has already given; the workers do not repeat them.
     """
 
     def __init__(self, n_jobs: int, task_timeout: float | None = None, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-                 start_method: str = "spawn"):  # fmt: skip
+                 start_method: str = "spawn", quiet: Sequence[str] = ()):  # fmt: skip
         if not isinstance(n_jobs, int) or n_jobs < 1:
             raise ValueError(f"n_jobs must be a positive integer; got {n_jobs!r}.")
         if task_timeout is not None and not task_timeout > 0:
@@ -272,6 +318,7 @@ class LocalExecutor:
         self.task_timeout = task_timeout
         self.max_attempts = max_attempts
         self._ctx = mp.get_context(start_method)
+        self.quiet = tuple(quiet)
         self._slots: list[_Slot] = []
 
     def run(self, fn, tasks):
@@ -280,7 +327,7 @@ class LocalExecutor:
         gpu_keys = {t.key for t in tasks if _is_torch_task(t)} if n_gpus else set()
         n_workers = min(self.n_jobs, max(len(tasks), 1))
         gpus = list(range(n_gpus)) + [None] * (n_workers - min(n_gpus, n_workers))
-        self._slots = slots = [_Slot(self._ctx, WORKER_ENV, g) for g in gpus[:n_workers]]
+        self._slots = slots = [_Slot(self._ctx, WORKER_ENV, g, self.quiet) for g in gpus[:n_workers]]
         queue = list(reversed(tasks))  # pop() from the end: tasks start in plan order
         attempts: dict[str, int] = {}
         try:
@@ -327,7 +374,7 @@ class LocalExecutor:
                         s.proc.join(1)
                         code = s.proc.exitcode
                         s.kill()
-                        slots[i] = _Slot(self._ctx, WORKER_ENV, s.gpu)
+                        slots[i] = _Slot(self._ctx, WORKER_ENV, s.gpu, self.quiet)
                         if n < self.max_attempts:
                             queue.append(task)  # transient worker loss: try again (next to start)
                             continue
@@ -336,7 +383,7 @@ class LocalExecutor:
                         continue
                     if s.deadline is not None and time.monotonic() >= s.deadline:
                         s.kill()
-                        slots[i] = _Slot(self._ctx, WORKER_ENV, s.gpu)
+                        slots[i] = _Slot(self._ctx, WORKER_ENV, s.gpu, self.quiet)
                         yield task, _timed_out(task, n, self.task_timeout)
         finally:
             self.close()

@@ -8,8 +8,10 @@ Three sources, in order of precedence:
    (``mypkg.module:MyEstimator``);
 3. any class named as ``module:Class`` in a config or on the command line.
 
-Targets are imported lazily, so listing does not import torch. A plugin that fails to load gives a warning that
-names it; the rest of the registry still works.
+Built-in targets are imported lazily, so listing does not import torch. Plugins are imported when they are checked
+(:meth:`Registry.check_plugins`: by ``catebench list`` and by every ``name = "*"`` expansion) or used. A plugin that
+fails to load gives a :class:`PluginWarning` naming it and why, and is left out of ``name = "*"``; the rest of the
+registry still works, and a run that names it explicitly is refused with the same reason.
 """
 
 from __future__ import annotations
@@ -92,6 +94,15 @@ def import_object(spec: str) -> Any:
     return obj
 
 
+def _same_params(a: dict, b: dict) -> bool:
+    from catebench.datasets.base import canonical_json
+
+    try:
+        return canonical_json(a) == canonical_json(b)
+    except (TypeError, ValueError):
+        return False
+
+
 def _find_source(module_name: str) -> str | None:
     """The source file of ``module_name``, found without executing any of its packages' code.
 
@@ -158,6 +169,7 @@ class Registry:
         self._entries: dict[str, Entry] | None = None
         self.problems: list[str] = []
         self.failed: dict[str, str] = {}  # plugin name -> why it failed to load (named by get())
+        self._checked: set[str] = set()  # plugin names imported successfully
 
     # ---- loading ----------------------------------------------------------------------------------------
     def _load(self) -> dict[str, Entry]:
@@ -183,9 +195,79 @@ class Registry:
                 continue
             if not summary and dist is not None:
                 summary = (dist.metadata.get("Summary") or "").strip()
+            if not self._valid_name(ep.name, source):
+                continue
             entries[ep.name] = Entry(ep.name, f"{ep.module}:{ep.attr}", {}, summary, source)
         self._entries = entries
         return entries
+
+    def _valid_name(self, name: str, source: str) -> bool:
+        """A plugin's name becomes a label or a dataset name in reports: one :mod:`~catebench.benchmark.names`
+        refuses is left out with a warning."""
+        from .names import check_dataset_name, check_label
+
+        try:
+            (check_label if self.kind == "estimator" else check_dataset_name)(name)
+        except ValueError as exc:
+            self._problem(f"{self.kind} plugin ({source}) ignored: {exc}")
+            self.failed[name] = f"{source}: {exc}"
+            return False
+        return True
+
+    def check_plugins(self) -> list[str]:
+        """Import every plugin not imported yet; one that fails is removed with a :class:`PluginWarning` naming it.
+
+        Returns
+        -------
+        list of str
+            Names of the plugins that failed now (each also in :attr:`failed`, so ``get`` names the reason).
+        """
+        entries = self._load()
+        failed = []
+        for name, e in list(entries.items()):
+            if not e.source.startswith("plugin") or name in self._checked:
+                continue
+            try:
+                e.load()
+            except Exception as exc:  # noqa: BLE001 - any import-time fault of a plugin
+                del entries[name]
+                self.failed[name] = f"{e.target}, {e.source}: {exc.__cause__ or exc}"
+                self._problem(f"{self.kind} plugin {name!r} ({e.target}, {e.source}) failed to load: "
+                              f"{exc.__cause__ or exc}")  # fmt: skip
+                failed.append(name)
+            else:
+                self._checked.add(name)
+        return failed
+
+    def board_names(self) -> list[str]:
+        """What ``name = "*"`` expands to: every registered name whose class loads (see :meth:`check_plugins`)."""
+        self.check_plugins()
+        return self.names()
+
+    def plugin_entries(self) -> list[Entry]:
+        """Registered entries that come from installed plugins (not built-in, not registered at run time)."""
+        return [e for e in self.entries() if e.source.startswith("plugin")]
+
+    def registered_entry(self, cls: type, params: dict) -> Entry | None:
+        """The registered entry whose class is ``cls`` and whose full parameters equal ``params``, if any.
+
+        ``params`` are an instance's ``get_params(deep=False)`` without ``random_state``. A ``module:Class`` spec
+        that names a registered configuration is that configuration (one label, one set of task keys).
+        """
+        for e in self.entries():
+            attr = (e.target.partition(":")[2] if isinstance(e.target, str) else e.target.__qualname__).split(".")[-1]
+            if attr != cls.__name__:
+                continue
+            try:
+                if e.load() is not cls:
+                    continue
+                theirs = e.create().get_params(deep=False)
+            except Exception:  # noqa: BLE001 - an entry that cannot be built is not this configuration
+                continue
+            theirs.pop("random_state", None)
+            if _same_params(theirs, params):
+                return e
+        return None
 
     def _problem(self, message: str) -> None:
         self.problems.append(message)

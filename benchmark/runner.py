@@ -26,6 +26,7 @@ each worker: a script that calls :func:`run` must do so under ``if __name__ == "
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -47,7 +48,7 @@ from .store import Store, TaskResult
 from .tasks import Task, catebench_version, plan_tasks
 
 __all__ = ["execute_task", "run", "RunSummary", "Terminated", "TaskData", "task_data", "load_task_data",
-           "check_datasets"]
+           "check_datasets", "RemainingTime", "task_cost"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -274,26 +275,42 @@ def load_task_data(dataset: str, replication: int, split: str = "63/27/10", para
     return task_data(task)
 
 
-def check_datasets(tasks: list[Task]) -> None:
+def check_datasets(tasks: list[Task]) -> list[str]:
     """Load the first planned replication of every dataset of the plan, before any task runs.
 
     A missing or corrupt data file then stops the run at once with the dataset's own message (file, expected
     sha256 and directory, in full) instead of becoming one failed task per replication. Raises
     :class:`~catebench.datasets.base.DatasetUnavailable` (a ``FileNotFoundError``) or ``ValueError``.
+
+    Returns
+    -------
+    list of str
+        The warnings the loaders gave (e.g. a data file without a pinned digest), each issued here once; local
+        workers do not repeat them.
     """
+    import warnings
+
     from catebench.datasets.base import DatasetUnavailable
 
     first: dict[tuple[str, str, str], int] = {}
     for t in tasks:
         ident = (t.dataset, t.dataset_target, t.dataset_params_json)
         first[ident] = min(first.get(ident, t.replication), t.replication)
-    for (name, target, params_json), rep in first.items():
-        try:
-            _load_replication(target, params_json, rep)
-        except DatasetUnavailable:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any loader fault stops the run before it starts
-            raise ValueError(f"dataset {name!r} (replication {rep}) cannot be loaded: {type(exc).__name__}: {exc}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for (name, target, params_json), rep in first.items():
+            try:
+                _load_replication(target, params_json, rep)
+            except DatasetUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any loader fault stops the run before it starts
+                raise ValueError(f"dataset {name!r} (replication {rep}) cannot be loaded: {type(exc).__name__}: "
+                                 f"{exc}") from None  # fmt: skip
+    messages = []
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        messages.append(str(w.message))
+    return messages
 
 
 def _split_seed(task: Task) -> int:
@@ -350,22 +367,27 @@ def run(
     # everything is validated before the store is created or touched (issue 13): estimator names and parameters,
     # datasets and their files, then the store path and its labels
     tasks = plan_tasks(config)
-    check_datasets(tasks)
-    store = store if isinstance(store, Store) else Store(store or config.store)
-    if label_conflict == "refuse":
-        store.check_labels(tasks)
-    else:
-        import warnings
+    said = check_datasets(tasks)
+    own = not isinstance(store, Store)
+    store = Store(store or config.store) if own else store
+    try:
+        if label_conflict == "refuse":
+            store.check_labels(tasks)
+        else:
+            import warnings
 
-        for message in store.label_conflicts_with(tasks):
-            warnings.warn(f"{message}; reports show the two apart.", UserWarning, stacklevel=2)
-    summary = RunSummary(planned=len(tasks), store=str(store.path))
-    with _sigterm_as_interrupt(), store.exclusive():
-        done = store.statuses()
-        todo = [t for t in tasks if not (t.key in done and (done[t.key] == "ok" or not retry_failed))]
-        summary.skipped = len(tasks) - len(todo)
-        if todo:
-            _drive(config, store, todo, summary, progress, on_result)
+            for message in store.label_conflicts_with(tasks):
+                warnings.warn(f"{message}; reports show the two apart.", UserWarning, stacklevel=2)
+        summary = RunSummary(planned=len(tasks), store=str(store.path))
+        with _sigterm_as_interrupt(), store.exclusive():
+            done = store.statuses()
+            todo = [t for t in tasks if not (t.key in done and (done[t.key] == "ok" or not retry_failed))]
+            summary.skipped = len(tasks) - len(todo)
+            if todo:
+                _drive(config, store, todo, summary, progress, on_result, said)
+    finally:
+        if own:
+            store.close()
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -396,14 +418,105 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool, on_result) -> None:
+def task_cost(result: TaskResult) -> float:
+    """Seconds a finished task spent in the estimator: fit (tuning included), predict and sampling."""
+    return float((result.fit_seconds or 0.0) + (result.predict_seconds or 0.0)
+                 + (result.metrics or {}).get("sample_seconds", 0.0))  # fmt: skip
+
+
+class RemainingTime:
+    """Remaining wall seconds of a run, from each task's expected cost rather than from the rate so far.
+
+    Tasks of one estimator cost about the same; tasks of different estimators differ by orders of magnitude
+    (IWDD against OLS), and plan order bunches them, so a rate-based estimate swings far both ways. Each task's
+    cost is the mean of its (label, dataset) in the store and in this run, else its label's mean on other
+    datasets, else the mean of every known cost. The time a task spends outside the estimator (loading, scoring,
+    sending) is learnt as one overhead per task: the workers' wall time not explained by finished tasks' costs.
+
+    Parameters
+    ----------
+    tasks : list of Task
+        The tasks still to run.
+    known : dict
+        ``{(label, dataset): seconds}`` from the store (:meth:`Store.task_seconds`).
+    n_workers : int
+        Tasks that run at once.
+    """
+
+    def __init__(self, tasks: list[Task], known: dict[tuple[str, str], float], n_workers: int = 1):
+        self._sums = {k: [v, 1] for k, v in known.items()}
+        self._pending: dict[str, tuple[str, str]] = {t.key: (t.estimator, t.dataset) for t in tasks}
+        self.n_workers = max(1, int(n_workers))
+        self._n_done = 0
+        self._done_cost = 0.0
+
+    def _mean(self, key) -> float:
+        total, n = self._sums[key]
+        return total / n
+
+    def expected(self, task: Task) -> float | None:
+        """Expected estimator seconds of ``task`` (None when nothing at all is known yet)."""
+        return self._expected((task.estimator, task.dataset))
+
+    def _expected(self, key: tuple[str, str]) -> float | None:
+        if key in self._sums:
+            return self._mean(key)
+        same_label = [self._mean(k) for k in self._sums if k[0] == key[0]]
+        if same_label:
+            return float(np.mean(same_label))
+        if self._sums:
+            return float(np.mean([self._mean(k) for k in self._sums]))
+        return None
+
+    def done(self, task: Task, result: TaskResult) -> None:
+        """Record a finished task (its cost counts only when it ran ``ok``)."""
+        self._pending.pop(task.key, None)
+        self._n_done += 1
+        if result.status == "ok":
+            cost = task_cost(result)
+            self._done_cost += cost
+            entry = self._sums.setdefault((task.estimator, task.dataset), [0.0, 0])
+            entry[0] += cost
+            entry[1] += 1
+
+    def remaining(self, elapsed: float) -> float | None:
+        """Expected wall seconds until the last task finishes, ``elapsed`` seconds into the run; None if unknown."""
+        if not self._pending:
+            return 0.0
+        if not self._n_done:
+            return None
+        overhead = max(0.0, (elapsed * self.n_workers - self._done_cost) / self._n_done)
+        total = 0.0
+        for key, n in collections.Counter(self._pending.values()).items():
+            cost = self._expected(key)
+            if cost is None:
+                return None
+            total += n * (cost + overhead)
+        return total / min(self.n_workers, len(self._pending))
+
+
+def _fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
+
+
+def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool, on_result,
+           said: list[str] = ()) -> None:  # fmt: skip
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(todo), desc=config.name, unit="task", disable=not progress, dynamic_ncols=True)
-    executor = make_executor(config)
+    fmt = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+    bar = tqdm(total=len(todo), desc=config.name, unit="task", disable=not progress, dynamic_ncols=True,
+               bar_format=fmt)  # fmt: skip
+    n_workers = 1 if config.executor == "inline" else config.n_jobs
+    eta = RemainingTime(todo, store.task_seconds() if progress else {}, n_workers)
+    t0 = time.perf_counter()
+    executor = make_executor(config, quiet=said)
     try:
         for task, result in executor.run(execute_task, todo):
             store.write(task, result)
+            eta.done(task, result)
             if result.status == "ok":
                 summary.ok += 1
             else:
@@ -414,7 +527,8 @@ def _drive(config, store, todo: list[Task], summary: RunSummary, progress: bool,
                           f"{((result.error or '').splitlines() or [''])[0]}")  # fmt: skip
             if on_result is not None:
                 on_result(task, result)
-            bar.set_postfix(failed=summary.failed, refresh=False)
+            bar.set_postfix_str(f"eta {_fmt_seconds(eta.remaining(time.perf_counter() - t0))}, failed={summary.failed}",
+                                refresh=False)  # fmt: skip
             bar.update(1)
     finally:
         executor.close()

@@ -64,17 +64,42 @@ def _target_name(entry) -> str:
 
 
 def _estimator_specs(config: RunConfig):
-    """Expand ``name = "*"`` into every registered estimator; returns (label, entry, overrides) sorted by label."""
+    """Expand ``name = "*"`` into every registered estimator that loads; returns (label, (entry, overrides)) pairs
+    sorted by label.
+
+    A ``module:Class`` spec without a label that is a registered configuration (same class, same full parameters)
+    takes the registered name, so one configuration is one label and one set of tasks however it is named; the
+    same configuration listed twice is planned once.
+    """
     out = {}
     for spec in config.estimators:
-        names = ESTIMATORS.names() if spec.name == "*" else [spec.name]
+        names = ESTIMATORS.board_names() if spec.name == "*" else [spec.name]
         for name in names:
-            entry = ESTIMATORS.get(name)
+            entry, overrides = ESTIMATORS.get(name), dict(spec.params)
             label = spec.label if (spec.label and spec.name != "*") else name
+            if ":" in name and not spec.label:
+                est = entry.create(**overrides)
+                params = est.get_params(deep=False)
+                params.pop("random_state", None)
+                registered = ESTIMATORS.registered_entry(type(est), params)
+                if registered is not None:
+                    entry, overrides, label = registered, {}, registered.name
             if label in out:
+                if _same_configuration(out[label], (entry, overrides)):
+                    continue
                 raise ValueError(f"estimator label {label!r} appears twice in the config; give one a distinct label.")
-            out[label] = (entry, dict(spec.params))
+            out[label] = (entry, overrides)
     return sorted(out.items())
+
+
+def _same_configuration(a: tuple, b: tuple) -> bool:
+    """Whether two (entry, overrides) pairs build the same estimator (class and full parameters)."""
+    (ea, oa), (eb, ob) = a, b
+    try:
+        x, y = ea.create(**oa), eb.create(**ob)
+    except ValueError:
+        return False
+    return type(x) is type(y) and canonical_json(x.get_params(deep=False)) == canonical_json(y.get_params(deep=False))
 
 
 def _tuned_specs(config: RunConfig, estimators: list) -> list:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import fetch_file
+from ._files import data_dir, fetch_file, find_file, verify
 from .base import CausalData, Dataset, DatasetCard
 from .ihdp import COVARIATES
 
@@ -56,6 +56,12 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
             return {k: f[k] for k in f.files}
     with np.load(p) as f:
         return {k: f[k] for k in f.files}
+
+
+@functools.lru_cache(maxsize=16)
+def _verified(path: str, size: int, mtime_ns: int, sha256: str | None, dataset: str) -> Path:
+    """:func:`~catebench.datasets._files.verify`, once per file version (path, size, modification time)."""
+    return verify(Path(path), sha256, dataset)
 
 
 class IHDPNpz(Dataset):
@@ -104,13 +110,22 @@ class IHDPNpz(Dataset):
             raise ValueError(f"IHDPNpz part must be 'both', 'train' or 'test'; got {self.part!r}.")
 
     def path(self, part: str) -> Path:
-        """Locate and verify the file of ``part`` ("train" or "test")."""
+        """Locate and verify the file of ``part`` ("train" or "test").
+
+        A found file is verified once per process while its size and modification time stay the same, so a file
+        without a pinned digest is warned about once, not once per replication (and is hashed once).
+        """
         self._check()
         name = file_name(self.size, part)
+        sha256 = IHDP_SHA256[(self.size, part)]
+        found = find_file(data_dir(self.data_dir), "ihdp", [name, name + ".zip"])
+        if found is not None:
+            st = found.stat()
+            return _verified(str(found), st.st_size, st.st_mtime_ns, sha256, self.name)
         return fetch_file(
             name,
             dataset=self.name,
-            sha256=IHDP_SHA256[(self.size, part)],
+            sha256=sha256,
             root=self.data_dir,
             subdir="ihdp",
             url=URL + name + (".zip" if self.size == 1000 else ""),

@@ -110,6 +110,11 @@ def check_pickle_roundtrip(est):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
 
 
+def _numpy_state_equal(a: tuple, b: tuple) -> bool:
+    """Whether two ``np.random.get_state()`` tuples are the same state: key array, position and cached Gaussian."""
+    return a[0] == b[0] and np.array_equal(a[1], b[1]) and tuple(a[2:]) == tuple(b[2:])
+
+
 def check_no_global_random_state(est):
     """Fitting and predicting neither reads nor changes numpy's, Python's or torch's global random state."""
     import random
@@ -118,24 +123,31 @@ def check_no_global_random_state(est):
     X, t, y, *_ = tiny_data()
     if est.catebench_tags().torch:
         import torch  # noqa: F401 - so its global generator exists before the fit
-    np_state = np.random.get_state()[1].copy()
-    py_state = random.getstate()
-    torch_state = sys.modules["torch"].get_rng_state().clone() if "torch" in sys.modules else None
-    e = _with_seed(est)
-    e.fit(X, t, y).predict(X)
-    assert np.array_equal(np.random.get_state()[1], np_state), "numpy's global random state changed"
-    assert random.getstate() == py_state, "Python's global random state changed"
-    if torch_state is not None:
-        torch = sys.modules["torch"]
-        assert torch.equal(torch.get_rng_state(), torch_state), "torch's global random state changed"
-    # reading: a different global state must not change the results
-    np.random.seed(12345)
-    random.seed(12345)
-    a = _with_seed(est).fit(X, t, y).predict(X)
-    np.random.seed(54321)
-    random.seed(54321)
-    b = _with_seed(est).fit(X, t, y).predict(X)
-    np.testing.assert_array_equal(a[0], b[0])
+    np_saved, py_saved = np.random.get_state(), random.getstate()
+    torch_saved = sys.modules["torch"].get_rng_state().clone() if "torch" in sys.modules else None
+    try:
+        # the whole state, the position in the key array included: a draw that does not reach the end of the key
+        # array leaves the array itself unchanged
+        e = _with_seed(est)
+        e.fit(X, t, y).predict(X)
+        assert _numpy_state_equal(np.random.get_state(), np_saved), "numpy's global random state changed"
+        assert random.getstate() == py_saved, "Python's global random state changed"
+        if torch_saved is not None:
+            torch = sys.modules["torch"]
+            assert torch.equal(torch.get_rng_state(), torch_saved), "torch's global random state changed"
+        # reading: a different global state must not change the results
+        np.random.seed(12345)
+        random.seed(12345)
+        a = _with_seed(est).fit(X, t, y).predict(X)
+        np.random.seed(54321)
+        random.seed(54321)
+        b = _with_seed(est).fit(X, t, y).predict(X)
+        np.testing.assert_array_equal(a[0], b[0])
+    finally:  # the check itself leaves the global generators as it found them
+        np.random.set_state(np_saved)
+        random.setstate(py_saved)
+        if torch_saved is not None:
+            sys.modules["torch"].set_rng_state(torch_saved)
 
 
 def check_rejects_bad_input(est):

@@ -288,3 +288,49 @@ def test_example_plugin_uses_only_public_catebench_modules():
                         seen.append(a.name)
                         assert not any(p.startswith("_") for p in a.name.split(".")), (path.name, a.name)
     assert "catebench.estimators.base" in seen
+
+
+class _Permutes(_Linear):
+    """Shuffles its rows with numpy's global generator (``np.random.permutation``) before fitting."""
+
+    def _fit(self, X, t, y):
+        order = np.random.permutation(len(y))
+        super()._fit(X[order], t[order], y[order])
+
+
+@pytest.mark.parametrize("draws_before", [0, 1, 300])
+def test_global_state_check_sees_a_draw_wherever_the_generator_stands(draws_before):
+    """A few draws from the global generator leave its key array unchanged unless they reach its end: the check
+    compares the whole state (position included), so it fails wherever the generator stood, and leaves the
+    generator as it found it."""
+    from catebench.estimators.checks import check_no_global_random_state
+
+    np.random.seed(7)
+    np.random.random(draws_before)
+    before = np.random.get_state()
+    with pytest.raises(AssertionError, match="numpy's global random state changed"):
+        check_no_global_random_state(_Permutes())
+    after = np.random.get_state()
+    assert np.array_equal(after[1], before[1]) and after[2:] == before[2:]
+    check_no_global_random_state(_Linear())  # a clean estimator passes
+    after = np.random.get_state()
+    assert np.array_equal(after[1], before[1]) and after[2:] == before[2:]
+
+
+def test_readme_and_plugin_docs_show_one_pytest_snippet_and_document_the_label_key():
+    """The README and docs/plugins.md showed different pytest snippets, and only docs/plugins.md documented the
+    config's ``label`` key."""
+    import re
+    import textwrap
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def snippets(text: str) -> list[str]:
+        blocks = re.findall(r"^([ \t]*)```python\n(.*?)^[ \t]*```", text, flags=re.S | re.M)
+        return [textwrap.dedent(body).strip() for _, body in blocks if "iter_checks(" in body and "pytest" in body]
+
+    readme, plugins = (root / "README.md").read_text(), (root / "docs" / "plugins.md").read_text()
+    assert len(snippets(plugins)) == 1 and snippets(readme) == snippets(plugins)
+    config_example = re.search(r"```toml\nname = \"default\".*?```", readme, flags=re.S).group(0)
+    assert re.search(r"^label = ", config_example, flags=re.M), config_example

@@ -48,6 +48,25 @@ def fake_fn(task: FakeTask) -> TaskResult:
     return TaskResult(key=task.key, status="ok", metrics=info, error=os.environ.get("CUDA_VISIBLE_DEVICES"))
 
 
+def death_signal_fn(task: FakeTask) -> TaskResult:
+    """Reports the signal this process gets when its parent ends (Linux ``PR_GET_PDEATHSIG``) and its parent."""
+    import ctypes
+
+    sig = ctypes.c_int(-1)
+    ctypes.CDLL(None).prctl(executors.PR_GET_PDEATHSIG, ctypes.byref(sig), 0, 0, 0)
+    return TaskResult(key=task.key, status="ok", metrics={"signal": float(sig.value), "ppid": float(os.getppid())})
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_local_workers_are_killed_by_the_kernel_when_the_driver_dies():
+    """A worker does not have to notice its driver's death (a polling thread took 0.6-3.6 s on a loaded machine): the
+    kernel sends it SIGKILL when the driver ends."""
+    import signal
+
+    out = [r for _, r in LocalExecutor(1).run(death_signal_fn, [FakeTask("a")])]
+    assert out[0].metrics == {"signal": float(signal.SIGKILL), "ppid": float(os.getpid())}
+
+
 @pytest.mark.slow
 def test_dask_local_and_inline_runs_agree_task_by_task(tmp_path):
     ests = ["t-learner-linear", "s-learner-linear", "s-learner"]
@@ -347,3 +366,22 @@ def test_real_dask_scheduler_and_workers_one_killed_mid_run_equals_local_run(tmp
     assert a[metrics].equals(b[metrics])
     for k in b.index:
         np.testing.assert_array_equal(Store(store).predictions(k)["mu1_hat"], Store(local).predictions(k)["mu1_hat"])
+
+
+def test_unpinned_data_file_is_warned_about_once_per_file_not_per_process(tmp_path):
+    """ihdp-1000 has no pinned digest: its two files are each named once in a run with two local workers (the
+    driver and each worker, and each replication, used to repeat it)."""
+    rng = np.random.default_rng(3)
+    for part, n in (("train", 60), ("test", 20)):
+        arrs = {"x": rng.normal(size=(n, 25, 3)), **{k: rng.normal(size=(n, 3)) for k in ("yf", "ycf", "mu0", "mu1")}}
+        arrs["t"] = np.repeat((np.arange(n) % 2 == 0).astype(float)[:, None], 3, axis=1)
+        np.savez(tmp_path / f"ihdp_npci_1-1000.{part}.npz", **arrs)
+    config = tmp_path / "c.toml"
+    config.write_text(f'name = "w"\nexecutor = "local"\nn_jobs = 2\n[[datasets]]\nname = "ihdp-1000"\n'
+                      f'split = "predefined"\nreplications = 3\nparams = {{data_dir = "{tmp_path}"}}\n'
+                      '[[estimators]]\nname = "t-learner-linear"\n[[estimators]]\nname = "s-learner-linear"\n')  # fmt: skip
+    out = subprocess.run([sys.executable, "-m", "catebench.benchmark", "run", str(config), "--store",
+                          str(tmp_path / "s.sqlite"), "--no-progress"], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if "no pinned sha256" in line]
+    assert len(lines) == 2 and {"train" in lines[0], "train" in lines[1]} == {True, False}, out.stderr

@@ -265,3 +265,137 @@ def test_cli_rejects_zero_counts_instead_of_ignoring_them(flag, words, capsys):
 
     assert main(["run", "smoke", flag, "--store", "/nonexistent/never-written.sqlite"]) == 2
     assert words in capsys.readouterr().err
+
+
+# ---- plugins and the commands that meet them -------------------------------------------------------------------
+_TOY = '''
+from sklearn.linear_model import Ridge
+from catebench.estimators.base import CATEEstimator
+
+class RidgeT(CATEEstimator):
+    """Ridge T-learner from a third-party package."""
+    def __init__(self, alpha=1.0, random_state=None):
+        self.alpha = alpha
+        self.random_state = random_state
+    def _fit(self, X, t, y):
+        self.m_ = [Ridge(alpha=self.alpha).fit(X[t == a], y[t == a]) for a in (0, 1)]
+    def _predict(self, X):
+        return self.m_[0].predict(X), self.m_[1].predict(X)
+'''
+
+
+@pytest.fixture
+def small_registry(tmp_path, monkeypatch):
+    """A registry of two built-ins, one working plugin (``ridge-t``, class ``edges_toy:RidgeT``) and one plugin
+    whose module fails on import (``broken-import``), installed as the registry catebench uses."""
+    from importlib.metadata import EntryPoint
+
+    from catebench.benchmark import registry, tasks
+
+    (tmp_path / "edges_toy.py").write_text(_TOY)
+    (tmp_path / "edges_broken.py").write_text('import nosuch_dependency_of_a_plugin\n\nclass Est:\n    """Broken."""\n')
+    (tmp_path / "edges_builtins.py").write_text(
+        "from catebench.estimators import BUILTIN as _ALL\n"
+        "BUILTIN = {k: _ALL[k] for k in ('t-learner-linear', 's-learner-linear')}\n")  # fmt: skip
+    monkeypatch.syspath_prepend(str(tmp_path))
+    eps = [EntryPoint(name="ridge-t", value="edges_toy:RidgeT", group="catebench.estimators"),
+           EntryPoint(name="broken-import", value="edges_broken:Est", group="catebench.estimators")]  # fmt: skip
+    monkeypatch.setattr(registry, "entry_points", lambda group: eps if group == "catebench.estimators" else [])
+    reg = registry.Registry("estimator", "catebench.estimators", "edges_builtins")
+    monkeypatch.setattr(registry, "ESTIMATORS", reg)
+    monkeypatch.setattr(tasks, "ESTIMATORS", reg)
+    return reg
+
+
+def _star_config(tmp_path) -> Path:
+    p = tmp_path / "star.toml"
+    p.write_text('name = "star"\nexecutor = "inline"\n[[datasets]]\nname = "ihdp"\nreplications = 1\n'
+                 '[[estimators]]\nname = "*"\n')  # fmt: skip
+    return p
+
+
+def test_plugin_broken_at_import_is_warned_by_list_and_left_out_of_the_board(tmp_path, capsys, small_registry):
+    from catebench.benchmark.cli import main
+
+    assert main(["list"]) == 0
+    out, err = capsys.readouterr()
+    assert "broken-import" in out and "FAILED TO LOAD" in out and "ridge-t" in out
+    assert "plugin 'broken-import'" in err and "No module named 'nosuch_dependency_of_a_plugin'" in err
+    store = tmp_path / "s.sqlite"
+    assert main(["run", str(_star_config(tmp_path)), "--store", str(store), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert 'name = "*" includes 1 installed plugin estimator(s): ridge-t' in err
+    df = Store(store, readonly=True).results()
+    assert sorted(df["estimator"]) == ["ridge-t", "s-learner-linear", "t-learner-linear"]
+    assert main(["run", str(_star_config(tmp_path)), "--store", str(store), "--no-progress", "--estimators",
+                 "broken-import"]) == 2  # fmt: skip
+    assert "'broken-import' is an installed plugin that failed to load" in capsys.readouterr().err
+
+
+def test_a_registered_class_named_as_module_class_is_the_same_configuration(tmp_path, capsys, small_registry):
+    from catebench.benchmark.cli import main
+
+    store = tmp_path / "s.sqlite"
+    base = ["run", str(_star_config(tmp_path)), "--store", str(store), "--no-progress"]
+    assert main([*base, "--estimators", "ridge-t,edges_toy:RidgeT"]) == 0
+    assert "1 tasks planned" in capsys.readouterr().out
+    assert main([*base, "--estimators", "edges_toy:RidgeT"]) == 0
+    assert "1 tasks planned, 1 already in the store" in capsys.readouterr().out
+    df = Store(store, readonly=True).results()
+    assert list(df["estimator"]) == ["ridge-t"]
+    # with other parameters it is another configuration, under its own label
+    cfg = config_from_dict({"name": "x", "executor": "inline", "store": str(store),
+                            "datasets": [{"name": "ihdp", "replications": 1}],
+                            "estimators": [{"name": "edges_toy:RidgeT", "params": {"alpha": 5.0}}]})  # fmt: skip
+    assert [t.estimator for t in plan_tasks(cfg)] == ["edges_toy:RidgeT"]
+
+
+# ---- remaining time ------------------------------------------------------------------------------------------
+def _board_schedule(reps=10, slow=("iwdd-a", "iwdd-b")):
+    """The default board's shape: 20 fast estimators (1 s) and 2 slow ones (60 s) adjacent in plan order, every
+    task 0.5 s of overhead outside the estimator; (task, cost) in plan order."""
+    from types import SimpleNamespace
+
+    labels = sorted([f"fast-{i:02d}" for i in range(20)] + list(slow))
+    return [(SimpleNamespace(key=f"{r}-{lab}", estimator=lab, dataset="ihdp"), 60.0 if lab in slow else 1.0)
+            for r in range(reps) for lab in labels]  # fmt: skip
+
+
+def _simulate(known):
+    """Run the schedule on one worker; returns (true remaining, estimated, rate-based) after each task."""
+    from catebench.benchmark.runner import RemainingTime
+    from catebench.benchmark.store import TaskResult
+
+    schedule = _board_schedule()
+    eta = RemainingTime([t for t, _ in schedule], known, n_workers=1)
+    walls = [c + 0.5 for _, c in schedule]
+    out, elapsed = [], 0.0
+    for i, (task, cost) in enumerate(schedule):
+        elapsed += walls[i]
+        eta.done(task, TaskResult(key=task.key, status="ok", fit_seconds=cost * 0.9, predict_seconds=cost * 0.1))
+        out.append((sum(walls[i + 1 :]), eta.remaining(elapsed), elapsed / (i + 1) * (len(schedule) - i - 1)))
+    return out
+
+
+def test_remaining_time_is_right_once_each_estimator_was_seen_where_the_rate_swings():
+    points = _simulate(known={})
+    n_labels = 22
+    for true, est, _ in points[n_labels:]:
+        assert est == pytest.approx(true, rel=1e-9, abs=1e-6)
+    worst_rate = max(abs(rate - true) / true for true, _, rate in points[n_labels:-1])
+    assert worst_rate > 0.3  # what the rate so far said at some point of the same run
+    # within the first replication an unseen estimator costs the mean of those seen: finite, never "2 h" at 1 %
+    assert all(est is not None and est > 0 for _, est, _ in points[:n_labels])
+
+
+def test_remaining_time_uses_the_costs_the_store_holds_from_the_first_task():
+    known = {(lab, "ihdp"): cost for (t, cost) in _board_schedule(reps=1) for lab in [t.estimator]}
+    for true, est, _ in _simulate(known):
+        assert est == pytest.approx(true, rel=1e-9, abs=1e-6)
+
+
+def test_progress_bar_shows_the_remaining_time(tmp_path, capsys):
+    cfg = _config(tmp_path, estimators=("t-learner-linear",), reps=2)
+    run(cfg, progress=True)
+    err = capsys.readouterr().err
+    assert "2/2" in err and "eta 00:00" in err
