@@ -315,5 +315,5 @@ def test_valid_labels_pass_and_reach_the_leaderboard_intact(tmp_path):
     assert main(["report", "--store", cfg.store, "--out", str(tmp_path / "rep"), "--leaderboard-only"]) == 0
     md = (tmp_path / "rep" / "leaderboard.md").read_text()
     row = next(line for line in md.splitlines() if "ridge (alpha=2, v1.0)" in line)
-    header = next(line for line in md.splitlines() if line.startswith("| estimator") or line.startswith("| Estimator"))
+    header = next(line for line in md.splitlines() if line.startswith("|") and "| estimator |" in line)
     assert row.count("|") == header.count("|")
