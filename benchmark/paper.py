@@ -618,7 +618,7 @@ def winrate_matrices(results: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Studies: the toy figure, sampling speed, gradient variance (measured by catebench.benchmark.studies.iwdd_*)
+# Studies: the toy figure, sampling speed, gradient variance (measured by studies.iwdd_*)
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -835,7 +835,7 @@ def _claim_winrate(results, n_boot, seed) -> Claim:
 
 def _claim_gradvar(studies: dict) -> Claim:
     g = studies.get("gradvar", {})
-    rule = ("the generator-gradient variance study (`catebench.benchmark.studies.iwdd_ihdp`): total variance (trace of the "
+    rule = ("the generator-gradient variance study (`studies.iwdd_ihdp`): total variance (trace of the "
             "covariance across minibatches) of the SiD generator gradient with explicit IPW weights and with "
             "randomized conditions, at one fixed model state; ratio IPW / randomized with a bootstrap 95 % CI "
             "(minibatches resampled). Holds when the CI lies above 1, does not hold when it lies at or below 1, "
@@ -1061,7 +1061,7 @@ def _fig_toy(studies: dict, fig_dir: Path) -> list[tuple[Path, str]]:
         return []
     return [(fig_dir / "toy.png", "wide: The paper's 1-D toy: true vs predicted densities of Y(0), Y(1), in and out "
                                   "of sample (teacher, KL and SiD distillation); made by "
-                                  "`catebench.benchmark.studies.iwdd_toy`.")]
+                                  "`studies.iwdd_toy`.")]
 
 
 # ---------------------------------------------------------------------------------------------------------------

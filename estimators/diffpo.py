@@ -53,7 +53,7 @@ test rows: DiffPO's draws are somewhat narrower than IHDP's noise (see ``results
 Timing: fit + predict on IHDP replication 101 (split 63/27/10), side by side with ``diffusion-teacher`` in one
 process on one torch thread, two interleaved rounds (2026-11-29, 13:37-13:56 UTC, load average 23-30 on the
 shared 2 cores): DiffPO 113 and 25 s, the teacher 521 and 109 s (ratios 0.22 and 0.22). Regenerate with
-``python -m catebench.benchmark.studies.generative_ihdp --timing 2``.
+``python -m studies.generative_ihdp --timing 2``.
 """
 
 from __future__ import annotations

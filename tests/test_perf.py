@@ -133,9 +133,9 @@ def test_list_reads_plugins_without_importing_them_and_imports_on_use(tmp_path):
     assert (tmp_path / "imported.txt").exists()
 
 
-# ---- the perf study's pieces (benchmark/studies/perf.py) ------------------------------------------------------
+# ---- the perf study's pieces (studies/perf.py) ------------------------------------------------------
 def test_fit_exponent_recovers_a_power_law():
-    from catebench.benchmark.studies.perf import fit_exponent
+    from studies.perf import fit_exponent
 
     n = np.array([1000, 4000, 16000])
     assert fit_exponent(n, 3e-4 * n**1.5) == pytest.approx(1.5)
@@ -143,7 +143,7 @@ def test_fit_exponent_recovers_a_power_law():
 
 
 def test_noop_estimator_conforms():
-    from catebench.benchmark.studies.perf import NoOp
+    from studies.perf import NoOp
     from catebench.estimators.checks import iter_checks
 
     for check in iter_checks(NoOp()):
@@ -154,7 +154,7 @@ def test_noop_estimator_conforms():
 def test_cost_curves_measure_cache_and_stop_at_the_cap(tmp_path):
     import pandas as pd
 
-    from catebench.benchmark.studies.perf import cost_curves, exponents
+    from studies.perf import cost_curves, exponents
 
     csv = tmp_path / "cost.csv"
     kw = dict(n_sizes=[200, 400], d_sizes=[3], n_for_d=200, d_for_n=4, cap=60.0, wall_cap=3.0, csv_path=csv)
@@ -176,17 +176,17 @@ def test_cost_curves_measure_cache_and_stop_at_the_cap(tmp_path):
 def test_board_split_sums_task_seconds_per_estimator(tmp_path):
     from catebench.benchmark.config import config_from_dict
     from catebench.benchmark.runner import run
-    from catebench.benchmark.studies.perf import board_split
+    from studies.perf import board_split
 
     store = str(tmp_path / "b.sqlite")
     cfg = config_from_dict({"name": "b", "seed": 0, "n_jobs": 1, "executor": "inline", "store": store,
                             "datasets": [{"name": "ihdp", "replications": 2}],
-                            "estimators": [{"name": "t-learner-linear"}, {"name": "catebench.benchmark.studies.perf:NoOp"}]})
+                            "estimators": [{"name": "t-learner-linear"}, {"name": "studies.perf:NoOp"}]})
     run(cfg, progress=False)
     b = board_split(store).set_index("estimator")
     assert list(b["tasks"]) == [2, 2] and b["share"].sum() == pytest.approx(1.0)
     assert (b["total_s_sum"] >= b["fit_s_sum"] + b["predict_s_sum"] - 1e-9).all()
-    assert b.loc["t-learner-linear", "total_s_sum"] > b.loc["catebench.benchmark.studies.perf:NoOp", "total_s_sum"]
+    assert b.loc["t-learner-linear", "total_s_sum"] > b.loc["studies.perf:NoOp", "total_s_sum"]
 
 
 def test_summary_states_the_one_process_board_ratio(tmp_path):
@@ -194,7 +194,7 @@ def test_summary_states_the_one_process_board_ratio(tmp_path):
     wall ratio without the distributional-metric sampling the old commit did not do."""
     import pandas as pd
 
-    from catebench.benchmark.studies.perf import write_summary
+    from studies.perf import write_summary
 
     pd.DataFrame([
         {"code": "ec1d233", "replications": 10, "estimators": 18, "wall_s": 2000.0, "cpu_s": 1900.0, "sample_s": 0.0,

@@ -2,11 +2,11 @@
 
 Each returns a JSON-able dict (with a one-line ``summary``) and writes its files into ``out_dir``:
 
-* :func:`toy_figure`: the paper's 1-D toy figure, made by :mod:`catebench.benchmark.studies.iwdd_toy`;
+* :func:`toy_figure`: the paper's 1-D toy figure, made by :mod:`studies.iwdd_toy`;
 * :func:`sampling_speed`: one-step generator vs multi-step Heun sampling of the teacher, timed side by side through
   the estimator's public sampling methods;
 * :func:`gradient_variance`: variance of the SiD generator gradient with explicit IPW weights vs randomized
-  conditions, the protocol of :mod:`catebench.benchmark.studies.iwdd_ihdp` keeping the per-minibatch gradients, with a
+  conditions, the protocol of :mod:`studies.iwdd_ihdp` keeping the per-minibatch gradients, with a
   bootstrap CI.
 
 ``quick=True`` shrinks every size to a smoke test (seconds; not a measurement to report).
@@ -24,7 +24,7 @@ __all__ = ["toy_figure", "sampling_speed", "gradient_variance"]
 
 
 def toy_figure(out_dir: Path, quick: bool = False) -> dict:
-    """Run :mod:`catebench.benchmark.studies.iwdd_toy` into ``out_dir/toy``; return the figure's path and its W1 table."""
+    """Run :mod:`studies.iwdd_toy` into ``out_dir/toy``; return the figure's path and its W1 table."""
     from . import iwdd_toy
 
     toy_dir = Path(out_dir) / "toy"
@@ -34,7 +34,7 @@ def toy_figure(out_dir: Path, quick: bool = False) -> dict:
     try:
         iwdd_toy.main(args)
     except SystemExit as exc:  # argparse rejected the arguments (e.g. a study without --quick)
-        raise RuntimeError(f"catebench.benchmark.studies.iwdd_toy rejected {' '.join(args)} (exit {exc.code})") from None
+        raise RuntimeError(f"studies.iwdd_toy rejected {' '.join(args)} (exit {exc.code})") from None
     summary = (toy_dir / "summary.md").read_text() if (toy_dir / "summary.md").exists() else ""
     w1 = [line for line in summary.splitlines() if line.startswith("| ") and "method" not in line]
     return {"figure": str(toy_dir / "figure.png"), "w1_rows": w1,
@@ -88,7 +88,7 @@ def sampling_speed(out_dir: Path, quick: bool = False, repeats: int = 3) -> dict
 def gradient_variance(out_dir: Path, quick: bool = False, n_batches: int = 200, n_boot: int = 2000) -> dict:
     """IPW vs randomized variance of the SiD generator gradient, with a bootstrap CI of their ratio.
 
-    The gradients come from :func:`catebench.benchmark.studies.iwdd_ihdp.generator_gradients` (the protocol of that study's
+    The gradients come from :func:`studies.iwdd_ihdp.generator_gradients` (the protocol of that study's
     gradient-variance measurement: same design, model and seeds); here the per-minibatch gradients give the total
     variances and their ratio percentile bootstrap CIs (minibatches resampled, ``n_boot`` draws, seed 0). Quick:
     test-sized model, 20 minibatches.
