@@ -1,13 +1,14 @@
-"""A single self-contained HTML page for the report: tables inline, figures embedded as base64 data URIs.
+"""A single HTML page for a report: tables inline, figures embedded as base64 data URIs or linked beside it.
 
-The page loads nothing from the network (no scripts, fonts or external images), so it can be opened offline,
-attached to an e-mail, or rendered by a headless browser.
+The page loads nothing from the network (no scripts, fonts or external images), so it can be opened offline or
+rendered by a headless browser; with embedded figures it is one self-contained file (e.g. to attach to an e-mail).
 """
 
 from __future__ import annotations
 
 import base64
 import html as _html
+import os
 import re
 from pathlib import Path
 
@@ -40,6 +41,12 @@ def img_data_uri(path: str | Path) -> str:
     if mime is None:
         raise ValueError(f"cannot embed {p}: only .png and .svg are supported")
     return f"data:{mime};base64," + base64.b64encode(p.read_bytes()).decode("ascii")
+
+
+def _img_src(path: str | Path, link_from: str | Path | None) -> str:
+    if link_from is None:
+        return img_data_uri(path)
+    return _html.escape(Path(os.path.relpath(Path(path).resolve(), Path(link_from).resolve())).as_posix())
 
 
 def _inline(text: str) -> str:
@@ -126,22 +133,26 @@ def markdown_to_html(md: str, shift: int = 0, fold: bool = True) -> str:
     return "\n".join(out)
 
 
-def render_page(title: str, sections: list[tuple[str, str, list[tuple[Path, str]]]]) -> str:
+def render_page(title: str, sections: list[tuple[str, str, list[tuple[Path, str]]]],
+                link_from: str | Path | None = None) -> str:
     """The whole page.
 
     Parameters
     ----------
     title : str
     sections : list of (heading, markdown_body, figures) or (heading, markdown_body, figures, fold)
-        ``figures`` is a list of (PNG path, caption); each is embedded as a data URI, two per row on wide
-        screens (a caption starting with "wide:" takes the full row, e.g. diagrams with text that must stay
+        ``figures`` is a list of (PNG path, caption); each is embedded as a data URI (or linked, see
+        ``link_from``), two per row on wide screens (a caption starting with "wide:" takes the full row, e.g. diagrams with text that must stay
         legible).  Headings in the body are demoted one
         level below the section heading.
+    link_from : path or None, default None
+        The folder the page is written to: figures are then referenced by their path relative to it (the page is
+        small, and needs its figure files beside it) instead of embedded.
 
     Returns
     -------
     str
-        A complete HTML document with no external references.
+        A complete HTML document; without ``link_from`` it has no external references.
     """
     body = [f"<h1>{_html.escape(title)}</h1>"]
     for section in sections:
@@ -157,7 +168,7 @@ def render_page(title: str, sections: list[tuple[str, str, list[tuple[Path, str]
                 caption = caption.removeprefix("wide:").strip()
                 cls = ' class="wide"' if wide else ""
                 body.append(f'<figure{cls}><img alt="{_html.escape(caption)}" '
-                            f'src="{img_data_uri(path)}"><figcaption>{_inline(caption)}</figcaption></figure>')
+                            f'src="{_img_src(path, link_from)}"><figcaption>{_inline(caption)}</figcaption></figure>')
             body.append("</div>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
