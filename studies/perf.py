@@ -705,6 +705,28 @@ def _md_table(df, floatfmt: str = "{:.3g}") -> list[str]:
     return lines
 
 
+def wall_ratios(w, cache: Path | None = None) -> dict | None:
+    """The ``wall`` part's comparison from its rows (``board_wall.csv``): current / old ratios of wall and CPU time,
+    the current run's sampling seconds for the distributional metrics (work the old commit did not do; recorded
+    with the run as ``sample_s``, else read from the run's store in ``cache``), and the wall ratio without them.
+    None without both codes' rows."""
+    old_w, new_w = w[w.code != "current"], w[w.code == "current"]
+    if not len(old_w) or not len(new_w):
+        return None
+    old_wall, new_wall = float(old_w.wall_s.iloc[0]), float(new_w.wall_s.iloc[0])
+    sample, src = None, "`sample_s`"
+    if "sample_s" in w and np.isfinite(new_w.sample_s.iloc[0]):
+        sample = float(new_w.sample_s.iloc[0])
+    elif cache is not None:
+        store = cache / f"wall-current-r{int(new_w.replications.iloc[0])}.sqlite"
+        if store.exists():
+            sample, src = float(board_split(str(store))["sample_s_sum"].sum()), f"its store, `{store}`"
+    return {"old_code": str(old_w.code.iloc[0]), "estimators": int(new_w.estimators.iloc[0]),
+            "replications": int(new_w.replications.iloc[0]), "wall": new_wall / old_wall,
+            "cpu": float(new_w.cpu_s.iloc[0] / old_w.cpu_s.iloc[0]), "sample_s": sample, "sample_source": src,
+            "wall_without_sampling": None if sample is None else (new_wall - sample) / old_wall}
+
+
 def write_summary(out: Path, cache: Path | None = None) -> str:
     import pandas as pd
 
@@ -829,30 +851,18 @@ def write_summary(out: Path, cache: Path | None = None) -> str:
         m = (_as_list(meta.get("wall")) or [{}])[-1]
         lines += ["## The default board as a user runs it: one process, report included, side by side", ""]
         lines += _md_table(w.drop(columns=["summary"]), "{:.4g}")
-        old_w, new_w = w[w.code != "current"], w[w.code == "current"]
-        if len(old_w) and len(new_w):
-            r_wall = float(new_w.wall_s.iloc[0] / old_w.wall_s.iloc[0])
-            r_cpu = float(new_w.cpu_s.iloc[0] / old_w.cpu_s.iloc[0])
+        r = wall_ratios(w, cache)
+        if r is not None:
             lines += ["", f"`{m.get('command', 'python -m studies.perf --parts wall')}`: the "
-                      f"{int(new_w.estimators.iloc[0])} estimators of {old_w.code.iloc[0]} on IHDP replications "
-                      f"1-{int(new_w.replications.iloc[0])}, `catebench run default --executor inline --n-jobs 1` then "
-                      "`catebench report`, one process per code, both started together on the same machine (one "
-                      f"torch/BLAS thread each). Wall time current / old = **{r_wall:.3f}x**; CPU time "
-                      f"**{r_cpu:.3f}x**.", ""]  # fmt: skip
-            # sampling for the distributional metrics: work the old commit's runner did not do at all (recorded
-            # with the run; older CSVs without the column read it from the run's store in the cache)
-            sample, src = None, "`sample_s`"
-            if "sample_s" in w and np.isfinite(new_w.sample_s.iloc[0]):
-                sample = float(new_w.sample_s.iloc[0])
-            elif cache is not None:
-                store = cache / f"wall-current-r{int(new_w.replications.iloc[0])}.sqlite"
-                if store.exists():
-                    sample, src = float(board_split(str(store))["sample_s_sum"].sum()), f"its store, `{store}`"
-            if sample is not None:
-                like = (float(new_w.wall_s.iloc[0]) - sample) / float(old_w.wall_s.iloc[0])
-                lines += [f"Of the current run, {sample:.1f} s (from {src}) is the sampling of the "
-                          "generative estimators for the distributional metrics, which the old commit did not do; "
-                          f"without it, the same work as the old commit's took **{like:.3f}x** its wall time.", ""]
+                      f"{r['estimators']} estimators of {r['old_code']} on IHDP replications 1-{r['replications']}, "
+                      "`catebench run default --executor inline --n-jobs 1` then `catebench report`, one process per "
+                      "code, both started together on the same machine (one torch/BLAS thread each). Wall time "
+                      f"current / old = **{r['wall']:.3f}x**; CPU time **{r['cpu']:.3f}x**.", ""]  # fmt: skip
+            if r["sample_s"] is not None:
+                lines += [f"Of the current run, {r['sample_s']:.1f} s (from {r['sample_source']}) is the sampling of "
+                          "the generative estimators for the distributional metrics, which the old commit did not "
+                          f"do; without it, the same work as the old commit's took **{r['wall_without_sampling']:.3f}x** "
+                          "its wall time.", ""]
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
     return text
