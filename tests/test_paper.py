@@ -399,3 +399,10 @@ def test_quick_measurements_measure_and_are_reused(tmp_path):
     assert Path(t["figure"]).is_file() and len(t["w1_rows"]) == 16  # 4 methods x 4 panels
     again = measurements.read_measurements(tmp_path, "auto", quick=True)  # auto: reuses what was measured
     assert {k: v["measured"] for k, v in again.items()} == {k: v["measured"] for k, v in res.items()}
+
+
+def test_iwdd_family_in_stores_written_before_the_namespace():
+    res = pd.DataFrame({"estimator": ["iwdd-rand", "diffusion-teacher", "t-learner", "iwdd-ipw"],
+                        "estimator_target": ["estimators.iwdd:IWDD", "catebench.estimators.iwdd:DiffusionTeacher",
+                                             "estimators.meta:MetaLearner", "catebench.estimators.iwdd.estimator:IWDD"]})
+    assert paper.iwdd_family(res) == ["diffusion-teacher", "iwdd-ipw", "iwdd-rand"]

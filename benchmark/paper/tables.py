@@ -3,6 +3,8 @@ the generative estimators, and the pairwise win-rate matrices."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -17,9 +19,10 @@ __all__ = ["iwdd_family", "best_share_ci", "unit_table", "coverage_sets", "famil
 
 def iwdd_family(results: pd.DataFrame) -> list[str]:
     """Estimators of the IWDD family in ``results``: every estimator whose class lives in ``catebench.estimators.iwdd``
-    (the IWDD variants and their diffusion teacher)."""
+    (the IWDD variants and their diffusion teacher), also where a store written before the ``catebench`` namespace
+    names it ``estimators.iwdd``."""
     tgt = results.drop_duplicates("estimator").set_index("estimator")["estimator_target"]
-    return sorted(e for e, t in tgt.items() if str(t).startswith("catebench.estimators.iwdd"))
+    return sorted(e for e, t in tgt.items() if re.match(r"(catebench\.)?estimators\.iwdd[.:]", str(t)))
 
 
 def best_share_ci(table: pd.DataFrame, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
