@@ -51,7 +51,7 @@ def one_run(workdir: Path, i: int, limit: float) -> dict:
     """One ``catebench run`` of the combination; returns its record."""
     store = workdir / f"run{i}.sqlite"
     env = {**os.environ, "PYTHONWARNINGS": "ignore",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}  # fmt: skip
+           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     cmd = [sys.executable, "-m", "catebench.benchmark", "run", str(workdir / "combo.toml"), "--store", str(store), "--no-progress"]
     load0 = os.getloadavg()[0]
     t0 = time.monotonic()
