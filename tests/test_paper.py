@@ -406,3 +406,9 @@ def test_iwdd_family_in_stores_written_before_the_namespace():
                         "estimator_target": ["estimators.iwdd:IWDD", "catebench.estimators.iwdd:DiffusionTeacher",
                                              "estimators.meta:MetaLearner", "catebench.estimators.iwdd.estimator:IWDD"]})
     assert paper.iwdd_family(res) == ["diffusion-teacher", "iwdd-ipw", "iwdd-rand"]
+
+
+def test_the_source_tree_is_found_from_anywhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert measurements.source_root() == ROOT
+    assert options.committed_budget() == ROOT / "results" / "paper" / "budget.csv"

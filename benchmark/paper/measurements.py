@@ -22,7 +22,7 @@ MEASUREMENTS = ("speed", "gradvar", "toy")
 
 def source_root() -> Path | None:
     """The source tree this package was installed from, when it holds ``studies/paper.py`` (a clone); else None."""
-    root = Path(__file__).resolve().parents[3]
+    root = Path(__file__).resolve().parents[2]
     return root if (root / "studies" / "paper.py").is_file() else None
 
 

@@ -26,7 +26,7 @@ EXAMPLE = ("catebench paper --settings 1-2 --replications 2 --estimators t-learn
 def committed_budget() -> Path | None:
     """``results/paper/budget.csv`` of the source tree this package was installed from, else of the working
     directory; None where neither exists."""
-    for root in (Path(__file__).resolve().parents[3], Path.cwd()):
+    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
         path = root / DEFAULT_OUT / "budget.csv"
         if path.is_file():
             return path
