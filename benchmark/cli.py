@@ -119,7 +119,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_paper(args) -> int:
-    from .paper import cmd_paper
+    from .paper.write import cmd_paper
 
     return cmd_paper(args, _command_line(getattr(args, "argv", None)))
 
@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Run the IWDD paper's protocol (ACIC 2016 settings, ACIC 2018, IHDP; 80/20 "
                                     "row-order split; every registered estimator) and write tables, figures and "
                                     "claims.md into --out. Rerunning resumes; --report-only rewrites the outputs.")
-    from .paper_cli import add_arguments as _paper_arguments
+    from .paper.options import add_arguments as _paper_arguments
 
     _paper_arguments(pp)
     pp.set_defaults(func=_cmd_paper)

@@ -37,6 +37,7 @@ import traceback
 from typing import Any, Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from catebench.datasets.splits import get_split, split_indices
 
@@ -48,7 +49,7 @@ from .store import Store, TaskResult
 from .tasks import Task, catebench_version, plan_tasks
 
 __all__ = ["execute_task", "run", "RunSummary", "Terminated", "TaskData", "task_data", "load_task_data",
-           "check_datasets", "RemainingTime", "task_cost"]
+           "check_datasets", "RemainingTime", "task_cost", "limit_threads"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,51 +73,22 @@ def _load_replication(target: str, params_json: str, replication: int):
     return dataset.load(replication)
 
 
-def _loaded_libraries() -> int | None:
-    """How many shared libraries this process has loaded (Linux ``dl_iterate_phdr``); None where unknown."""
-    global _DL_ITERATE
-    if _DL_ITERATE is None:
-        import ctypes
-
-        try:
-            libc = ctypes.CDLL(None)
-            cb_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
-            fn = libc.dl_iterate_phdr
-            fn.argtypes, fn.restype = [cb_type, ctypes.c_void_p], ctypes.c_int
-            _DL_ITERATE = (fn, cb_type)
-        except (OSError, AttributeError):
-            _DL_ITERATE = False
-    if _DL_ITERATE is False:
-        return None
-    fn, cb_type = _DL_ITERATE
-    count = [0]
-
-    def one(info, size, data):
-        count[0] += 1
-        return 0
-
-    fn(cb_type(one), None)
-    return count[0]
+_LIMITED_AT: int | None = None  # len(sys.modules) when the thread limits were last applied
 
 
-_DL_ITERATE = None
-_LIMITED_WITH: int | None = None  # number of shared libraries loaded when threadpool limits were last applied
+def limit_threads() -> None:
+    """One BLAS/OpenMP thread and one torch thread in this process.
 
-
-def _limit_threads():
-    """One BLAS/OpenMP thread and one torch thread in this process (workers, or inline runs).
-
-    ``threadpoolctl`` scans every loaded library (about 25 ms per call with torch loaded, two calls per task: most
-    of the runner's own cost per task, issue 14), so the limits are applied again only when a shared library was
-    loaded since the last time (a new BLAS or OpenMP runtime is always a new library); limits set once stay set.
+    The runner calls it in every task (workers and inline runs); a study that times or runs estimators in its own
+    process calls it too, so that its numbers are comparable with the runner's. ``threadpoolctl`` scans every
+    loaded shared library (about 25 ms with torch loaded), so the limits are applied again only when a module was
+    imported since the last call: a BLAS or OpenMP runtime is loaded by the import of an extension module, and a
+    limit once set stays set.
     """
-    global _LIMITED_WITH
-    n_libs = _loaded_libraries()
-    if n_libs is None or n_libs != _LIMITED_WITH:
-        from threadpoolctl import threadpool_limits
-
+    global _LIMITED_AT
+    if len(sys.modules) != _LIMITED_AT:
         threadpool_limits(1)
-        _LIMITED_WITH = _loaded_libraries()
+        _LIMITED_AT = len(sys.modules)
     if "torch" in sys.modules:
         import torch
 
@@ -134,13 +106,13 @@ def execute_task(task: Task) -> TaskResult:
     """Run one task; never raises for a fault of the estimator or dataset (it becomes a ``failed`` result)."""
     versions = software_versions()
     try:
-        _limit_threads()
+        limit_threads()
         td = task_data(task)  # the public way to get exactly this data and split (issue 13)
         data, split, fit_idx, test_idx = td.data, td.split, td.fit_idx, td.test_idx
         truth, a0, a1 = data.truth
         cls = import_object(task.estimator_target)
         est = cls(**task.estimator_params, random_state=task.random_state)
-        _limit_threads()  # an estimator module may have imported torch just now
+        limit_threads()  # an estimator module may have imported torch just now
         t0 = time.perf_counter()
         tuning = None
         if task.tuning_json:  # tuned task: select on validation rows of the fit rows only, then refit (issue 16)

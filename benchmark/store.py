@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Store", "StoreError", "StoreLocked", "TaskResult", "label_conflicts", "split_conflicting_labels",
-           "store_layout", "check_result_names", "describe_configuration", "SCHEMA_VERSION"]
+           "store_layout", "check_result_names", "describe_configuration", "SCHEMA_VERSION", "unpack_predictions"]
 
 #: The layout this catebench reads and writes (the ``schema`` row of the ``meta`` table).
 SCHEMA_VERSION = "1"
@@ -242,7 +242,8 @@ def _pack(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def _unpack(blob: bytes) -> dict[str, np.ndarray]:
+def unpack_predictions(blob: bytes) -> dict[str, np.ndarray]:
+    """The arrays of one ``predictions`` blob as stored (``mu0_hat``, ``mu1_hat``, ``fit_idx``, ``test_idx``)."""
     with np.load(io.BytesIO(blob)) as z:
         return {k: z[k] for k in z.files}
 
@@ -479,7 +480,7 @@ class Store:
         row = self._conn.execute("SELECT data FROM predictions WHERE key = ?", (key,)).fetchone()
         if row is None:
             raise KeyError(f"no stored predictions for task {key!r}.")
-        return _unpack(row[0])
+        return unpack_predictions(row[0])
 
     @_sqlite_errors("read")
     def __len__(self) -> int:

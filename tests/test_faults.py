@@ -90,7 +90,7 @@ def test_in_task_faults_inline(tmp_path, fault_path):
 
 @pytest.mark.slow
 def test_sigkill_driver_and_resume_equals_uninterrupted_run(tmp_path):
-    from catebench.benchmark.studies.kill_resume import CONFIG, N_TASKS, compare_stores, draw_kill_point, run_cli, trial
+    from studies.kill_resume import CONFIG, N_TASKS, compare_stores, draw_kill_point, run_cli, trial
 
     config = tmp_path / "kr.toml"
     config.write_text(CONFIG)

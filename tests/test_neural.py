@@ -283,7 +283,7 @@ def test_cfr_wass_penalty_reduces_imbalance():
 @pytest.mark.slow
 def test_ihdp_fit_sanity():
     """One IHDP replication (672 fit rows), defaults, one thread: far better than a constant. (Fit time is a
-    benchmark, not a test: ``python -m catebench.benchmark.studies.perf``.)"""
+    benchmark, not a test: ``python -m studies.perf``.)"""
     from catebench.datasets.ihdp import IHDP
     from catebench.datasets.splits import get_split, split_indices
 

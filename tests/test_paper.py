@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,9 @@ import pytest
 from catebench.benchmark import paper
 from catebench.benchmark.cli import main as cli_main
 from catebench.benchmark.paper import FAILS, HOLDS, MAIN, TEACHER, UNTESTABLE
+from catebench.benchmark.paper import measurements, options
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # ---- planning --------------------------------------------------------------------------------------------------
@@ -117,7 +122,7 @@ def test_claims_untestable_without_measurements_or_with_few_datasets():
     res = _results({MAIN: np.array([1.0, 2.0, 1.5]), "t-learner": np.array([1.2, 1.1, 1.6])})
     c = _claims(res)
     assert c["sota"].verdict == UNTESTABLE  # not first, not significantly beaten with 3 datasets
-    assert c["gradvar"].verdict == UNTESTABLE and "did not run" in c["gradvar"].why
+    assert c["gradvar"].verdict == UNTESTABLE and c["gradvar"].evidence == []  # nothing measured, no evidence
     assert c["one_step"].verdict == UNTESTABLE
     c = _claims(_results({"t-learner": np.ones(5), "s-learner": np.ones(5) * 2}))
     assert all(v.verdict == UNTESTABLE for v in c.values())
@@ -126,7 +131,9 @@ def test_claims_untestable_without_measurements_or_with_few_datasets():
 def test_gradvar_ci_straddling_one_cannot_decide():
     c = _claims(_results({"t-learner": np.ones(3)}),
                 {"gradvar": {"ratio": 1.2, "ci_low": 0.8, "ci_high": 1.6, "ipw_total_var": 1.2, "rand_total_var": 1.0}})
-    assert c["gradvar"].verdict == UNTESTABLE and "includes 1" in c["gradvar"].why
+    assert c["gradvar"].verdict == UNTESTABLE
+    lifted = {"gradvar": {"ratio": 1.2, "ci_low": 1.05, "ci_high": 1.6, "ipw_total_var": 1.2, "rand_total_var": 1.0}}
+    assert _claims(_results({"t-learner": np.ones(3)}), lifted)["gradvar"].verdict == HOLDS  # same ratio, CI above 1
 
 
 def test_write_paper_draws_the_study_figures(tmp_path):
@@ -156,8 +163,14 @@ def test_write_paper_draws_the_study_figures(tmp_path):
         for ext in ("png", "svg"):
             assert (out / "figures" / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
     page = (out / "index.html").read_text()
-    srcs = re.findall(r'<img[^>]* src="([^"]+)"', page)
-    assert len(srcs) == 6 and "data:" not in page and all((out / s).is_file() for s in srcs), srcs
+    srcs = re.findall(r'<img [^>]*src="([^"]+)"', page)
+    assert sorted(srcs) == sorted(f"figures/{stem}.png" for stem in (
+        "winrates_best", "winrate_matrix_acic2016_pehe_out", "winrate_matrix_ihdp_pehe_out", "toy", "sampling_time",
+        "gradient_variance"))  # relative links to the PNGs beside the page, nothing embedded
+    assert all((out / src).is_file() for src in srcs) and "base64" not in page
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    paper.write_paper(res, out, command="test", studies=studies, n_boot=200)  # the same numbers again
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # not a byte changes
 
 
 # ---- the smoke run ---------------------------------------------------------------------------------------------
@@ -189,23 +202,96 @@ def test_smoke_run_writes_every_output_and_resumes(shared, tmp_path, capsys):
     assert set(tasks.loc[tasks["dataset"] == "acic2016", "n_test"]) == {960}  # 20 % of 4802 rows, row order
     claims = json.loads((out / "claims.json").read_text())
     assert [c["key"] for c in claims] == ["sota", "winrate", "gradvar", "one_step"]
-    assert all(c["verdict"] in (HOLDS, FAILS, UNTESTABLE) for c in claims)
-    md = (out / "claims.md").read_text()
-    assert md.count("**Verdict:") == 4 and "Decision rule" in md
-    assert "ACIC 2016" in (out / "tables.md").read_text() and "% best" in (out / "tables.md").read_text()
+    assert all(c["verdict"] in (HOLDS, FAILS, UNTESTABLE) and c["rule"] for c in claims)
+    by_key = {c["key"]: c for c in claims}
+    assert by_key["gradvar"]["verdict"] == UNTESTABLE and by_key["gradvar"]["evidence"] == []  # --studies skip
     # a second run resumes: every task is already in the store
-    capsys.readouterr()
     assert cli_main(argv) == 0
-    assert "8 tasks planned, 8 already in the store, 0 ran ok" in capsys.readouterr().out
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     assert [r["event"] for r in runs] == ["started", "finished", "started", "finished"]
+    assert (runs[-1]["planned"], runs[-1]["skipped"], runs[-1]["ok"]) == (8, 8, 0)
+    # without the store, --report-only writes the tables from the tasks.csv beside them (6 significant digits)
+    table_before, tasks_before = pd.read_csv(out / "table_pehe.csv"), (out / "tasks.csv").read_bytes()
+    store.unlink()
+    assert cli_main([*argv, "--report-only"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "table_pehe.csv"), table_before, rtol=1e-4)
+    assert (out / "tasks.csv").read_bytes() == tasks_before
 
 
 def test_cli_rejects_bad_values(capsys):
     assert cli_main(["paper", "--settings", "3-1", "--report-only"]) == 2
-    assert "--settings: range '3-1' runs backwards" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--settings" in err and "'3-1'" in err  # names the option and the bad value
     assert cli_main(["paper", "--estimators", "nope", "--report-only", "--families", "ihdp"]) == 2
-    assert "'nope' matches no registered estimator" in capsys.readouterr().err
+    assert "'nope'" in capsys.readouterr().err
+
+
+# ---- a subset run never writes over the full run's results --------------------------------------------------
+
+
+def _paper_args(*argv: str):
+    import argparse
+
+    p = argparse.ArgumentParser()
+    options.add_arguments(p)
+    return p.parse_args(list(argv))
+
+
+def test_subset_reasons_name_every_shortfall_and_none_for_the_full_protocol(tmp_path, monkeypatch):
+    monkeypatch.setenv("CATEBENCH_DATA", str(tmp_path))  # no ACIC 2016 files: offline settings 1-10
+    full = _paper_args("--families", "ihdp,acic2018,acic2016")
+    plan = paper.build_plan(families="ihdp", estimators="t-learner-linear")  # a plan without ACIC 2016
+    assert paper.subset_reasons(full, plan) == []
+    small = _paper_args("--settings", "1-2", "--replications", "2", "--estimators", "t-learner-linear",
+                        "--quick-studies", "--families", "acic2016,ihdp")
+    reasons = paper.subset_reasons(small, plan)
+    assert len(reasons) == 5 and [r.split()[0] for r in reasons] == [
+        "--families", "--settings", "--replications", "--estimators", "--quick-studies"]
+    offline = paper.build_plan(families="acic2016", estimators="t-learner-linear")
+    assert len(paper.subset_reasons(_paper_args(), offline)) == 1  # settings 1-10 only, without the files
+
+
+def test_a_subset_run_refuses_the_full_runs_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # results/paper of this folder plays the committed one
+    monkeypatch.setenv("CATEBENCH_DATA", str(tmp_path))
+    committed = tmp_path / "results" / "paper"
+    committed.mkdir(parents=True)
+    record = json.dumps({"event": "started", "started": "then", "n_jobs": 2, "load_before": [0.0], "command": "x"})
+    (committed / "runs.jsonl").write_text(record + "\n")
+    small = ["paper", "--families", "ihdp", "--replications", "1", "--estimators", "t-learner-linear", "--executor",
+             "inline", "--studies", "skip", "--n-boot", "200", "--no-progress"]
+    assert cli_main(small) == 2
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "--out" in err  # the refusal names the ways out
+    assert [p.name for p in committed.iterdir()] == ["runs.jsonl"]
+    assert (committed / "runs.jsonl").read_text() == record + "\n"  # nothing written, nothing run
+    assert not (tmp_path / "results" / "paper" / "store.sqlite").exists()
+    assert cli_main([*small, "--out", "elsewhere", "--store", "elsewhere/store.sqlite"]) == 0  # another folder
+    assert (tmp_path / "elsewhere" / "table_pehe.csv").is_file()
+    assert cli_main([*small, "--overwrite"]) == 0  # asked for explicitly
+    assert (committed / "table_pehe.csv").is_file()
+
+
+def test_help_gives_the_committed_budgets_projection_and_an_example(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["paper", "--help"])
+    text = capsys.readouterr().out
+    budget = pd.read_csv(ROOT / "results" / "paper" / "budget.csv")
+    s = int(round(budget["full_cpu_s"].sum(skipna=True) / 2))  # the default 2 workers
+    assert f"{s // 3600} h {s % 3600 // 60:02d} min" in text
+    assert options.EXAMPLE in text
+    assert options.projected_full_run_seconds(ROOT / "results" / "paper" / "budget.csv", 4) == pytest.approx(s / 2,
+                                                                                                              abs=1)
+
+
+def test_the_core_imports_no_study():
+    """``studies/`` is not installed: nothing under benchmark/ (nor estimators/, datasets/) may import it."""
+    for folder in ("benchmark", "estimators", "datasets"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+                assert not any(n == "studies" or n.startswith("studies.") for n in names), path
 
 
 def test_family_tables_with_staged_coverage():
@@ -221,9 +307,8 @@ def test_family_tables_with_staged_coverage():
     for t in tabs:
         assert t["frame"]["best_pehe_out_pct"].sum() == pytest.approx(100.0)
     md = paper.format_family_table("acic2016", tabs[0], [MAIN])
-    assert "6 of the 10 settings in the store" in md and "x-learner (2 of 6)" in md
-    sota = _claims(res)["sota"]
-    assert "x-learner (2 of 6)" in " ".join(sota.evidence)  # left out of the claim, and said so
+    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + 3 and sum(r.startswith(f"| **{MAIN}** |") for r in rows) == 1  # header, 3 estimators
 
 
 def test_manifest_check_names_a_damaged_file(shared, tmp_path):
@@ -268,19 +353,62 @@ def test_drop_stale_keeps_only_current_parameter_keys():
                            "finished_at": "2025-01-01"}])
     kept, n, notes = paper.drop_stale(old, seed=0)
     assert set(kept["key"]) == {"old0", "old1"} and n == 1
-    assert len(notes) == 1 and "kind 's' (default now 't')" in notes[0]
+    assert len(notes) == 1 and "'s'" in notes[0] and "'t'" in notes[0]  # the stored value and today's default
+
+
+# ---- the IWDD measurements (python -m studies.paper) -------------------------------------------------------
+
+
+def _write_measurements(out, quick=False):
+    sdir = out / "studies"
+    sdir.mkdir(parents=True)
+    for name in measurements.MEASUREMENTS:
+        (sdir / f"{name}.json").write_text(json.dumps({"summary": name, "quick": quick, "measured": "then"}))
+
+
+def test_measurements_are_read_from_the_study_files(tmp_path, monkeypatch):
+    _write_measurements(tmp_path)
+    got = measurements.read_measurements(tmp_path, "auto")
+    assert {k: v["summary"] for k, v in got.items()} == {"speed": "speed", "gradvar": "gradvar", "toy": "toy"}
+    assert all("error" in v for v in measurements.read_measurements(tmp_path, "skip").values())
+    # without a clone's studies/ folder: auto says how to measure, run refuses with that command
+    monkeypatch.setattr(measurements, "source_root", lambda: None)
+    got = measurements.read_measurements(tmp_path, "auto", quick=True)  # the files are not quick ones
+    assert all("python -m studies.paper" in v["error"] for v in got.values())
+    with pytest.raises(RuntimeError, match="python -m studies.paper"):
+        measurements.read_measurements(tmp_path, "run")
+    with pytest.raises(ValueError, match="'sometimes'"):
+        measurements.read_measurements(tmp_path, "sometimes")
 
 
 @pytest.mark.slow
-def test_quick_studies_measure_or_say_why(tmp_path):
-    """The three IWDD measurements at smoke-test sizes: each either measures or records why it did not."""
-    res = paper.run_studies(tmp_path, "run", quick=True)
-    assert set(res) == {"speed", "gradvar", "toy"}
+def test_quick_measurements_measure_and_are_reused(tmp_path):
+    """The three IWDD measurements at smoke-test sizes: each must measure (an error fails the test)."""
+    from studies.paper import measure
+
+    res = measure(tmp_path, ["speed", "gradvar", "toy"], quick=True)
+    assert {k: v.get("error") for k, v in res.items()} == {"speed": None, "gradvar": None, "toy": None}
     sp = res["speed"]
-    assert "error" not in sp, sp.get("error")
-    assert len(sp["one_step"]) == len(sp["heun"]) == 3 and sp["ratio"] > 0
-    for name in ("gradvar", "toy"):
-        assert "error" in res[name] or res[name].get("summary"), res[name]
-    assert json.loads((tmp_path / "studies" / "speed.json").read_text())["quick"] is True
-    again = paper.run_studies(tmp_path, "auto", quick=True)  # auto: reuses what was measured
-    assert again["speed"]["measured"] == sp["measured"]
+    assert len(sp["one_step"]) == len(sp["heun"]) == 3 and (sp["units"], sp["draws"]) == (50, 10)
+    assert sp["ratio"] == pytest.approx(np.median(sp["heun"]) / np.median(sp["one_step"]))
+    assert sp["ratio"] > 1  # 99 network calls per draw against 1
+    g = res["gradvar"]
+    assert g["n_batches"] == 20 and g["ci_low"] <= g["ratio"] <= g["ci_high"]
+    assert g["ratio"] == pytest.approx(g["ipw_total_var"] / g["rand_total_var"])
+    t = res["toy"]
+    assert Path(t["figure"]).is_file() and len(t["w1_rows"]) == 16  # 4 methods x 4 panels
+    again = measurements.read_measurements(tmp_path, "auto", quick=True)  # auto: reuses what was measured
+    assert {k: v["measured"] for k, v in again.items()} == {k: v["measured"] for k, v in res.items()}
+
+
+def test_iwdd_family_in_stores_written_before_the_namespace():
+    res = pd.DataFrame({"estimator": ["iwdd-rand", "diffusion-teacher", "t-learner", "iwdd-ipw"],
+                        "estimator_target": ["estimators.iwdd:IWDD", "catebench.estimators.iwdd:DiffusionTeacher",
+                                             "estimators.meta:MetaLearner", "catebench.estimators.iwdd.estimator:IWDD"]})
+    assert paper.iwdd_family(res) == ["diffusion-teacher", "iwdd-ipw", "iwdd-rand"]
+
+
+def test_the_source_tree_is_found_from_anywhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert measurements.source_root() == ROOT
+    assert options.committed_budget() == ROOT / "results" / "paper" / "budget.csv"

@@ -57,10 +57,10 @@ def test_package_names_still_resolve_lazily():
 
     from catebench.estimators.base import CATEEstimator
 
-    assert estimators.CATEEstimator is CATEEstimator
-    assert datasets.get_split("90/10").name == "90/10"
+    assert catebench.estimators.CATEEstimator is CATEEstimator
+    assert catebench.datasets.get_split("90/10").name == "90/10"
     with pytest.raises(AttributeError, match="no_such_name"):
-        estimators.no_such_name  # noqa: B018
+        catebench.estimators.no_such_name  # noqa: B018
 
 
 def _lazy_plugin(tmp_path: Path) -> Path:
@@ -133,9 +133,9 @@ def test_list_reads_plugins_without_importing_them_and_imports_on_use(tmp_path):
     assert (tmp_path / "imported.txt").exists()
 
 
-# ---- the perf study's pieces (benchmark/studies/perf.py) ------------------------------------------------------
+# ---- the perf study's pieces (studies/perf.py) ------------------------------------------------------
 def test_fit_exponent_recovers_a_power_law():
-    from catebench.benchmark.studies.perf import fit_exponent
+    from studies.perf import fit_exponent
 
     n = np.array([1000, 4000, 16000])
     assert fit_exponent(n, 3e-4 * n**1.5) == pytest.approx(1.5)
@@ -143,7 +143,7 @@ def test_fit_exponent_recovers_a_power_law():
 
 
 def test_noop_estimator_conforms():
-    from catebench.benchmark.studies.perf import NoOp
+    from studies.perf import NoOp
     from catebench.estimators.checks import iter_checks
 
     for check in iter_checks(NoOp()):
@@ -154,7 +154,7 @@ def test_noop_estimator_conforms():
 def test_cost_curves_measure_cache_and_stop_at_the_cap(tmp_path):
     import pandas as pd
 
-    from catebench.benchmark.studies.perf import cost_curves, exponents
+    from studies.perf import cost_curves, exponents
 
     csv = tmp_path / "cost.csv"
     kw = dict(n_sizes=[200, 400], d_sizes=[3], n_for_d=200, d_for_n=4, cap=60.0, wall_cap=3.0, csv_path=csv)
@@ -176,33 +176,50 @@ def test_cost_curves_measure_cache_and_stop_at_the_cap(tmp_path):
 def test_board_split_sums_task_seconds_per_estimator(tmp_path):
     from catebench.benchmark.config import config_from_dict
     from catebench.benchmark.runner import run
-    from catebench.benchmark.studies.perf import board_split
+    from studies.perf import board_split
 
     store = str(tmp_path / "b.sqlite")
     cfg = config_from_dict({"name": "b", "seed": 0, "n_jobs": 1, "executor": "inline", "store": store,
                             "datasets": [{"name": "ihdp", "replications": 2}],
-                            "estimators": [{"name": "t-learner-linear"}, {"name": "catebench.benchmark.studies.perf:NoOp"}]})
+                            "estimators": [{"name": "t-learner-linear"}, {"name": "studies.perf:NoOp"}]})
     run(cfg, progress=False)
     b = board_split(store).set_index("estimator")
     assert list(b["tasks"]) == [2, 2] and b["share"].sum() == pytest.approx(1.0)
     assert (b["total_s_sum"] >= b["fit_s_sum"] + b["predict_s_sum"] - 1e-9).all()
-    assert b.loc["t-learner-linear", "total_s_sum"] > b.loc["catebench.benchmark.studies.perf:NoOp", "total_s_sum"]
+    assert b.loc["t-learner-linear", "total_s_sum"] > b.loc["studies.perf:NoOp", "total_s_sum"]
 
 
-def test_summary_states_the_one_process_board_ratio(tmp_path):
-    """The `wall` part's CSV becomes a summary section with the current / old ratios of wall and CPU time, and the
-    wall ratio without the distributional-metric sampling the old commit did not do."""
+def test_wall_part_ratios_and_summary(tmp_path):
+    """The `wall` part's rows give current / old ratios of wall and CPU time, and the wall ratio without the
+    distributional-metric sampling the old commit did not do; the summary shows those numbers."""
     import pandas as pd
 
-    from catebench.benchmark.studies.perf import write_summary
+    from studies.perf import wall_ratios, write_summary
 
-    pd.DataFrame([
-        {"code": "ec1d233", "replications": 10, "estimators": 18, "wall_s": 2000.0, "cpu_s": 1900.0, "sample_s": 0.0,
+    w = pd.DataFrame([
+        {"code": "abc1234", "replications": 10, "estimators": 18, "wall_s": 2000.0, "cpu_s": 1900.0, "sample_s": 0.0,
          "load_avg_1min": 1.0, "load_avg_1min_after": 1.1, "measured_utc": "x", "summary": "old"},
         {"code": "current", "replications": 10, "estimators": 18, "wall_s": 1100.0, "cpu_s": 1140.0, "sample_s": 100.0,
          "load_avg_1min": 1.0, "load_avg_1min_after": 1.1, "measured_utc": "x", "summary": "new"},
-    ]).to_csv(tmp_path / "board_wall.csv", index=False)  # fmt: skip
+    ])  # fmt: skip
+    r = wall_ratios(w)
+    assert r["wall"] == pytest.approx(0.55) and r["cpu"] == pytest.approx(0.6)
+    assert r["sample_s"] == 100.0 and r["wall_without_sampling"] == pytest.approx(0.5)
+    assert (r["old_code"], r["estimators"], r["replications"]) == ("abc1234", 18, 10)
+    assert wall_ratios(w[w.code == "current"]) is None  # nothing to compare with
+    w.to_csv(tmp_path / "board_wall.csv", index=False)
     text = write_summary(tmp_path)
-    assert "one process, report included" in text
-    assert "Wall time current / old = **0.550x**" in text and "CPU time **0.600x**" in text
-    assert "100.0 s (from `sample_s`)" in text and "took **0.500x** its wall time" in text  # without the sampling
+    for number in ("0.550", "0.600", "100.0", "0.500"):
+        assert number in text
+
+
+def test_old_commit_comes_from_the_committed_runs_or_must_be_given():
+    from studies.perf import recorded_old_commit
+
+    meta = {"compare": [{"command": "a", "old_commit": "abc1234"}], "wall": [{"command": "b", "old_commit": "def5678"}]}
+    assert recorded_old_commit(meta, ["wall"]) == "def5678"
+    assert recorded_old_commit(meta, ["compare", "wall"]) == "abc1234"
+    with pytest.raises(SystemExit, match="--old-commit"):
+        recorded_old_commit({"cli": [{"command": "c"}]}, ["wall"])
+    committed = json.loads((Path(__file__).resolve().parents[1] / "results" / "perf" / "runs.json").read_text())
+    assert recorded_old_commit(committed, ["wall"])  # the committed results record theirs

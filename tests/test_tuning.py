@@ -237,7 +237,7 @@ def test_cli_tune_runs_and_resumes(tmp_path, capsys):
 
 
 def test_oracle_refits_every_candidate_and_reproduces_the_stored_rows(tmp_path):
-    from catebench.benchmark.studies.tuning_ihdp import CRITERIA_CSV, criteria_section, oracle_section, run_oracle
+    from studies.tuning_ihdp import CRITERIA_CSV, criteria_section, oracle_section, run_oracle
 
     store = Store(tmp_path / "s.sqlite")
     runner.run(_config([{"name": "s-learner"}], tune=3, criterion="nn-pehe"), store, progress=False)

@@ -555,3 +555,73 @@ class IWDD(_DiffusionBase):
         return {"width": 16, "n_blocks": 1, "teacher_steps": 30, "teacher_patience": 25, "distill_steps": 10,
                 "distill_check_every": 5, "batch_size": 64, "n_predict_samples": 8, "warm_start_steps": 20,
                 "device": "cpu"}
+
+    def generator_gradients(self, X: Any, t: Any, n_batches: int, adjustments: tuple[str, ...] = ("ipw", "rand"),
+                            batch_size: int = 256, fake_steps: int = 300, seed: int = 1) -> tuple[dict, dict]:
+        """Minibatch gradients of the SiD generator loss at the fitted state, one set per adjustment.
+
+        A copy of the teacher is trained as the fake score net of the frozen generator (``fake_steps`` Adam steps,
+        lr 1e-3, on generator draws at observed and randomized conditions in turn; generator seed ``seed``), so
+        every adjustment's gradients are taken at the same, sensible state; then ``n_batches`` minibatches of
+        ``batch_size`` training rows per adjustment (each adjustment from seed ``seed + 1``). The fitted estimator
+        is not changed.
+
+        Parameters
+        ----------
+        X, t : the (n, d) covariates and (n,) treatments ``fit`` received.
+
+        Returns
+        -------
+        grads : dict adjustment -> (n_batches, n_params) float64 array
+        info : dict with ``max_weight``, the largest stabilised IPW weight of the training rows (nan without IPW
+            weights: ``"ipw"`` gradients need ``adjustment="ipw"`` or ``teacher_weighting="ipw"``).
+        """
+        import copy
+
+        from ..base import validate_X
+        from .distill import draw_conditions, generator_loss
+        from .edm import edm_loss
+
+        X = validate_X(X, self._fitted_features())
+        t = np.asarray(t, dtype=float)
+        if len(t) != len(X) or len(X) <= int(np.max(self.train_idx_)):
+            raise ValueError(f"X and t must be the {len(self.train_idx_) + len(self.val_idx_)} rows fit received; "
+                             f"got {len(X)} and {len(t)}.")
+        bad = [a for a in adjustments if a not in ADJUSTMENTS]
+        if bad:
+            raise ValueError(f"adjustments must be among {ADJUSTMENTS}; got {bad}.")
+        if "ipw" in adjustments and self.weights_ is None:
+            raise ValueError("'ipw' gradients need IPW weights: fit with adjustment='ipw' or teacher_weighting='ipw'.")
+        tr = self.train_idx_
+        x, z = self._scaled(X[tr]), to_tensor(t[tr], self.device_)
+        p1 = float(t[tr].mean())
+        weights = None if self.weights_ is None else to_tensor(self.weights_[tr], self.device_)
+        G, fake = copy.deepcopy(self.generator_), copy.deepcopy(self.teacher_)
+        for p in fake.parameters():
+            p.requires_grad_(True)
+        gen = torch.Generator(device=self.device_).manual_seed(int(seed))
+        opt = torch.optim.Adam(fake.parameters(), lr=1e-3, betas=(0.0, 0.999))
+        sigma_init = float(self.sigma_init)
+        for i in range(int(fake_steps)):
+            cond, _ = draw_conditions("rand" if i % 2 else "plain", x, z, None, p1, int(batch_size), gen)
+            with torch.no_grad():
+                yg = generate(G, cond, gen, sigma_init)
+            loss = edm_loss(fake, yg, cond, gen).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        for p in fake.parameters():
+            p.requires_grad_(False)
+        for p in G.parameters():
+            p.requires_grad_(True)
+        grads = {}
+        for adj in adjustments:
+            g_gen = torch.Generator(device=self.device_).manual_seed(int(seed) + 1)
+            rows = []
+            for _ in range(int(n_batches)):
+                cond, w = draw_conditions(adj, x, z, weights, p1, int(batch_size), g_gen)
+                G.zero_grad(set_to_none=True)
+                generator_loss(G, self.teacher_, fake, cond, w, g_gen, float(self.alpha), sigma_init).backward()
+                rows.append(torch.cat([p.grad.reshape(-1) for p in G.parameters()]).clone())
+            grads[adj] = torch.stack(rows).double().cpu().numpy()
+        return grads, {"max_weight": float("nan") if weights is None else float(weights.max())}

@@ -1,5 +1,5 @@
 """Performance study: CLI latency, runner overhead per task, cost curves of every estimator, sampling speed, and
-the default board's time split by estimator (issue 14).
+the default board's time split by estimator.
 
 Parts (``--parts``, default all; each writes its CSV/JSON into ``--out``, and ``summary.md`` is rebuilt from
 whatever is there, so parts can be run, rerun and resumed separately):
@@ -35,25 +35,25 @@ whatever is there, so parts can be run, rerun and resumed separately):
     The default board's time split by estimator: sum and median of fit + predict seconds per estimator from a
     store (``--board-store``; default: the store of the ``compare`` part's current-code run).
 ``compare``
-    Today's code vs commit ``--old-commit`` (default ec1d233, the code issue 14 was measured against), side by
+    Today's code vs commit ``--old-commit`` (default: the one ``runs.json`` in ``--out`` records), side by
     side: the old tree (``git archive`` into the cache folder, run with the same venv) and the current tree each run
-    ``catebench run default --estimators <the 18 estimators of ec1d233> --executor inline --n-jobs 1`` on IHDP
+    ``catebench run default --estimators <the 18 estimators of the old commit> --executor inline --n-jobs 1`` on IHDP
     replication 1, then 2, ... (``--replications``), old and current running at the same time, one process each, so
     both see the same machine load; wall and CPU time of each run are recorded. Compared: the task seconds per estimator from the two stores (fit + predict, plus the
     sampling for distributional metrics that only the current code does), and the wall time of the runs.
 
 ``wall``
-    The issue's own yardstick, as a user runs it: for the old commit and the current tree at the same time, one
-    process each, ``catebench run default --estimators <the 18 estimators of ec1d233> --replications R --executor
+    The board as a user runs it: for the old commit and the current tree at the same time, one
+    process each, ``catebench run default --estimators <the 18 estimators of the old commit> --replications R --executor
     inline --n-jobs 1`` into a fresh store and then ``catebench report`` on it (one torch/BLAS thread); the wall and
     CPU time of the whole (run + report, interpreter start-up and imports included once) is recorded per code
     (``board_wall.csv``).
 
 Run (what made the committed ``results/perf/``: see ``summary.md`` for the exact commands and machine load)::
 
-    python -m catebench.benchmark.studies.perf                      # everything, default sizes
-    python -m catebench.benchmark.studies.perf --parts cost --n-sizes 1000,4000,16000 --cap 60
-    python -m catebench.benchmark.studies.perf --parts summary      # rebuild summary.md and the figure from the CSVs
+    python -m studies.perf                      # everything, default sizes
+    python -m studies.perf --parts cost --n-sizes 1000,4000,16000 --cap 60
+    python -m studies.perf --parts summary      # rebuild summary.md and the figure from the CSVs
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ from catebench.estimators.base import CATEEstimator
 __all__ = ["NoOp", "cli_latency", "runner_overhead", "cost_curves", "fit_exponent", "sampling_ratio", "board_split",
            "main"]  # fmt: skip
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"}  # fmt: skip
 PARTS = ("cli", "overhead", "cost", "sampling", "compare", "board", "wall")
@@ -148,7 +148,7 @@ def _overhead_config(n_tasks: int, executor: str, store: str):
     return config_from_dict({
         "name": f"perf-overhead-{executor}", "seed": 0, "seeds": seeds, "n_jobs": 1, "executor": executor,
         "store": store, "datasets": [{"name": "ihdp", "replications": 10}],
-        "estimators": [{"name": "catebench.benchmark.studies.perf:NoOp"}],
+        "estimators": [{"name": "studies.perf:NoOp"}],
     })  # fmt: skip
 
 
@@ -193,7 +193,7 @@ def reference_fit(name: str = "tarnet", repeats: int = 3) -> dict:
     63/27/10 fit rows; predictions on every row), in this process with one thread: the yardstick the runner's
     overhead is compared with, measured right after it. TARNet is the median built-in on the default board."""
     from catebench.benchmark.registry import ESTIMATORS
-    from catebench.benchmark.runner import _limit_threads
+    from catebench.benchmark.runner import limit_threads
     from catebench.datasets.ihdp import IHDP
     from catebench.datasets.splits import get_split, split_indices
 
@@ -202,7 +202,7 @@ def reference_fit(name: str = "tarnet", repeats: int = 3) -> dict:
     wall, cpu = [], []
     for r in range(repeats):
         est = ESTIMATORS.create(name, random_state=r)
-        _limit_threads()
+        limit_threads()
         t0, c0 = time.perf_counter(), time.process_time()
         est.fit(data.X[fit_idx], data.t[fit_idx], data.y[fit_idx])
         est.predict(data.X)
@@ -218,6 +218,8 @@ def _fingerprint(target: str) -> str:
     """Hash of the estimator's own source (module or package) and the shared estimator helpers."""
     module = target.partition(":")[0]
     parts = module.split(".")
+    if parts[0] == "catebench":  # catebench.estimators.x lives in the folder estimators/x
+        parts = parts[1:]
     base = ROOT.joinpath(*parts)
     files = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
     if len(parts) > 2:  # catebench.estimators.neural.tarnet: the whole sub-package
@@ -230,50 +232,62 @@ def _fingerprint(target: str) -> str:
     return h.hexdigest()[:12]
 
 
-_WORKER = r"""
-import json, os, sys, time
-spec = json.loads(sys.argv[1])
-from catebench.benchmark.registry import ESTIMATORS
-from catebench.benchmark.runner import _limit_threads
-from catebench.datasets.synthetic import Synthetic
-entry = ESTIMATORS.get(spec["estimator"])
-entry.load()
-_limit_threads()
-def status_kb(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1])
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field):
+                return int(line.split()[1])
     return -1
-for n, d in spec["points"]:
-    data = Synthetic(n=n, d=d).load(1)
-    est = entry.create(random_state=0)
-    try:
-        open("/proc/self/clear_refs", "w").write("5")  # reset the peak RSS (Linux >= 4.0)
-        reset = True
-    except OSError:
-        reset = False
-    rss0 = status_kb("VmRSS:")
-    print(json.dumps({"n": n, "d": d, "event": "start"}), flush=True)
-    t0, c0 = time.perf_counter(), time.process_time()
-    est.fit(data.X, data.t, data.y)
-    t1, c1 = time.perf_counter(), time.process_time()
-    mu0, mu1 = est.predict(data.X)
-    t2, c2 = time.perf_counter(), time.process_time()
-    hwm = status_kb("VmHWM:")
-    print(json.dumps({"n": n, "d": d, "event": "done", "fit_s": t1 - t0, "predict_s": t2 - t1,
-                      "fit_cpu_s": c1 - c0, "predict_cpu_s": c2 - c1,
-                      "rss_before_mb": rss0 / 1024, "peak_rss_mb": hwm / 1024, "peak_reset": reset}), flush=True)
-"""
+
+
+def cost_worker(estimator: str, points: list[tuple[int, int]]) -> None:
+    """The child process of :func:`_run_points` (``python -m studies.perf --worker SPEC``): fit and predict
+    ``estimator`` at each (n, d) point in turn, printing one JSON line when a point starts and one with its
+    seconds and peak memory when it is done."""
+    from catebench.benchmark.registry import ESTIMATORS
+    from catebench.benchmark.runner import limit_threads
+    from catebench.datasets.synthetic import Synthetic
+
+    entry = ESTIMATORS.get(estimator)
+    entry.load()
+    limit_threads()
+    for n, d in points:
+        data = Synthetic(n=n, d=d).load(1)
+        est = entry.create(random_state=0)
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")  # reset the peak RSS (Linux >= 4.0)
+            reset = True
+        except OSError:
+            reset = False
+        rss0 = _status_kb("VmRSS:")
+        print(json.dumps({"n": n, "d": d, "event": "start"}), flush=True)
+        t0, c0 = time.perf_counter(), time.process_time()
+        est.fit(data.X, data.t, data.y)
+        t1, c1 = time.perf_counter(), time.process_time()
+        est.predict(data.X)
+        t2, c2 = time.perf_counter(), time.process_time()
+        hwm = _status_kb("VmHWM:")
+        print(json.dumps({"n": n, "d": d, "event": "done", "fit_s": t1 - t0, "predict_s": t2 - t1,
+                          "fit_cpu_s": c1 - c0, "predict_cpu_s": c2 - c1, "rss_before_mb": rss0 / 1024,
+                          "peak_rss_mb": hwm / 1024, "peak_reset": reset}), flush=True)  # fmt: skip
+
+
+def _child_env(tree: Path) -> dict:
+    """The environment of a child process that runs the code of source tree ``tree``: one thread, ``tree`` first on
+    the path (the rest of the path kept)."""
+    path = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, **ONE_THREAD, "PYTHONPATH": path, "PYTHONWARNINGS": "ignore"}
 
 
 def _run_points(estimator: str, points: list[tuple[int, int]], cap: float, on_row, gate=None) -> None:
     """Run ``points`` in order in one child process; a point past ``cap`` kills it (reported ``over cap``), and so
     does a point for which ``gate(n, d)`` gives a reason to skip it (reported with that reason); either ends the
     sweep."""
-    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
     errf = tempfile.TemporaryFile(mode="w+")  # not a pipe: chatty libraries must not block the child
-    proc = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps({"estimator": estimator, "points": points})],
-                            stdout=subprocess.PIPE, stderr=errf, text=True, env=env, cwd=ROOT)  # fmt: skip
+    spec = json.dumps({"estimator": estimator, "points": points})
+    proc = subprocess.Popen([sys.executable, "-m", "studies.perf", "--worker", spec], stdout=subprocess.PIPE,
+                            stderr=errf, text=True, env=_child_env(ROOT), cwd=ROOT)  # fmt: skip
     import selectors
 
     sel = selectors.DefaultSelector()
@@ -499,37 +513,29 @@ def plot_cost(df, out: Path) -> None:
 
 # ---- sampling -----------------------------------------------------------------------------------------------
 def sampling_ratio(draws: int = 20, repeats: int = 3) -> dict:
-    """Seconds for ``draws`` draws of every IHDP unit: the IWDD one-step generator vs the teacher's Heun sampler."""
-    from catebench.benchmark.runner import _limit_threads
+    """Seconds for ``draws`` draws of every IHDP unit: the IWDD one-step generator vs the teacher's Heun sampler
+    (:func:`studies.sampling_speed.time_samplers`), on an ``IWDD`` of the default architecture with short training
+    (test parameters: sampling cost depends on the network, not on how long it trained), fitted on all of IHDP
+    replication 1."""
+    from catebench.benchmark.runner import limit_threads
     from catebench.datasets.ihdp import IHDP
     from catebench.estimators.iwdd import IWDD
 
-    _limit_threads()
+    from .sampling_speed import time_samplers
+
+    limit_threads()
     data = IHDP().load(1)
-    params = {k: v for k, v in (IWDD.test_params() if hasattr(IWDD, "test_params") else {}).items()
-              if k not in ("device", "random_state")}
+    params = {k: v for k, v in IWDD.test_params().items() if k not in ("device", "random_state")}
     arch = {k: v for k, v in IWDD().get_params().items() if k in ("width", "n_blocks")}
     est = IWDD(**{**params, **arch}, device="cpu", random_state=0)
-    _limit_threads()
+    limit_threads()
     est.fit(data.X, data.t, data.y)
-
-    def timeit(fn):
-        wall, cpu = [], []
-        for _ in range(repeats):
-            t0, c0 = time.perf_counter(), time.process_time()
-            fn()
-            wall.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-        return wall, cpu
-
-    one, one_cpu = timeit(lambda: est.sample(data.X, draws))
-    heun, heun_cpu = timeit(lambda: est.sample_teacher(data.X, draws, heun_steps=50))
-    return {"units": int(data.n), "draws": draws, "repeats": repeats, "architecture": arch,
+    r = time_samplers(est, data.X, n_draws=draws, heun_steps=50, repeats=repeats)
+    return {"units": r["units"], "draws": draws, "repeats": repeats, "architecture": arch,
             "training_params": {k: v for k, v in params.items() if k not in arch},
-            "one_step_s": one, "heun50_s": heun, "ratio_median": statistics.median(heun) / statistics.median(one),
-            "one_step_cpu_s": one_cpu, "heun50_cpu_s": heun_cpu,
-            "cpu_ratio_median": statistics.median(heun_cpu) / statistics.median(one_cpu),
-            "load_avg_1min": _load(), **{"measured_utc": _machine()["date_utc"]}}  # fmt: skip
+            "one_step_s": r["one_step"], "heun50_s": r["heun"], "ratio_median": r["ratio"],
+            "one_step_cpu_s": r["one_step_cpu"], "heun50_cpu_s": r["heun_cpu"], "cpu_ratio_median": r["cpu_ratio"],
+            "load_avg_1min": _load(), "measured_utc": _machine()["date_utc"]}  # fmt: skip
 
 
 # ---- board split and old-vs-new comparison ------------------------------------------------------------------
@@ -598,7 +604,7 @@ def compare(commit: str, estimators, replications: int, cache: Path, csv_path: P
             if (rep, code) in done:
                 continue
             store = cache / f"compare-{code}-r{replications}.sqlite"
-            env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(tree), "PYTHONWARNINGS": "ignore"}
+            env = _child_env(tree)
             module = "catebench.benchmark" if code == "current" else "benchmark"  # the old tree predates the namespace
             cmd = [sys.executable, "-m", module, "run", "default", "--estimators", ",".join(estimators),
                    "--replications", str(rep), "--n-jobs", "1", "--executor", "inline", "--store",
@@ -640,7 +646,7 @@ def board_wall(commit: str, estimators, replications: int, cache: Path) -> list[
         cmd = (f"{py} -m {mod} run default --estimators {shlex.quote(','.join(estimators))} --replications "
                f"{replications} --n-jobs 1 --executor inline --store {shlex.quote(str(store))} --no-progress && "
                f"{py} -m {mod} report --store {shlex.quote(str(store))} --out {shlex.quote(str(report))}")
-        env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(tree), "PYTHONWARNINGS": "ignore"}
+        env = _child_env(tree)
         log = open(cache / f"wall-{code}-r{replications}.log", "w")
         procs[code] = (subprocess.Popen(["sh", "-c", cmd], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tree),
                        time.perf_counter(), _load(), log)  # fmt: skip
@@ -699,12 +705,34 @@ def _md_table(df, floatfmt: str = "{:.3g}") -> list[str]:
     return lines
 
 
+def wall_ratios(w, cache: Path | None = None) -> dict | None:
+    """The ``wall`` part's comparison from its rows (``board_wall.csv``): current / old ratios of wall and CPU time,
+    the current run's sampling seconds for the distributional metrics (work the old commit did not do; recorded
+    with the run as ``sample_s``, else read from the run's store in ``cache``), and the wall ratio without them.
+    None without both codes' rows."""
+    old_w, new_w = w[w.code != "current"], w[w.code == "current"]
+    if not len(old_w) or not len(new_w):
+        return None
+    old_wall, new_wall = float(old_w.wall_s.iloc[0]), float(new_w.wall_s.iloc[0])
+    sample, src = None, "`sample_s`"
+    if "sample_s" in w and np.isfinite(new_w.sample_s.iloc[0]):
+        sample = float(new_w.sample_s.iloc[0])
+    elif cache is not None:
+        store = cache / f"wall-current-r{int(new_w.replications.iloc[0])}.sqlite"
+        if store.exists():
+            sample, src = float(board_split(str(store))["sample_s_sum"].sum()), f"its store, `{store}`"
+    return {"old_code": str(old_w.code.iloc[0]), "estimators": int(new_w.estimators.iloc[0]),
+            "replications": int(new_w.replications.iloc[0]), "wall": new_wall / old_wall,
+            "cpu": float(new_w.cpu_s.iloc[0] / old_w.cpu_s.iloc[0]), "sample_s": sample, "sample_source": src,
+            "wall_without_sampling": None if sample is None else (new_wall - sample) / old_wall}
+
+
 def write_summary(out: Path, cache: Path | None = None) -> str:
     import pandas as pd
 
     meta = json.loads((out / "runs.json").read_text()) if (out / "runs.json").exists() else {}
-    lines = ["# Performance study (issue 14)", "",
-             "Generated by `python -m catebench.benchmark.studies.perf` (module docstring: what each part measures). Timings "
+    lines = ["# Performance study", "",
+             "Generated by `python -m studies.perf` (module docstring: what each part measures). Timings "
              "on a shared machine vary (up to 3x from day to day here); compare numbers only within one table, "
              "where they were measured side by side. Each part's command, date and machine load:", ""]  # fmt: skip
     for part, runs in meta.items():
@@ -823,33 +851,32 @@ def write_summary(out: Path, cache: Path | None = None) -> str:
         m = (_as_list(meta.get("wall")) or [{}])[-1]
         lines += ["## The default board as a user runs it: one process, report included, side by side", ""]
         lines += _md_table(w.drop(columns=["summary"]), "{:.4g}")
-        old_w, new_w = w[w.code != "current"], w[w.code == "current"]
-        if len(old_w) and len(new_w):
-            r_wall = float(new_w.wall_s.iloc[0] / old_w.wall_s.iloc[0])
-            r_cpu = float(new_w.cpu_s.iloc[0] / old_w.cpu_s.iloc[0])
-            lines += ["", f"`{m.get('command', 'python -m catebench.benchmark.studies.perf --parts wall')}`: the "
-                      f"{int(new_w.estimators.iloc[0])} estimators of {old_w.code.iloc[0]} on IHDP replications "
-                      f"1-{int(new_w.replications.iloc[0])}, `catebench run default --executor inline --n-jobs 1` then "
-                      "`catebench report`, one process per code, both started together on the same machine (one "
-                      f"torch/BLAS thread each). Wall time current / old = **{r_wall:.3f}x**; CPU time "
-                      f"**{r_cpu:.3f}x**.", ""]  # fmt: skip
-            # sampling for the distributional metrics: work the old commit's runner did not do at all (recorded
-            # with the run; older CSVs without the column read it from the run's store in the cache)
-            sample, src = None, "`sample_s`"
-            if "sample_s" in w and np.isfinite(new_w.sample_s.iloc[0]):
-                sample = float(new_w.sample_s.iloc[0])
-            elif cache is not None:
-                store = cache / f"wall-current-r{int(new_w.replications.iloc[0])}.sqlite"
-                if store.exists():
-                    sample, src = float(board_split(str(store))["sample_s_sum"].sum()), f"its store, `{store}`"
-            if sample is not None:
-                like = (float(new_w.wall_s.iloc[0]) - sample) / float(old_w.wall_s.iloc[0])
-                lines += [f"Of the current run, {sample:.1f} s (from {src}) is the sampling of the "
-                          "generative estimators for the distributional metrics, which the old commit did not do; "
-                          f"without it, the same work as the old commit's took **{like:.3f}x** its wall time.", ""]
+        r = wall_ratios(w, cache)
+        if r is not None:
+            lines += ["", f"`{m.get('command', 'python -m studies.perf --parts wall')}`: the "
+                      f"{r['estimators']} estimators of {r['old_code']} on IHDP replications 1-{r['replications']}, "
+                      "`catebench run default --executor inline --n-jobs 1` then `catebench report`, one process per "
+                      "code, both started together on the same machine (one torch/BLAS thread each). Wall time "
+                      f"current / old = **{r['wall']:.3f}x**; CPU time **{r['cpu']:.3f}x**.", ""]  # fmt: skip
+            if r["sample_s"] is not None:
+                lines += [f"Of the current run, {r['sample_s']:.1f} s (from {r['sample_source']}) is the sampling of "
+                          "the generative estimators for the distributional metrics, which the old commit did not "
+                          f"do; without it, the same work as the old commit's took **{r['wall_without_sampling']:.3f}x** "
+                          "its wall time.", ""]
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
     return text
+
+
+def recorded_old_commit(meta: dict, parts: list[str]) -> str:
+    """The old commit that ``runs.json`` (``meta``) records for the latest run of one of ``parts``; an error naming
+    ``--old-commit`` when none does."""
+    for part in parts:
+        for m in reversed(_as_list(meta.get(part))):
+            if m.get("old_commit"):
+                return m["old_commit"]
+    raise SystemExit(f"--old-commit COMMIT is needed for {' and '.join(parts)}: runs.json records no earlier run of "
+                     "them to take it from.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -872,10 +899,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", action="store_true", help="ignore cost_curves.csv and measure every point again")
     ap.add_argument("--draws", type=int, default=20)
     ap.add_argument("--board-store", help="store for the `board` split (default: the compare part's current store)")
-    ap.add_argument("--old-commit", default="ec1d233")
+    ap.add_argument("--old-commit", help="the commit the compare and wall parts run beside today's code (default: "
+                                         "the one OUT/runs.json records for that part)")
+    ap.add_argument("--worker", metavar="SPEC", help=argparse.SUPPRESS)  # the cost part's child process
     ap.add_argument("--replications", type=int, default=2, help="IHDP replications for `compare` (default 2)")
     ap.add_argument("--compare-estimators", default=",".join(OLD_ESTIMATORS))
     args = ap.parse_args(argv)
+    if args.worker:
+        spec = json.loads(args.worker)
+        cost_worker(spec["estimator"], [tuple(p) for p in spec["points"]])
+        return 0
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     bad = [p for p in parts if p not in PARTS + ("summary",)]
     if bad:
@@ -887,7 +920,7 @@ def main(argv: list[str] | None = None) -> int:
 
     meta_path = out / "runs.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    command = "python -m catebench.benchmark.studies.perf " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = "python -m studies.perf " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
     def record(part, **extra):
         # cost runs add up (cached points are kept), so all their commands are kept; other parts replace theirs.
@@ -921,6 +954,8 @@ def main(argv: list[str] | None = None) -> int:
     if "sampling" in parts:
         record("sampling")
         (out / "sampling.json").write_text(json.dumps(sampling_ratio(args.draws), indent=1))
+    if args.old_commit is None and {"compare", "wall"} & set(parts):
+        args.old_commit = recorded_old_commit(meta, [p for p in ("compare", "wall") if p in parts])
     if "compare" in parts:
         record("compare", old_commit=args.old_commit, replications=args.replications)
         runs = compare(args.old_commit, [e.strip() for e in args.compare_estimators.split(",") if e.strip()],

@@ -1,7 +1,7 @@
 """Generative baselines (DiffPO, CEVAE, GANITE) on offline IHDP: run ``benchmark/configs/generative_ihdp.toml``, summarise.
 
-    python -m catebench.benchmark.studies.generative_ihdp [--replications N] [--n-jobs J] [--summary-only]
-    python -m catebench.benchmark.studies.generative_ihdp --timing ROUNDS     (fit+predict seconds beside diffusion-teacher)
+    python -m studies.generative_ihdp [--replications N] [--n-jobs J] [--summary-only]
+    python -m studies.generative_ihdp --timing ROUNDS     (fit+predict seconds beside diffusion-teacher)
 
 Runs the config through the runner (store ``results/generative_ihdp/store.sqlite``; it resumes, so the run can be
 done in pieces) and writes ``results/generative_ihdp/summary.md`` (and ``summary.csv``):
@@ -201,7 +201,7 @@ def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: s
     ]
     if planned and len(reps) < planned:
         lines += [f"**Incomplete: {len(reps)} of the config's {planned} replications are in the store.** Resume with "
-                  "`python -m catebench.benchmark.studies.generative_ihdp` (finished tasks are skipped) and regenerate.", ""]
+                  "`python -m studies.generative_ihdp` (finished tasks are skipped) and regenerate.", ""]
     lines += [
         "| estimator | ok / failed | sqrt-PEHE out | median | ATE error out | median | sqrt-PEHE in | ATE error in | fit s (median / max) |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         print(run(config, store))
     results = store.results()
     results = results[results.estimator.isin(order)]
-    command = "python -m catebench.benchmark.studies.generative_ihdp " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m studies.generative_ihdp " + " ".join(sys.argv[1:] if argv is None else argv)
     planned = max(len(d.replications) for d in config.datasets)
     print(write_summary(results, order, out, command.strip(), store, planned))
     return 0

@@ -4,7 +4,7 @@ variance of the IPW and randomized distillation updates.
 
 Run (every number in ``results/iwdd_ihdp/summary.md`` comes from this one command)::
 
-    python -m catebench.benchmark.studies.iwdd_ihdp [--replications N]
+    python -m studies.iwdd_ihdp [--replications N]
 
 Steps:
 
@@ -13,11 +13,11 @@ Steps:
    SE, median) in and out of sample, ATE error, paired Wilcoxon signed-rank tests with Holm's correction and
    pairwise win rates on the replications every estimator completed, the distributional metrics, and the
    generator-to-teacher Wasserstein-1 distance and early-stopping steps each IWDD fit recorded (``diag_*``);
-2. sampling speed: ``iwdd-rand`` fitted on IHDP development replication 101 (63/27/10 split); draws for 1000
-   units timed for the one-step generator and the 50-step Heun teacher, alternately, one thread, median of
-   ``--speed-repeats``;
-3. fit + predict time of ``iwdd-rand`` against commit ``--baseline-commit`` (default ec1d233, the code before
-   this rewrite), both in fresh subprocesses on the same replication, one thread, alternately, median of
+2. sampling speed: ``iwdd-rand`` fitted on IHDP development replication 101 (63/27/10 split); 20 draws of 1000
+   units with the one-step generator and with the 50-step Heun teacher, side by side, one thread, median of
+   ``--speed-repeats`` (:func:`studies.sampling_speed.time_samplers`);
+3. fit + predict time of ``iwdd-rand`` against the commit ``--baseline-commit`` (default: the commit the committed
+   ``fittime.json`` records), both in fresh processes on the same replication, one thread, alternately, median of
    ``--speed-repeats`` (wall and CPU seconds);
 4. gradient variance: on a confounded synthetic design, a teacher is fitted and distilled briefly (plain SiD);
    at that fixed state the generator's gradient is computed on ``--grad-batches`` minibatches with IPW weights
@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "benchmark" / "configs" / "iwdd_ihdp.toml"
 OUT = ROOT / "results" / "iwdd_ihdp"
 IWDD_VARIANTS = ("iwdd-rand", "iwdd-ipw", "iwdd-plain")
@@ -177,68 +177,70 @@ def generator_table(ok: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-# ---- speed --------------------------------------------------------------------------------------------------------
-def _timeit(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
+# ---- speed ---------------------------------------------------------------------------------------------------------
+# The catebench imports of this module stay inside its functions: the fit-time child process (below) must import the
+# IWDD of another source tree, which an already imported catebench would shadow.
 def sampling_speed(repeats: int) -> dict:
+    """One-step vs Heun sampling (:func:`studies.sampling_speed.time_samplers`) of ``iwdd-rand`` fitted on development
+    replication ``SPEED_REP`` (the runner's 63/27/10 split): 20 draws of 1000 units drawn with replacement."""
+    from catebench.benchmark.runner import limit_threads, load_task_data
     from catebench.estimators.iwdd import IWDD
-    from catebench.estimators.iwdd.distill import generate
-    from catebench.estimators.iwdd.edm import heun_sample, make_condition
 
-    from catebench.benchmark.runner import load_task_data
+    from .sampling_speed import time_samplers
 
-    td = load_task_data("ihdp", SPEED_REP)  # the runner's own data and 63/27/10 split
-    data, fit_idx = td.data, td.fit_idx
-    est = IWDD(device="cpu", random_state=0).fit(data.X[fit_idx], data.t[fit_idx], data.y[fit_idx])
-    rng = np.random.default_rng(0)
-    X = data.X[rng.integers(0, data.n, 1000)]
-    n_draws = 20
-    x = torch.as_tensor((X - est.x_mean_) / est.x_scale_, dtype=torch.float32).repeat_interleave(n_draws, 0)
-    cond = make_condition(x, torch.as_tensor(rng.uniform(size=len(x)) < 0.5, dtype=torch.float32))
-    gen = torch.Generator().manual_seed(0)
-    one, heun = [], []
-    with torch.no_grad():
-        for _ in range(repeats):  # alternately, so that both see the same machine load
-            one.append(_timeit(lambda: generate(est.generator_, cond, gen, est.sigma_init)))
-            heun.append(_timeit(lambda: heun_sample(est.teacher_, cond, gen, n_steps=50)))
-    return {"units": 1000, "draws": n_draws, "one_step": one, "heun": heun, "load": os.getloadavg()[0],
-            "ratio": statistics.median(heun) / statistics.median(one)}
+    limit_threads()
+    td = load_task_data("ihdp", SPEED_REP)
+    est = IWDD(device="cpu", random_state=0).fit(*td.fit)
+    X = td.data.X[np.random.default_rng(0).integers(0, td.data.n, 1000)]
+    return {**time_samplers(est, X, n_draws=20, heun_steps=50, repeats=repeats), "load": os.getloadavg()[0]}
 
 
-_CHILD = r"""
-import json, sys, time
-root = sys.argv[1]
-sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(type(f), "__module__", "")
-                 and "__editable__" not in getattr(f, "__module__", "")]
-sys.path.insert(0, root)
-import torch
-torch.set_num_threads(1)
-from threadpoolctl import threadpool_limits
-threadpool_limits(1)
-import numpy as np
-from catebench.datasets.ihdp import IHDP
-from catebench.datasets.splits import get_split, split_indices
-from catebench.datasets.base import canonical_json, derive_seed
-import catebench.estimators.iwdd as iw
-assert iw.__file__.startswith(root), iw.__file__
-rep = int(sys.argv[2])
-data = IHDP().load(rep)
-seed = derive_seed("split", "ihdp", IHDP.version, canonical_json(IHDP().get_params(deep=False)), rep)
-fit, _ = split_indices(data.n, get_split("63/27/10"), seed)
-est = iw.IWDD(adjustment="rand", device="cpu", random_state=0)
-w0, c0 = time.perf_counter(), time.process_time()
-est.fit(data.X[fit], data.t[fit], data.y[fit])
-est.predict(data.X)
-print(json.dumps({"wall": time.perf_counter() - w0, "cpu": time.process_time() - c0}))
-"""
+def _tree_imports(tree: Path, tmp: Path) -> tuple[str, str]:
+    """How a child process imports the code of source tree ``tree``: (a folder to put first on its path, the module
+    prefix). A tree with the catebench namespace (``package-dir`` in its pyproject) gets a folder of links
+    ``catebench/{benchmark,estimators,datasets}``; an older tree imports its top-level packages."""
+    if '"catebench.benchmark"' in (tree / "pyproject.toml").read_text():
+        ns = tmp / f"ns-{tree.name}" / "catebench"
+        ns.mkdir(parents=True, exist_ok=True)
+        for name in ("benchmark", "estimators", "datasets"):
+            if not (ns / name).exists():
+                (ns / name).symlink_to(tree / name, target_is_directory=True)
+        return str(ns.parent), "catebench."
+    return str(tree), ""
+
+
+def fit_time_child(import_root: str, prefix: str, rep: int) -> dict:
+    """Wall and CPU seconds of ``iwdd-rand`` (registered defaults) fit on IHDP replication ``rep`` (63/27/10 fit rows)
+    and predict on all rows, one thread, with the code found under ``import_root`` (modules ``prefix + "estimators"``
+    etc.). Runs in a fresh process (``--fit-time-child``) that imported no catebench module before."""
+    import importlib
+
+    from threadpoolctl import threadpool_limits
+
+    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in str(getattr(f, "__module__", ""))
+                        and "__editable__" not in getattr(type(f), "__module__", "")]
+    sys.path.insert(0, import_root)
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+    iw = importlib.import_module(prefix + "estimators.iwdd")
+    if not iw.__file__.startswith(import_root):
+        raise RuntimeError(f"imported {iw.__file__}, not the tree under {import_root}")
+    base = importlib.import_module(prefix + "datasets.base")
+    splits = importlib.import_module(prefix + "datasets.splits")
+    IHDP = importlib.import_module(prefix + "datasets.ihdp").IHDP
+    data = IHDP().load(rep)
+    seed = base.derive_seed("split", "ihdp", IHDP.version, base.canonical_json(IHDP().get_params(deep=False)), rep)
+    fit, _ = splits.split_indices(data.n, splits.get_split("63/27/10"), seed)
+    est = iw.IWDD(adjustment="rand", device="cpu", random_state=0)
+    w0, c0 = time.perf_counter(), time.process_time()
+    est.fit(data.X[fit], data.t[fit], data.y[fit])
+    est.predict(data.X)
+    return {"wall": time.perf_counter() - w0, "cpu": time.process_time() - c0}
 
 
 def fit_time_vs_commit(commit: str, repeats: int, rep: int = 1) -> dict:
-    """iwdd-rand fit + predict (all 747 rows) at ``commit`` and at the working tree, alternately, in subprocesses."""
+    """iwdd-rand fit + predict (all 747 rows) at ``commit`` and at the working tree, alternately, each in a fresh
+    process (:func:`fit_time_child`)."""
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(tmp) / "old"
         old.mkdir()
@@ -246,14 +248,26 @@ def fit_time_vs_commit(commit: str, repeats: int, rep: int = 1) -> dict:
         subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
         out: dict = {"commit": commit, "replication": rep, "old": [], "new": []}
+        sides = (("old", _tree_imports(old, Path(tmp))), ("new", _tree_imports(ROOT, Path(tmp))))
         for _ in range(repeats):
-            for side, root in (("old", old), ("new", ROOT)):
-                res = subprocess.run([sys.executable, "-c", _CHILD, str(root), str(rep)], capture_output=True, text=True,
-                                     env=env, check=True)
+            for side, (import_root, prefix) in sides:
+                res = subprocess.run([sys.executable, "-m", "studies.iwdd_ihdp", "--fit-time-child", import_root,
+                                      prefix, str(rep)], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
                 out[side].append(json.loads(res.stdout.strip().splitlines()[-1]))
     for k in ("wall", "cpu"):
         out[f"ratio_{k}"] = (statistics.median(r[k] for r in out["new"]) / statistics.median(r[k] for r in out["old"]))
     return out
+
+
+def _baseline_commit(given: str | None) -> str:
+    """The commit the fit time is compared with: ``--baseline-commit``, else the one the committed ``fittime.json``
+    records."""
+    if given:
+        return given
+    path = OUT / "fittime.json"
+    if path.exists():
+        return json.loads(path.read_text())["commit"]
+    raise SystemExit(f"--baseline-commit COMMIT is needed: {path} does not record a commit to compare with.")
 
 
 # ---- gradient variance --------------------------------------------------------------------------------------------
@@ -272,60 +286,24 @@ def generator_gradients(n_batches: int, quick: bool = False) -> tuple[dict[str, 
     """SiD generator gradients with explicit IPW weights and with randomized conditions, at one fixed state.
 
     An ``iwdd-ipw`` fit on the confounded synthetic design (n = 2000, d = 5; ``quick``: n = 400 and test-sized
-    networks), then a fake score net refitted for the frozen generator on its draws at observed and at random
-    conditions, so that both variants' gradients are taken at the same, sensible state; then ``n_batches``
-    minibatch gradients of 256 per variant.
+    networks), then :meth:`IWDD.generator_gradients <catebench.estimators.iwdd.IWDD.generator_gradients>`: a fake
+    score net refitted for the frozen generator (300 steps; ``quick``: 30), then ``n_batches`` minibatch gradients
+    of 256 per variant.
 
     Returns
     -------
     grads : {"ipw", "rand"} -> (n_batches, n_params) float64 array
     meta : dict with ``max_weight`` (largest stabilised weight), ``n`` and ``d``
     """
-    import copy
-
     from catebench.estimators.iwdd import IWDD
-    from catebench.estimators.iwdd.distill import draw_conditions, generate, generator_loss
-    from catebench.estimators.iwdd.edm import edm_loss
 
     n, d = (400, 5) if quick else (2000, 5)
     X, t, y = _confounded(n, d, 0)
     params = ({**IWDD.test_params(), "adjustment": "ipw"} if quick else
               {"adjustment": "ipw", "width": 64, "n_blocks": 2, "distill_steps": 100})
     est = IWDD(**{**params, "device": "cpu", "random_state": 0}).fit(X, t, y)
-    tr = est.train_idx_
-    x = torch.as_tensor((X[tr] - est.x_mean_) / est.x_scale_, dtype=torch.float32)
-    z = torch.as_tensor(t[tr], dtype=torch.float32)
-    p1 = float(t[tr].mean())
-    weights = torch.as_tensor(est.weights_[tr], dtype=torch.float32)
-    G = copy.deepcopy(est.generator_)
-    fake = copy.deepcopy(est.teacher_)
-    for p in fake.parameters():
-        p.requires_grad_(True)
-    gen = torch.Generator().manual_seed(1)
-    opt = torch.optim.Adam(fake.parameters(), lr=1e-3, betas=(0.0, 0.999))
-    for i in range(30 if quick else 300):
-        cond, _ = draw_conditions("rand" if i % 2 else "plain", x, z, None, p1, 256, gen)
-        with torch.no_grad():
-            yg = generate(G, cond, gen, est.sigma_init)
-        loss = edm_loss(fake, yg, cond, gen).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    for p in fake.parameters():
-        p.requires_grad_(False)
-    for p in G.parameters():
-        p.requires_grad_(True)
-    grads = {}
-    for adj in ("ipw", "rand"):
-        g_gen = torch.Generator().manual_seed(2)
-        rows = []
-        for _ in range(n_batches):
-            cond, w = draw_conditions(adj, x, z, weights, p1, 256, g_gen)
-            G.zero_grad(set_to_none=True)
-            generator_loss(G, est.teacher_, fake, cond, w, g_gen, est.alpha, est.sigma_init).backward()
-            rows.append(torch.cat([p.grad.reshape(-1) for p in G.parameters()]).clone())
-        grads[adj] = torch.stack(rows).double().numpy()
-    return grads, {"max_weight": float(weights.max()), "n": n, "d": d}
+    grads, info = est.generator_gradients(X, t, n_batches, ("ipw", "rand"), fake_steps=30 if quick else 300)
+    return grads, {"max_weight": info["max_weight"], "n": n, "d": d}
 
 
 def gradient_variance(n_batches: int) -> dict:
@@ -354,7 +332,9 @@ def main(argv=None) -> None:
     ap.add_argument("--replications", type=int, default=None, help="run only replications 1..N of the config")
     ap.add_argument("--speed-repeats", type=int, default=3)
     ap.add_argument("--grad-batches", type=int, default=200)
-    ap.add_argument("--baseline-commit", default="ec1d233")
+    ap.add_argument("--baseline-commit", help="the commit whose fit time is compared (default: the one "
+                                              "results/iwdd_ihdp/fittime.json records)")
+    ap.add_argument("--fit-time-child", nargs=3, metavar=("IMPORT_ROOT", "PREFIX", "REP"), help=argparse.SUPPRESS)
     ap.add_argument("--reuse-measurements", action="store_true",
                     help="read speed.json / fittime.json / gradvar.json written by an earlier run instead of measuring")
     ap.add_argument("--extra-store", action="append", default=[],
@@ -362,12 +342,16 @@ def main(argv=None) -> None:
     ap.add_argument("--measure-only", action="store_true",
                     help="only take the measurements of steps 2-4 (write their JSON files); no run, no summary")
     args = ap.parse_args(argv)
+    if args.fit_time_child:
+        import_root, prefix, rep = args.fit_time_child
+        print(json.dumps(fit_time_child(import_root, prefix, int(rep))))
+        return
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     speed = _load_or_measure("speed", args.reuse_measurements, lambda: sampling_speed(args.speed_repeats))
     fit = _load_or_measure("fittime", args.reuse_measurements,
-                           lambda: fit_time_vs_commit(args.baseline_commit, args.speed_repeats))
+                           lambda: fit_time_vs_commit(_baseline_commit(args.baseline_commit), args.speed_repeats))
     gv = _load_or_measure("gradvar", args.reuse_measurements, lambda: gradient_variance(args.grad_batches))
     if args.measure_only:
         return
@@ -378,7 +362,7 @@ def main(argv=None) -> None:
     rand = ok[ok.estimator == "iwdd-rand"]
     md = f"""# IWDD on IHDP
 
-Generated by `python -m catebench.benchmark.studies.iwdd_ihdp{' --replications ' + str(args.replications) if args.replications else ''}{''.join(' --extra-store ' + p for p in args.extra_store)}{' --reuse-measurements' if args.reuse_measurements else ''}`
+Generated by `python -m studies.iwdd_ihdp{' --replications ' + str(args.replications) if args.replications else ''}{''.join(' --extra-store ' + p for p in args.extra_store)}{' --reuse-measurements' if args.reuse_measurements else ''}`
 ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, {os.cpu_count()} cores, torch
 {torch.__version__}, one torch thread per process; load average {speed.get('load', load_before[0]):.1f} when the speed measurements began: the
 machine was shared with other jobs, so absolute times are upper bounds and only the ratios measured side by side

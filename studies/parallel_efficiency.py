@@ -10,7 +10,7 @@ repeat. The two runs must give bit-identical metrics (checked).
 
 Run::
 
-    python -m catebench.benchmark.studies.parallel_efficiency --replications 8 --repeats 3
+    python -m studies.parallel_efficiency --replications 8 --repeats 3
 
 writes ``results/parallel_efficiency/summary.md`` and ``timings.csv``.
 """
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Parallel efficiency: 2 local workers vs 1 (issue 7)",
         "",
-        f"Command: `python -m catebench.benchmark.studies.parallel_efficiency --replications {args.replications} "
+        f"Command: `python -m studies.parallel_efficiency --replications {args.replications} "
         f"--repeats {args.repeats} --estimators {','.join(estimators)}`",
         "",
         f"Leaderboard: {', '.join(estimators)} (one thread per task) on IHDP replications "

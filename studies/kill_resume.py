@@ -13,7 +13,7 @@ draws (the exact instant reached still depends on the machine's speed).
 
 Run (about 10 s a trial on a shared 2-core machine)::
 
-    python -m catebench.benchmark.studies.kill_resume --trials 50
+    python -m studies.kill_resume --trials 50
 
 writes ``results/kill_resume/summary.md`` (and ``trials.csv``).
 """
@@ -88,7 +88,7 @@ def _rows(path: Path) -> tuple[list[tuple], dict[str, bytes], str]:
 
 def compare_stores(got: Path, ref: Path) -> list[str]:
     """Differences between a resumed store and the reference store; empty when they are equal."""
-    from catebench.benchmark.store import _unpack
+    from catebench.benchmark.store import unpack_predictions
 
     rows, preds, integrity = _rows(got)
     ref_rows, ref_preds, _ = _rows(ref)
@@ -112,7 +112,7 @@ def compare_stores(got: Path, ref: Path) -> list[str]:
         if k not in preds:
             problems.append(f"task {k}: predictions missing")
             continue
-        a, b = _unpack(preds[k]), _unpack(blob)
+        a, b = unpack_predictions(preds[k]), unpack_predictions(blob)
         if a.keys() != b.keys() or any(not np.array_equal(a[n], b[n]) for n in a):
             problems.append(f"task {k}: predictions differ")
     return problems
@@ -191,7 +191,7 @@ def _write_summary(out: Path, trials: list[dict], args, full: float):
     lines = [
         "# Kill the driver at a random point, resume, compare (issue 7)",
         "",
-        f"Command: `python -m catebench.benchmark.studies.kill_resume --trials {args.trials} --seed {args.seed}`",
+        f"Command: `python -m studies.kill_resume --trials {args.trials} --seed {args.seed}`",
         "",
         "Config: t-learner-linear and s-learner-linear on IHDP replications 1-12 (24 tasks), local executor, 2 "
         "workers. Each trial SIGKILLs `catebench run` at a random point (1 in 5 at a uniform time over the "

@@ -1,6 +1,6 @@
 """Neural baselines on offline IHDP: run ``benchmark/configs/neural_ihdp.toml`` and summarise.
 
-    python -m catebench.benchmark.studies.neural_ihdp [--replications N] [--n-jobs J] [--summary-only]
+    python -m studies.neural_ihdp [--replications N] [--n-jobs J] [--summary-only]
 
 Runs the config through the runner (store ``results/neural_ihdp/store.sqlite``; it resumes, so the run can be
 done in pieces) and writes ``results/neural_ihdp/summary.md`` (and ``summary.csv``): per estimator, mean +- SE
@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     results = results[results.estimator.isin(order)] if len(results) else results
     if not len(results):
         raise SystemExit(f"neural_ihdp: the store {config.store} holds no results of {', '.join(order)}; run "
-                         "`python -m catebench.benchmark.studies.neural_ihdp` first (it resumes).")
-    command = "python -m catebench.benchmark.studies.neural_ihdp " + " ".join(sys.argv[1:] if argv is None else argv)
+                         "`python -m studies.neural_ihdp` first (it resumes).")
+    command = "python -m studies.neural_ihdp " + " ".join(sys.argv[1:] if argv is None else argv)
     print(write_summary(results, order, out, command.strip()))
     return 0
 

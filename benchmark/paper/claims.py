@@ -1,0 +1,294 @@
+"""The claims of the paper's abstract, each decided by a fixed rule from the measured numbers.
+
+:func:`evaluate_claims` gives one :class:`Claim` per claim: its verdict (:data:`HOLDS`, :data:`FAILS` or
+:data:`UNTESTABLE`), the evidence with its uncertainty, and the decision rule in words. The rules and their
+thresholds (:data:`ALPHA`, :data:`NONINFERIORITY`, :data:`MIN_UNITS`) are fixed before looking at results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from ..stats import bootstrap_mean_ci, holm, winrate_ci_from_table
+from ..winrates import paired_table
+from .protocol import FAMILIES, MAIN, TEACHER
+from .tables import best_share_ci, coverage_sets, iwdd_family, pct_ci, unit_table
+
+__all__ = ["Claim", "evaluate_claims", "HOLDS", "FAILS", "UNTESTABLE", "ALPHA", "NONINFERIORITY", "MIN_UNITS"]
+
+#: Significance level of the paired tests.
+ALPHA = 0.05
+#: Non-inferiority margin of the "as accurate as the teacher" claim: 10 % of the teacher's mean error.
+NONINFERIORITY = 0.10
+#: A family enters a claim's verdict only with at least this many paired datasets (fewer: "not tested").
+MIN_UNITS = 5
+#: The three verdicts.
+HOLDS, FAILS, UNTESTABLE = "holds here", "does not hold here", "not testable here"
+
+
+@dataclasses.dataclass
+class Claim:
+    """One claim of the abstract, its verdict and the evidence it was decided on."""
+
+    key: str
+    text: str
+    verdict: str
+    why: str
+    evidence: list[str]
+    rule: str
+
+    def markdown(self) -> str:
+        ev = "\n".join(f"- {e}" for e in self.evidence) or "- (no measurement)"
+        return (f"## {self.text}\n\n**Verdict: {self.verdict}.** {self.why}\n\nEvidence:\n\n{ev}\n\n"
+                f"Decision rule: {self.rule}\n")
+
+
+def _baselines(results: pd.DataFrame, family: str) -> list[str]:
+    """Estimators outside the IWDD family that finished every unit `iwdd-rand` finished in ``family``."""
+    cover, _ = coverage_sets(results, family)
+    fam = set(iwdd_family(results))
+    mine = cover.get(MAIN, frozenset())
+    return sorted(e for e, c in cover.items() if e not in fam and mine <= c)
+
+
+def _short_baselines(results: pd.DataFrame, family: str) -> str:
+    """Baselines left out of a claim because they did not finish every unit `iwdd-rand` finished."""
+    cover, _ = coverage_sets(results, family)
+    fam = set(iwdd_family(results))
+    mine = cover.get(MAIN, frozenset())
+    short = [f"{e} ({len(c & mine)} of {len(mine)})" for e, c in sorted(cover.items()) if e not in fam and not mine <= c]
+    return f" Baselines left out (did not finish every one of these datasets): {', '.join(short)}." if short else ""
+
+
+def _paired(results, family, metric, a, others) -> pd.DataFrame:
+    return unit_table(results, family, metric, [a, *others])
+
+
+def _combine(verdicts: list[str]) -> str:
+    """A family-level list -> one verdict: fails if any fails; holds if all tested hold; else not testable."""
+    if not verdicts:
+        return UNTESTABLE
+    if FAILS in verdicts:
+        return FAILS
+    if all(v == HOLDS for v in verdicts):
+        return HOLDS
+    return UNTESTABLE
+
+
+def _claim_sota(results, n_boot, seed) -> Claim:
+    rule = (f"per family, on the datasets where `{MAIN}` and every baseline (all estimators outside the IWDD family) "
+            f"finished: paired Wilcoxon signed-rank test of `{MAIN}` against each baseline on out-of-sample sqrt-PEHE, "
+            f"Holm-corrected over the baselines, and a bootstrap 95 % CI of the mean paired difference. A baseline is "
+            f"*significantly better* when p(Holm) < {ALPHA} and the CI lies above 0. The claim holds in a family when "
+            f"`{MAIN}` has the lowest mean error and no baseline is significantly better; it does not hold when some "
+            "baseline is significantly better; otherwise (not first, but not significantly beaten) the data cannot "
+            "decide. Over families: does not hold if it fails in any family, holds if it holds in every family tested.")
+    ev, verdicts = [], []
+    for fam in FAMILIES:
+        base = _baselines(results, fam)
+        tab = _paired(results, fam, "pehe_out", MAIN, base)
+        if MAIN not in set(results.loc[(results["dataset"] == fam) & (results["status"] == "ok"), "estimator"]):
+            if fam in set(results["dataset"]):
+                ev.append(f"{FAMILIES[fam]}: `{MAIN}` has no finished result; not tested.")
+            continue
+        if not base or len(tab) < MIN_UNITS:
+            ev.append(f"{FAMILIES[fam]}: {len(tab)} complete dataset(s) with {len(base)} baseline(s); fewer than "
+                      f"{MIN_UNITS}, not tested.")
+            continue
+        means = tab.mean().sort_values()
+        rank = list(means.index).index(MAIN) + 1
+        ps, cis = [], {}
+        for b in base:
+            d = (tab[MAIN] - tab[b]).to_numpy()
+            ps.append(1.0 if np.all(d == 0) else float(sps.wilcoxon(tab[MAIN], tab[b]).pvalue))
+            cis[b] = bootstrap_mean_ci(d, n_boot=n_boot, seed=seed)
+        padj = dict(zip(base, holm(np.array(ps))))
+        better = [b for b in base if padj[b] < ALPHA and cis[b][1] > 0]
+        best_b = means.drop(MAIN).index[0]
+        m, lo, hi = cis[best_b]
+        if rank == 1 and not better:
+            v = HOLDS
+        elif better:
+            v = FAILS
+        else:
+            v = UNTESTABLE
+        verdicts.append(v)
+        txt = (f"{FAMILIES[fam]} ({len(tab)} datasets, {len(base)} baselines): `{MAIN}` mean out-of-sample sqrt-PEHE "
+               f"{means[MAIN]:.3f}, rank {rank} of {len(means)}; best baseline `{best_b}` {means[best_b]:.3f} "
+               f"(paired difference {MAIN} − {best_b} = {m:+.3f}, 95 % CI [{lo:+.3f}, {hi:+.3f}], Holm p = "
+               f"{padj[best_b]:.3g}). Significantly better baselines: "
+               f"{', '.join(f'`{b}`' for b in better) if better else 'none'}. → {v}."
+               + _short_baselines(results, fam))
+        ev.append(txt)
+    verdict = _combine(verdicts)
+    why = {HOLDS: f"`{MAIN}` has the lowest mean out-of-sample error in every family tested and no baseline beats it "
+                  "significantly.",
+           FAILS: "At least one baseline has a significantly lower out-of-sample sqrt-PEHE than IWDD in at least one "
+                  "family.",
+           UNTESTABLE: ("IWDD or the baselines lack results on enough datasets to test." if not verdicts else
+                        "IWDD is not first, but with these few datasets no baseline beats it significantly.")}[verdict]
+    return Claim("sota", "State-of-the-art out-of-sample prediction", verdict, why, ev, rule)
+
+
+def _claim_winrate(results, n_boot, seed) -> Claim:
+    rule = (f"per family, \"% best\" on out-of-sample sqrt-PEHE among `{MAIN}` and the baselines (the other IWDD "
+            "variants and the teacher are left out: they are ablations of the method and would split its wins), on "
+            "the datasets all of them finished, with a bootstrap CI of the difference between the top baseline's "
+            f"share and `{MAIN}`'s (datasets resampled). Holds when `{MAIN}` has the highest share (ties included); "
+            "does not hold when the top baseline's share is higher and the CI of the difference excludes 0; "
+            "otherwise the data cannot decide. Pairwise win rates against each baseline are listed as context.")
+    ev, verdicts = [], []
+    for fam in FAMILIES:
+        base = _baselines(results, fam)
+        ok_here = set(results.loc[(results["dataset"] == fam) & (results["status"] == "ok"), "estimator"])
+        if MAIN not in ok_here:
+            if fam in set(results["dataset"]):
+                ev.append(f"{FAMILIES[fam]}: `{MAIN}` has no finished result; not tested.")
+            continue
+        tab = _paired(results, fam, "pehe_out", MAIN, base)
+        if not base or len(tab) < MIN_UNITS:
+            ev.append(f"{FAMILIES[fam]}: {len(tab)} complete dataset(s), {len(base)} baseline(s); fewer than "
+                      f"{MIN_UNITS}, not tested.")
+            continue
+        bs = best_share_ci(tab, n_boot=n_boot, seed=seed)
+        boots = bs.attrs["boots"]
+        cols = list(tab.columns)
+        top = bs.drop(index=MAIN)["best_pct"].idxmax()
+        diff = boots[:, cols.index(top)] - boots[:, cols.index(MAIN)]
+        dlo, dhi = np.quantile(diff, [0.025, 0.975])
+        mine, theirs = bs.loc[MAIN, "best_pct"], bs.loc[top, "best_pct"]
+        if mine >= bs["best_pct"].max() - 1e-9:
+            v = HOLDS
+        elif dlo > 0:
+            v = FAILS
+        else:
+            v = UNTESTABLE
+        verdicts.append(v)
+        wide = paired_table(results[results["dataset"] == fam], "pehe_out", [MAIN, *base])
+        beat, lost = [], []
+        for b in base:
+            w, lo, hi, _ = winrate_ci_from_table(wide, MAIN, b, n_boot=n_boot, seed=seed)
+            if lo > 0.5:
+                beat.append(b)
+            elif hi < 0.5:
+                lost.append(b)
+        ev.append(f"{FAMILIES[fam]} ({len(tab)} datasets, {len(base)} baselines): % best of `{MAIN}` "
+                  f"{pct_ci(mine, bs.loc[MAIN, 'ci_low'], bs.loc[MAIN, 'ci_high'])}; highest baseline `{top}` "
+                  f"{pct_ci(theirs, bs.loc[top, 'ci_low'], bs.loc[top, 'ci_high'])} (difference {theirs - mine:+.0f} "
+                  f"points, 95 % CI [{dlo:+.0f}, {dhi:+.0f}]). Pairwise (CI excludes 50 %): `{MAIN}` beats "
+                  f"{len(beat)} baseline(s){' (' + ', '.join(beat) + ')' if beat else ''} and loses to {len(lost)}"
+                  f"{' (' + ', '.join(lost) + ')' if lost else ''}. → {v}." + _short_baselines(results, fam))
+    verdict = _combine(verdicts)
+    why = {HOLDS: f"`{MAIN}` has the highest \"% best\" against the baselines in every family tested.",
+           FAILS: f"In at least one family a baseline is best on significantly more datasets than `{MAIN}`.",
+           UNTESTABLE: ("IWDD or the baselines lack results on enough datasets to test." if not verdicts else
+                        f"`{MAIN}` is not the most frequent winner, but the difference is within the bootstrap "
+                        "uncertainty of so few datasets.")}[verdict]
+    return Claim("winrate", "The highest win rates against the baselines", verdict, why, ev, rule)
+
+
+def _claim_gradvar(studies: dict) -> Claim:
+    g = studies.get("gradvar", {})
+    rule = ("the generator-gradient variance study (`studies.iwdd_ihdp`): total variance (trace of the "
+            "covariance across minibatches) of the SiD generator gradient with explicit IPW weights and with "
+            "randomized conditions, at one fixed model state; ratio IPW / randomized with a bootstrap 95 % CI "
+            "(minibatches resampled). Holds when the CI lies above 1, does not hold when it lies at or below 1, "
+            "otherwise the measurement cannot decide.")
+    if "error" in g or "ratio" not in g:
+        return Claim("gradvar", "The randomized adjustment lowers gradient variance compared with explicit IPW",
+                     UNTESTABLE, f"The measurement did not run: {g.get('error', 'no result')}.", [], rule)
+    r, lo, hi = g["ratio"], g.get("ci_low", np.nan), g.get("ci_high", np.nan)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        v, why = UNTESTABLE, "The study gave a ratio without an uncertainty, so it cannot decide."
+    elif lo > 1:
+        v, why = HOLDS, f"IPW's gradient variance is {r:.2f}x the randomized one's, and the CI excludes 1."
+    elif hi <= 1:
+        v, why = FAILS, f"The randomized variant's gradient variance is not lower (ratio {r:.2f}, CI at or below 1)."
+    else:
+        v, why = UNTESTABLE, f"Ratio {r:.2f}, but the CI [{lo:.2f}, {hi:.2f}] includes 1."
+    ev = [f"Total gradient variance: IPW {g['ipw_total_var']:.4g}, randomized {g['rand_total_var']:.4g}; ratio "
+          f"{r:.2f}, 95 % CI [{lo:.2f}, {hi:.2f}] over {g.get('n_batches', '?')} minibatches per variant "
+          f"({g.get('design', 'see the study')}; largest stabilised IPW weight {g.get('max_weight', float('nan')):.1f})."]
+    if g.get("quick"):
+        ev.append("Quick (smoke-test) sizes: not a real measurement.")
+    ev.append("This is variance of the distillation gradient, an optimisation property; by itself it says nothing "
+              "about the accuracy of the causal estimate (see the one-step claim and the tables).")
+    return Claim("gradvar", "The randomized adjustment lowers gradient variance compared with explicit IPW", v, why,
+                 ev, rule)
+
+
+def _claim_one_step(results, studies, n_boot, seed) -> Claim:
+    rule = (f"accuracy: per family, the paired difference of out-of-sample sqrt-PEHE `{MAIN}` − `{TEACHER}` on the "
+            f"datasets both finished, bootstrap 95 % CI of its mean, against a non-inferiority margin of "
+            f"{NONINFERIORITY:.0%} of the teacher's mean error (fixed before looking at results). Accurate enough "
+            "when the CI's upper end is below the margin; not when its lower end is above the margin. Speed: the "
+            "sampling-speed study (same draws, same units, one thread, timed side by side), one-step faster in every "
+            "repeat; and the per-task ratio of prediction times in the benchmark (median, bootstrap CI). The claim "
+            "holds when both parts hold, does not hold when either fails, otherwise the data cannot decide.")
+    ev, acc = [], []
+    for fam in FAMILIES:
+        tab = _paired(results, fam, "pehe_out", MAIN, [TEACHER])
+        if fam not in set(results["dataset"]):
+            continue
+        if len(tab) < MIN_UNITS or MAIN not in tab or TEACHER not in tab:
+            ev.append(f"{FAMILIES[fam]}: {len(tab)} dataset(s) with both `{MAIN}` and `{TEACHER}`; fewer than "
+                      f"{MIN_UNITS}, not tested.")
+            continue
+        d = (tab[MAIN] - tab[TEACHER]).to_numpy()
+        m, lo, hi = bootstrap_mean_ci(d, n_boot=n_boot, seed=seed)
+        margin = NONINFERIORITY * float(tab[TEACHER].mean())
+        p = 1.0 if np.all(d == 0) else float(sps.wilcoxon(tab[MAIN], tab[TEACHER]).pvalue)
+        v = HOLDS if hi < margin else (FAILS if lo > margin else UNTESTABLE)
+        acc.append(v)
+        ev.append(f"{FAMILIES[fam]} ({len(tab)} datasets): mean out-of-sample sqrt-PEHE `{MAIN}` "
+                  f"{tab[MAIN].mean():.3f} vs `{TEACHER}` {tab[TEACHER].mean():.3f}; difference {m:+.3f}, 95 % CI "
+                  f"[{lo:+.3f}, {hi:+.3f}], margin {margin:.3f}; Wilcoxon p = {p:.3g}. → accuracy {v}.")
+    acc_v = _combine(acc)
+    sp = studies.get("speed", {})
+    speed = []
+    if "error" in sp or "one_step" not in sp:
+        ev.append(f"Sampling-speed study: not measured ({sp.get('error', 'no result')}).")
+    else:
+        one, heun = np.asarray(sp["one_step"], float), np.asarray(sp["heun"], float)
+        ratio = float(np.median(heun) / np.median(one))
+        sv = HOLDS if heun.min() > one.max() else (FAILS if np.median(heun) <= np.median(one) else UNTESTABLE)
+        speed.append(sv)
+        ev.append(f"Sampling-speed study ({sp.get('what', 'draws x units')}): one-step {np.median(one):.3g} s, Heun "
+                  f"{sp.get('heun_steps', 50)} steps {np.median(heun):.3g} s (medians of {len(one)} repeats, side by "
+                  f"side); speed-up {ratio:.1f}x, every repeat {'faster' if heun.min() > one.max() else 'not faster'}"
+                  f"{' (quick smoke-test sizes)' if sp.get('quick') else ''}. → speed {sv}.")
+    ok = results[results["status"] == "ok"]
+    pt = ok[ok["estimator"].isin([MAIN, TEACHER])].pivot_table(index=["dataset", "replication"], columns="estimator",
+                                                                 values="predict_seconds", aggfunc="first")
+    if {MAIN, TEACHER} <= set(pt.columns):
+        pt = pt.dropna()
+        if len(pt) >= 2:
+            lr = np.log(pt[TEACHER].to_numpy() / np.maximum(pt[MAIN].to_numpy(), 1e-9))
+            rng = np.random.default_rng(seed)
+            boots = np.median(lr[rng.integers(0, len(lr), (n_boot, len(lr)))], axis=1)
+            lo, hi = np.exp(np.quantile(boots, [0.025, 0.975]))
+            ev.append(f"Benchmark prediction time (each estimator's `predict` as configured, which for the teacher "
+                      f"need not run its sampler; {len(lr)} paired tasks, not side by side; context only): teacher / "
+                      f"`{MAIN}` median ratio {np.exp(np.median(lr)):.2g}x, 95 % CI [{lo:.2g}, {hi:.2g}].")
+    speed_v = _combine(speed)
+    verdict = FAILS if FAILS in (acc_v, speed_v) else (HOLDS if acc_v == speed_v == HOLDS else UNTESTABLE)
+    why = {HOLDS: "The one-step generator is within the margin of its teacher's accuracy in every family tested and "
+                  "samples faster.",
+           FAILS: ("The one-step generator is less accurate than its teacher by more than the margin."
+                   if acc_v == FAILS else "The one-step generator does not sample faster than the teacher."),
+           UNTESTABLE: f"Accuracy: {acc_v}; speed: {speed_v} (see the evidence)."}[verdict]
+    return Claim("one_step", "A one-step generator as accurate as its multi-step teacher, and faster", verdict, why,
+                 ev, rule)
+
+
+def evaluate_claims(results: pd.DataFrame, studies: dict, n_boot: int = 2000, seed: int = 0) -> list[Claim]:
+    """Decide each claim of the abstract from the store's results and the studies' measurements.
+
+    Every verdict is computed here from the numbers (see each claim's ``rule``); none is written by hand.
+    """
+    return [_claim_sota(results, n_boot, seed), _claim_winrate(results, n_boot, seed), _claim_gradvar(studies),
+            _claim_one_step(results, studies, n_boot, seed)]
