@@ -461,13 +461,13 @@ class DaskExecutor:
 
     Notes
     -----
-    Why a run could hang before (issue 13): ``SpecCluster`` (the ``LocalCluster``'s base) closes a worker's nanny
-    for good when that worker has not come back within ``distributed.deploy.lost-worker-timeout`` (15 s) of
-    leaving the scheduler. On a loaded machine a nanny restarting a worker that was killed (by a task, or by the
-    restart after a timeout) can take longer than that, so nannies were closed one by one until no worker was
-    left and the remaining tasks waited forever. The executor now keeps that timeout effectively infinite for its
-    own cluster (the nanny restarts its worker however long that takes), scales a cluster that lost workers back
-    to ``n_workers``, and gives up with ``crashed`` rows after ``worker_wait`` seconds without any worker.
+    ``SpecCluster`` (the ``LocalCluster``'s base) closes a worker's nanny for good when that worker has not come
+    back within ``distributed.deploy.lost-worker-timeout`` (15 s by default) of leaving the scheduler. On a loaded
+    machine a nanny restarting a killed worker (killed by a task, or by the restart after a timeout) can take
+    longer than that; with the default, nannies would close one by one until no worker is left and the remaining
+    tasks wait forever. The executor therefore keeps that timeout effectively infinite for its own cluster (the
+    nanny restarts its worker however long that takes), scales a cluster that lost workers back to
+    ``n_workers``, and gives up with ``crashed`` rows after ``worker_wait`` seconds without any worker.
     """
 
     #: Seconds between liveness checks of the cluster.

@@ -59,7 +59,7 @@ BASELINE_PREFERENCE = ("tarnet", "t-learner-linear")
 #: Power at which the detectable effect is stated.
 POWER = 0.8
 
-#: Distributional metrics of generative estimators (issue 10), stored with suffix _in / _out. Other estimators
+#: Distributional metrics of generative estimators, stored with suffix _in / _out. Other estimators
 #: lack them (NaN after expansion). ``covdist50`` / ``covdist90`` are derived here: |cov - nominal| per task.
 DIST_BASE = ["crps", "cov50", "cov90", "width50", "width90", "w1"]
 DIST_METRICS = [f"{m}_{s}" for s in ("out", "in") for m in DIST_BASE]
@@ -630,8 +630,8 @@ def hardware() -> dict:
     except AttributeError:
         avail = os.cpu_count()
     gpu = ""
-    # Importing torch costs seconds (most of a small report's time, issue 14): ask it only when it is already loaded
-    # or the machine shows an NVIDIA device.
+    # Importing torch costs seconds (most of a small report's time): ask it only when it is already loaded or the
+    # machine shows an NVIDIA device.
     import sys
 
     if "torch" in sys.modules or Path("/proc/driver/nvidia").exists() or Path("/dev/nvidia0").exists():

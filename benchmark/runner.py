@@ -107,7 +107,7 @@ def execute_task(task: Task) -> TaskResult:
     versions = software_versions()
     try:
         limit_threads()
-        td = task_data(task)  # the public way to get exactly this data and split (issue 13)
+        td = task_data(task)  # the public way to get exactly this data and split
         data, split, fit_idx, test_idx = td.data, td.split, td.fit_idx, td.test_idx
         truth, a0, a1 = data.truth
         cls = import_object(task.estimator_target)
@@ -115,7 +115,7 @@ def execute_task(task: Task) -> TaskResult:
         limit_threads()  # an estimator module may have imported torch just now
         t0 = time.perf_counter()
         tuning = None
-        if task.tuning_json:  # tuned task: select on validation rows of the fit rows only, then refit (issue 16)
+        if task.tuning_json:  # tuned task: select on validation rows of the fit rows only, then refit
             from .tuning import tune_task
 
             tuning = tune_task(task, cls, *td.fit, split.validation_fraction, td.split_seed)
@@ -336,7 +336,7 @@ def run(
     if label_conflict not in ("warn", "refuse"):
         raise ValueError(f"label_conflict must be 'warn' or 'refuse'; got {label_conflict!r}.")
     start = time.perf_counter()
-    # everything is validated before the store is created or touched (issue 13): estimator names and parameters,
+    # everything is validated before the store is created or touched: estimator names and parameters,
     # datasets and their files, then the store path and its labels
     tasks = plan_tasks(config)
     said = check_datasets(tasks)

@@ -189,7 +189,7 @@ def _write_summary(out: Path, trials: list[dict], args, full: float):
     passed = int(df["passed"].sum())
     killed = df[~df["finished_before_kill"]]
     lines = [
-        "# Kill the driver at a random point, resume, compare (issue 7)",
+        "# Kill the driver at a random point, resume, compare",
         "",
         f"Command: `python -m studies.kill_resume --trials {args.trials} --seed {args.seed}`",
         "",

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     r1 = float(t.loc[t.n_jobs == 1, "steady_tasks_per_s"].median())
     r2 = float(t.loc[t.n_jobs == 2, "steady_tasks_per_s"].median())
     lines = [
-        "# Parallel efficiency: 2 local workers vs 1 (issue 7)",
+        "# Parallel efficiency: 2 local workers vs 1",
         "",
         f"Command: `python -m studies.parallel_efficiency --replications {args.replications} "
         f"--repeats {args.repeats} --estimators {','.join(estimators)}`",

@@ -5,49 +5,23 @@ Parts (``--parts``, default all; each writes its CSV/JSON into ``--out``, and ``
 whatever is there, so parts can be run, rerun and resumed separately):
 
 ``cli``
-    Wall time of ``catebench --help``, ``catebench list`` and ``catebench datasets`` against a bare
-    ``python -c pass``, each a fresh process, interleaved, median of ``--cli-repeats`` (default 5).
+    Wall time of ``catebench --help``, ``catebench list`` and ``catebench datasets`` against ``python -c pass``.
 ``overhead``
-    The runner's own cost per task: a no-op estimator (:class:`NoOp`, predicts zeros) over ``--overhead-tasks``
-    tasks (IHDP replications 1-10 x seeds) on the inline, local (1 worker) and dask (1 worker) executors, fresh
-    store each. Per-task overhead = steady-state seconds between consecutive results (first to last result, so
-    worker start-up is left out) minus the no-op's own fit + predict seconds.
+    The runner's own cost per task: a no-op estimator (:class:`NoOp`) on the inline, local and dask executors.
 ``cost``
-    Fit + predict seconds and peak memory of every built-in estimator (default parameters, ``random_state=0``,
-    one thread) on ``catebench.datasets.synthetic.Synthetic`` replication 1: n in ``--n-sizes`` at d = ``--d-for-n`` and d
-    in ``--d-sizes`` at n = ``--n-for-d``; fit on all n rows, predict on all n rows. Each estimator runs in its own
-    process (imports excluded from the timings). Bounded: from the third point of a sweep on, a point whose CPU
-    time, extrapolated from the previous point with exponent max(1, the slope of the last two), would exceed
-    ``--cap`` CPU seconds is recorded ``skipped`` without running, and so are the larger sizes of that sweep (the
-    d sweep runs first, so the n sweep reuses its (n_for_d, d_for_n) point); a point still running after ``--wall-cap`` wall
-    seconds is killed and recorded ``over cap``.
-    Peak memory: the process's peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs`` before each
-    point) minus its resident set before the fit. Results are cached in ``cost_curves.csv`` keyed by a fingerprint
-    of the estimator's source files: rerunning measures only new or changed estimators (``--fresh``: all).
-    Times: wall and CPU seconds (``time.process_time``; CPU time is what the curves and exponents use, since a
-    shared machine's load inflates it far less than wall time). Fitted exponent: least-squares slope of
-    log(fit + predict CPU seconds) on log(n) (and on log(d)).
+    Fit + predict CPU seconds and peak memory of every built-in estimator over sweeps of n and d, each estimator
+    in its own process, bounded by ``--cap`` / ``--wall-cap``, cached by a fingerprint of its source files.
 ``sampling``
-    One-step generator vs the teacher's 50-step Heun sampler of one fitted ``IWDD`` (default architecture, short
-    training: sampling cost depends on the network, not on how long it trained): seconds for ``--draws`` draws of
-    every IHDP unit, median of 3, one thread.
+    One-step generator vs the teacher's 50-step Heun sampler of one fitted ``IWDD``.
 ``board``
-    The default board's time split by estimator: sum and median of fit + predict seconds per estimator from a
-    store (``--board-store``; default: the store of the ``compare`` part's current-code run).
+    The default board's time split by estimator, from a store (``--board-store``).
 ``compare``
-    Today's code vs commit ``--old-commit`` (default: the one ``runs.json`` in ``--out`` records), side by
-    side: the old tree (``git archive`` into the cache folder, run with the same venv) and the current tree each run
-    ``catebench run default --estimators <the 18 estimators of the old commit> --executor inline --n-jobs 1`` on IHDP
-    replication 1, then 2, ... (``--replications``), old and current running at the same time, one process each, so
-    both see the same machine load; wall and CPU time of each run are recorded. Compared: the task seconds per estimator from the two stores (fit + predict, plus the
-    sampling for distributional metrics that only the current code does), and the wall time of the runs.
-
+    Today's code vs commit ``--old-commit`` (default: the one ``runs.json`` in ``--out`` records), side by side
+    on IHDP replications, both at the same time so both see the same machine load.
 ``wall``
-    The board as a user runs it: for the old commit and the current tree at the same time, one
-    process each, ``catebench run default --estimators <the 18 estimators of the old commit> --replications R --executor
-    inline --n-jobs 1`` into a fresh store and then ``catebench report`` on it (one torch/BLAS thread); the wall and
-    CPU time of the whole (run + report, interpreter start-up and imports included once) is recorded per code
-    (``board_wall.csv``).
+    The default board plus ``catebench report`` as a user runs it, old commit and current tree at the same time.
+
+How each part measures (timers, sweeps, bounds, what is compared) is in ``docs/studies.md``.
 
 Run (what made the committed ``results/perf/``: see ``summary.md`` for the exact commands and machine load)::
 

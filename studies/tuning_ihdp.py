@@ -54,7 +54,7 @@ OUT = Path("results/tuning_ihdp")
 PUBLISHED_NAMES = {"tarnet": "TARNet", "cfr-mmd": "CFR-MMD", "cfr-mmd-lin": "CFR-MMD", "cfr-wass": "CFR-WASS"}
 #: The published order is checked once per MMD variant: the RBF one and the linear one of the authors' config.
 ORDER_SETS = (("tarnet", "cfr-mmd", "cfr-wass"), ("tarnet", "cfr-mmd-lin", "cfr-wass"))
-WITHIN = 0.20  # the issue's tolerance: within 20 % of the published out-of-sample mean
+WITHIN = 0.20  # tolerance: a tuned estimator is within 20 % of the published out-of-sample mean
 
 
 def shared_path(*parts: str) -> Path:
@@ -331,7 +331,7 @@ def write_summary(results: pd.DataFrame, bases: list[str], budget: int, criterio
     return path
 
 
-# ---- oracle diagnostic (issue 16: why the published figures are not reached) ------------------------------------
+# ---- oracle diagnostic (why the published figures are not reached) ----------------------------------------------
 ORACLE_CSV = "oracle.csv"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-# One BLAS / OpenMP / torch thread in the test process and the processes it starts (issue 14): the project's
+# One BLAS / OpenMP / torch thread in the test process and the processes it starts: the project's
 # machines have 2 cores, so more threads per process only contend (and results are then the same however many
 # cores a machine has). Set before any test module imports numpy or torch; an explicit setting wins.
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):

@@ -1,4 +1,4 @@
-"""Fault-injection estimators for the executor and runner tests (issue 7).
+"""Fault-injection estimators for the executor and runner tests.
 
 Each misbehaves in one way a real estimator can: raise, hang past the time limit, return NaN, return the wrong
 shape, or kill the worker process it runs in (``os._exit`` or SIGKILL of its own process). The ``Flaky*`` variant

@@ -20,9 +20,8 @@ def _builtin_instances():
 
 
 # Built-ins whose predict averages Monte Carlo draws made per call, so a row's prediction depends on the other
-# rows of the batch (measured when the check was added, issue 13; their owners are told). strict: a fix shows up.
-# (cevae, diffpo and ganite were fixed in issue 11: each row's draws come from a generator keyed by the seed and
-# the row's values, catebench.estimators._generative.row_noise.)
+# rows of the batch; expected to fail (strict: a fix shows up). None at present: the generative estimators draw
+# each row's noise from a generator keyed by the seed and the row's values (catebench.estimators._generative.row_noise).
 KNOWN_BATCH_DEPENDENT: dict[str, str] = {}
 
 
@@ -123,7 +122,7 @@ def test_checks_are_named_and_documented():
         assert c.__name__.startswith("check_") and c.__doc__
 
 
-# ---- issue 13: plugin contract -------------------------------------------------------------------------------
+# ---- plugin contract ----------------------------------------------------------------------------------------
 class _Linear(CATEEstimator):
     """Per-arm least squares (cheap, deterministic): the effect of column order is visible in its predictions."""
 
@@ -140,7 +139,8 @@ class _Linear(CATEEstimator):
 
 
 def test_dataframe_columns_are_remembered_and_a_reordered_frame_is_refused():
-    """Defect 4: a DataFrame with the fit columns in another order used to be read by position silently."""
+    """A DataFrame's columns are remembered at fit; one with the fit columns in another order is refused, not read
+    by position."""
     import pandas as pd
 
     X, t, y, *_ = tiny_data()
@@ -318,8 +318,8 @@ def test_global_state_check_sees_a_draw_wherever_the_generator_stands(draws_befo
 
 
 def test_readme_and_plugin_docs_show_one_pytest_snippet_and_document_the_label_key():
-    """The README and docs/plugins.md showed different pytest snippets, and only docs/plugins.md documented the
-    config's ``label`` key."""
+    """docs/plugins.md shows one pytest snippet and the README the same one or none; the README's config example
+    documents the ``label`` key."""
     import re
     import textwrap
     from pathlib import Path

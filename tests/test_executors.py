@@ -1,4 +1,4 @@
-"""Executors (issue 7): dask and local runs agree task by task; time limits, crash attribution, retries, GPU placement."""
+"""Executors: dask and local runs agree task by task; time limits, crash attribution, retries, GPU placement."""
 
 from __future__ import annotations
 
@@ -167,7 +167,7 @@ def test_cli_executor_and_timeout_flags(tmp_path):
     assert sorted(df["status"]) == ["ok", "timeout"]
 
 
-# ---- issue 13: a dask run always ends ------------------------------------------------------------------------
+# ---- a dask run always ends ---------------------------------------------------------------------------------
 COMBO = """name = "combo"
 executor = "dask"
 n_jobs = 2
@@ -217,7 +217,7 @@ def _check_combo_store(store: Path, i: int) -> None:
 @pytest.mark.slow
 def test_dask_hang_raise_kill_combination_always_ends(tmp_path):
     """Hang (timeout), raise and worker-killing tasks together on the LocalCluster, repeatedly: every run ends with
-    every task stored under its expected status (issue 13, defect 1: one run in three hung before)."""
+    every task stored under its expected status."""
     for i in range(3):
         out, store = _run_combo(tmp_path, i)
         assert out.returncode == 0, (i, out.stderr[-2000:])
@@ -277,7 +277,7 @@ def test_dask_local_cluster_that_lost_all_workers_is_revived():
     assert {k: r.status for k, r in out.items()} == {t.key: "ok" for t in tasks}
 
 
-# ---- issue 13: a real scheduler and real workers, one killed mid-run -----------------------------------------
+# ---- a real scheduler and real workers, one killed mid-run --------------------------------------------------
 def _free_port() -> int:
     import socket
 

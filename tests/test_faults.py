@@ -1,4 +1,4 @@
-"""Faults (issue 7): every injected fault is a recorded row and the run goes on; a SIGKILLed driver resumes to the
+"""Faults: every injected fault is a recorded row and the run goes on; a SIGKILLed driver resumes to the
 same store as an uninterrupted run; a second run on a busy store is refused and the store stays consistent."""
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def test_second_concurrent_run_is_refused_and_store_stays_consistent(tmp_path, f
     assert run(cfg, progress=False).skipped == 3
 
 
-# ---- issue 13: faults that still got through ----------------------------------------------------------------
+# ---- unusable stores, failed validation, missing files, label conflicts --------------------------------------
 from catebench.benchmark.cli import main  # noqa: E402
 
 
@@ -173,7 +173,7 @@ def _one_line_error(capsys, *words):
 @pytest.mark.parametrize("case", ["not-sqlite", "directory", "parent-is-file"])
 @pytest.mark.parametrize("command", ["run", "report"])
 def test_unusable_store_is_a_one_line_error_and_is_left_untouched(tmp_path, capsys, case, command):
-    """Defect 3: a store that is not SQLite, a directory, or under a regular file: one line, nothing changed."""
+    """A store that is not SQLite, a directory, or under a regular file: one line, nothing changed."""
     if case == "not-sqlite":
         store = tmp_path / "notes.sqlite"
         store.write_text("these are my notes, not a database\n" * 20)
@@ -200,7 +200,7 @@ def test_unusable_store_is_a_one_line_error_and_is_left_untouched(tmp_path, caps
 
 
 def test_run_end_leaves_a_complete_store_file_and_no_lock(tmp_path):
-    """Defect 6: after a run the .sqlite file alone holds every row (WAL checkpointed); the .lock is removed."""
+    """After a run the .sqlite file alone holds every row (WAL checkpointed); the .lock is removed."""
     import shutil
 
     cfg = config_from_dict({"name": "w", "executor": "inline", "store": str(tmp_path / "s.sqlite"),
@@ -219,7 +219,7 @@ def test_run_end_leaves_a_complete_store_file_and_no_lock(tmp_path):
 
 
 def test_interrupted_run_checkpoints_and_releases_the_lock(tmp_path):
-    """Defect 6, clean interrupt: Ctrl-C mid-run still leaves the finished rows in the .sqlite file itself."""
+    """Clean interrupt: Ctrl-C mid-run still leaves the finished rows in the .sqlite file itself."""
     import shutil
 
     cfg = config_from_dict({"name": "w", "executor": "inline", "store": str(tmp_path / "s.sqlite"),
@@ -248,7 +248,7 @@ def test_interrupted_run_checkpoints_and_releases_the_lock(tmp_path):
     ],
 )
 def test_failed_commands_create_no_store(tmp_path, capsys, estimators, words):
-    """Defect 7: a run that fails validation creates nothing (no store, no lock, no WAL)."""
+    """A run that fails validation creates nothing (no store, no lock, no WAL)."""
     store = tmp_path / "out" / "s.sqlite"
     assert main(["run", str(_toml(tmp_path, estimators=estimators)), "--store", str(store), "--no-progress"]) == 2
     _one_line_error(capsys, words)
@@ -263,7 +263,7 @@ def test_estimators_flag_with_unknown_name_creates_no_store(tmp_path, capsys):
 
 
 def test_missing_dataset_file_stops_the_run_before_any_task(tmp_path, capsys):
-    """Defect 8: a missing data file is one error naming the file, its digest and the directory in full; exit
+    """A missing data file is one error naming the file, its digest and the directory in full; exit
     code non-zero; no store and no failed tasks."""
     data = tmp_path / "some" / "deep" / "data directory that is long enough to be cut at two hundred characters"
     data.mkdir(parents=True)
@@ -277,13 +277,13 @@ def test_missing_dataset_file_stops_the_run_before_any_task(tmp_path, capsys):
 
 
 def test_run_with_a_directory_as_config_is_a_one_line_error(tmp_path, capsys):
-    """Defect 9: ``catebench run <a directory>``."""
+    """``catebench run <a directory>`` is a one-line error."""
     assert main(["run", str(tmp_path)]) == 2
     _one_line_error(capsys, "is a directory", str(tmp_path))
 
 
 def test_one_label_with_two_parameter_sets_is_refused_and_old_stores_are_reported_apart(tmp_path, capsys):
-    """Defect 2: a label names one configuration. A run that would put other parameters under a stored label is
+    """A label names one configuration. A run that would put other parameters under a stored label is
     refused naming both (unless --allow-label-conflict); a store that mixes them is reported with them apart."""
     store = tmp_path / "s.sqlite"
     first = _toml(tmp_path, "a.toml", estimators=("t-learner-linear",), reps=2)
@@ -308,8 +308,8 @@ def test_one_label_with_two_parameter_sets_is_refused_and_old_stores_are_reporte
 
 
 def test_readme_data_file_names_and_digest_claims_match_the_loaders():
-    """Defect 10: the README named ``Twin_data.csv.gz`` (the loader and DATA.md: ``Twin_Data.csv.gz``) and called
-    ihdp-1000 "sha256-verified" though no digest of its files is pinned."""
+    """The README and DATA.md name the Twins file as the loader does (``Twin_Data.csv.gz``), and the README calls an
+    IHDP size "sha256-verified" only where a digest of its files is pinned."""
     import re
 
     from catebench.datasets.ihdp_npz import IHDP_SHA256
@@ -330,8 +330,8 @@ def test_readme_data_file_names_and_digest_claims_match_the_loaders():
 
 
 def test_python_run_refuses_a_label_with_other_parameters_by_default(tmp_path):
-    """Defect 2, Python API: ``run()`` refuses as the CLI does (it only warned before); ``label_conflict="warn"``
-    is the explicit opt-in."""
+    """Python API: ``run()`` refuses a label with other parameters as the CLI does; ``label_conflict="warn"`` is the
+    explicit opt-in."""
     store = str(tmp_path / "s.sqlite")
 
     def cfg(params):

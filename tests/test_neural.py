@@ -48,7 +48,7 @@ def test_registered_params():
     params = {e.name: e.params for e in ESTIMATORS.entries() if e.name in names}
     assert set(params) == set(names)
     assert params["cfr-wass"] == {"ipm": "wass"} and params["cfr-mmd"] == {"ipm": "mmd-rbf"}
-    assert params["cfr-mmd-lin"] == {"ipm": "mmd-lin"}  # the MMD of the authors' IHDP config (issue 16)
+    assert params["cfr-mmd-lin"] == {"ipm": "mmd-lin"}  # the MMD of the authors' IHDP config
     assert params["dragonnet-treg"] == {"targeted_reg": True}
 
 

@@ -1,4 +1,4 @@
-"""Issue 14: the quick commands stay quick (no heavy imports), and the perf study's pieces work on tiny inputs.
+"""The quick commands stay quick (no heavy imports), and the perf study's pieces work on tiny inputs.
 
 No timing assertions here (machines vary up to 3x day to day): what is checked is *what gets imported*, which is
 what makes ``catebench --help`` and ``catebench list`` slow.
@@ -199,7 +199,7 @@ def test_wall_part_ratios_and_summary(tmp_path):
     from studies.perf import wall_ratios, write_summary
 
     w = pd.DataFrame([
-        {"code": "abc1234", "replications": 10, "estimators": 18, "wall_s": 2000.0, "cpu_s": 1900.0, "sample_s": 0.0,
+        {"code": "commit-a", "replications": 10, "estimators": 18, "wall_s": 2000.0, "cpu_s": 1900.0, "sample_s": 0.0,
          "load_avg_1min": 1.0, "load_avg_1min_after": 1.1, "measured_utc": "x", "summary": "old"},
         {"code": "current", "replications": 10, "estimators": 18, "wall_s": 1100.0, "cpu_s": 1140.0, "sample_s": 100.0,
          "load_avg_1min": 1.0, "load_avg_1min_after": 1.1, "measured_utc": "x", "summary": "new"},
@@ -207,7 +207,7 @@ def test_wall_part_ratios_and_summary(tmp_path):
     r = wall_ratios(w)
     assert r["wall"] == pytest.approx(0.55) and r["cpu"] == pytest.approx(0.6)
     assert r["sample_s"] == 100.0 and r["wall_without_sampling"] == pytest.approx(0.5)
-    assert (r["old_code"], r["estimators"], r["replications"]) == ("abc1234", 18, 10)
+    assert (r["old_code"], r["estimators"], r["replications"]) == ("commit-a", 18, 10)
     assert wall_ratios(w[w.code == "current"]) is None  # nothing to compare with
     w.to_csv(tmp_path / "board_wall.csv", index=False)
     text = write_summary(tmp_path)
@@ -218,9 +218,9 @@ def test_wall_part_ratios_and_summary(tmp_path):
 def test_old_commit_comes_from_the_committed_runs_or_must_be_given():
     from studies.perf import recorded_old_commit
 
-    meta = {"compare": [{"command": "a", "old_commit": "abc1234"}], "wall": [{"command": "b", "old_commit": "def5678"}]}
-    assert recorded_old_commit(meta, ["wall"]) == "def5678"
-    assert recorded_old_commit(meta, ["compare", "wall"]) == "abc1234"
+    meta = {"compare": [{"command": "a", "old_commit": "commit-a"}], "wall": [{"command": "b", "old_commit": "commit-b"}]}
+    assert recorded_old_commit(meta, ["wall"]) == "commit-b"
+    assert recorded_old_commit(meta, ["compare", "wall"]) == "commit-a"
     with pytest.raises(SystemExit, match="--old-commit"):
         recorded_old_commit({"cli": [{"command": "c"}]}, ["wall"])
     committed = json.loads((Path(__file__).resolve().parents[1] / "results" / "perf" / "runs.json").read_text())

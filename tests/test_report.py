@@ -540,7 +540,7 @@ DIST = {"crps": 0.4, "cov50": 0.45, "cov90": 0.86, "width50": 1.1, "width90": 2.
 
 
 def with_distributional(df: pd.DataFrame, estimator: str = "c", w1: bool = False) -> pd.DataFrame:
-    """Add the issue-10 distributional metrics to one estimator's ok tasks (others lack them: NaN)."""
+    """Add the distributional metrics to one estimator's ok tasks (others lack them: NaN)."""
     df = df.copy()
     rng = np.random.default_rng(0)
     mask = (df["estimator"] == estimator) & (df["status"] == "ok")

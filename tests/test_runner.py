@@ -1,4 +1,4 @@
-"""Config parsing, task keys, the store and the runner's resume / failure behaviour (issue 2)."""
+"""Config parsing, task keys, the store and the runner's resume / failure behaviour."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_task_keys_do_not_depend_on_config_order(tmp_path):
 
 
 def test_validation_fraction_follows_split(tmp_path):
-    """The ``uses_validation`` tag is the contract (issue 13): a tagged estimator gets the split's validation share
+    """The ``uses_validation`` tag is the contract: a tagged estimator gets the split's validation share
     through ``validation_fraction``; an untagged one is never given it; a tagged one without it is refused."""
     from catebench.estimators.base import CATEEstimator, Tags
 
@@ -232,7 +232,7 @@ def test_entry_point_plugin_is_listed_and_runs(tmp_path):
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    # the leaderboard alone: the full report (figures, statistics) is test_cli_smoke_and_report's (issue 14: speed)
+    # the leaderboard alone: the full report (figures, statistics) is test_cli_smoke_and_report's (kept apart for speed)
     rep = subprocess.run(
         [sys.executable, "-m", "catebench.benchmark", "report", "--store", str(tmp_path / "p.sqlite"), "--leaderboard-only",
          "--out", str(tmp_path / "r")],

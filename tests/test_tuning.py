@@ -1,4 +1,4 @@
-"""Fair tuning (issue 16): selection on validation rows only, equal budgets, seeded, separate labels."""
+"""Fair tuning: selection on validation rows only, equal budgets, seeded, separate labels."""
 
 from __future__ import annotations
 
