@@ -231,7 +231,7 @@ class _DiffusionBase(CATEEstimator):
     def search_space(cls, params: dict[str, Any] | None = None) -> dict[str, list[Any]]:
         """Grid for tuned runs of the teacher and IWDD (:mod:`catebench.benchmark.tuning`): the teacher's ``width`` in {64, 128, 256}, residual
         blocks ``n_blocks`` in {2, 3, 4} and learning rate ``teacher_lr`` in {3e-4, 1e-3, 3e-3}: a factor 2-3
-        around the defaults, fixed a priori (issue 16), not on any test rows."""
+        around the defaults, fixed a priori, not on any test rows."""
         return {"width": [64, 128, 256], "n_blocks": [2, 3, 4], "teacher_lr": [3e-4, 1e-3, 3e-3]}
 
     # ---- shared parameters -------------------------------------------------------------------------------
