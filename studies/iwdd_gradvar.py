@@ -1,8 +1,9 @@
 """Gradient variance of the paper-method IWDD's distillation, randomized conditions against IPW, and its effect.
 
 For each design of the ``synthetic`` dataset (overlap from good to weak through ``imbalance``) and each seed
-(replication 1-3; runner's default split and seeds), on the paper-method code path (``iwdd-rand`` / ``iwdd-ipw``
-registered parameters, SiD from the teacher's copy, a fixed budget of ``--steps`` SiD steps, no early stop):
+(replications 1..``--replications``; runner's default split and seeds), on the paper-method code path
+(``iwdd-rand`` / ``iwdd-ipw`` registered parameters, SiD from the teacher's copy, a fixed budget of
+``--steps`` SiD steps, no early stop):
 
 1. variance: ``IWDD.generator_gradients`` re-runs ``iwdd-rand``'s distillation and, at the start, middle and end
    of the run, evaluates ``--batches`` minibatch gradients of the generator loss under each design (randomized
@@ -15,7 +16,7 @@ registered parameters, SiD from the teacher's copy, a fixed budget of ``--steps`
 
 Writes ``variance.csv``, ``runs.csv`` and ``summary.md`` under ``--out``.
 
-    python -m studies.iwdd_gradvar --out results/iwdd_gradvar
+    python -m studies.iwdd_gradvar --out results/iwdd_gradvar --replications 5
 """
 
 from __future__ import annotations
@@ -110,14 +111,15 @@ def verdict(v: pd.DataFrame) -> str:
 
 def summarize(var: pd.DataFrame, runs: pd.DataFrame, a) -> str:
     out = ["# Gradient variance of IWDD's distillation (paper method): randomized conditions against IPW", "",
-           f"`synthetic` dataset (n = {a.n}, d = 10, confounding 1), three overlap levels, replications 1-3 (the",
-           "runner's default split 63/27/10 and seeds). Paper-method code path: registered `iwdd-rand` / `iwdd-ipw`",
-           f"parameters (teacher as registered, SiD from the teacher's copy), a fixed budget of {a.steps} SiD steps,",
-           f"W1 to the teacher checked every {a.check_every} steps, no early stop. Gradients: `IWDD.generator_gradients` "
-           f"on `iwdd-rand`'s run, {a.batches} minibatches (batch 256) per design at steps {a.start} (start; at step 0",
-           "the SiD gradient is exactly zero), "
-           f"{a.steps // 2} (middle) and {a.steps} (end), both designs at the same generator and fake net. Variance =",
-           "tr Cov of the minibatch gradient. Ratio = IPW / randomized, 95 % BCa bootstrap CI over batches.", "",
+           f"`synthetic` dataset (n = {a.n}, d = 10, confounding 1), three overlap levels, replications "
+           f"1-{a.replications} (the runner's default split 63/27/10 and seeds).",
+           "Paper-method code path: registered `iwdd-rand` / `iwdd-ipw` parameters (teacher as registered, SiD from",
+           f"the teacher's copy), a fixed budget of {a.steps} SiD steps, W1 to the teacher checked every "
+           f"{a.check_every} steps, no early stop.",
+           f"Gradients: `IWDD.generator_gradients` on `iwdd-rand`'s run, {a.batches} minibatches (batch 256) per "
+           f"design at steps {a.start} (start; at step 0 the SiD gradient is exactly zero), {a.steps // 2} (middle)",
+           f"and {a.steps} (end), both designs at the same generator and fake net. Variance = tr Cov of the minibatch",
+           "gradient. Ratio = IPW / randomized, 95 % BCa bootstrap CI over batches (2000 resamples).", "",
            "## Variance per cell", "",
            "| design | rep | state | var rand | var IPW | ratio IPW/rand [95 % CI] | |mean grad| rand / IPW |",
            "|---|---|---|---|---|---|---|"]
@@ -137,19 +139,31 @@ def summarize(var: pd.DataFrame, runs: pd.DataFrame, a) -> str:
     out += ["", f"## What the variance does to the result (same budget, {a.steps} SiD steps)", "",
             f"Steps until W1 to the teacher first falls to {a.w1_frac} x its start (the teacher's copy; the same "
             "threshold for both designs; blank = not within the budget), the lowest W1 (outcome sds) and the",
-            "sqrt-PEHE of the returned generator; mean over replications (per-replication values in runs.csv).", "",
-            "| design | estimator | steps to threshold | reached | W1 best | sqrt-PEHE in | sqrt-PEHE out |",
-            "|---|---|---|---|---|---|---|"]
+            "sqrt-PEHE of the returned generator (the best-W1 state within the budget); steps per replication",
+            "(- = not reached), the others as mean over replications (all values in runs.csv).", "",
+            "| design | estimator | steps to threshold, per replication | W1 best | sqrt-PEHE in | sqrt-PEHE out |",
+            "|---|---|---|---|---|---|"]
     for design in DESIGNS:
         for label in ("iwdd-rand", "iwdd-ipw"):
-            r = runs[(runs.design == design) & (runs.estimator == label)]
+            r = runs[(runs.design == design) & (runs.estimator == label)].sort_values("replication")
             if not len(r):
                 continue
-            steps = r.steps_to_threshold.mean()
-            out.append(f"| {design} | `{label}` | {'' if np.isnan(steps) else f'{steps:.0f}'} | "
-                       f"{int(r.steps_to_threshold.notna().sum())}/{len(r)} | {r.w1_best.mean():.3f} | "
+            steps = " / ".join("-" if np.isnan(v) else f"{v:.0f}" for v in r.steps_to_threshold)
+            out.append(f"| {design} | `{label}` | {steps} | {r.w1_best.mean():.3f} | "
                        f"{r.pehe_in.mean():.3f} | {r.pehe_out.mean():.3f} |")
-    out += ["", f"Command: `python -m studies.iwdd_gradvar --out results/iwdd_gradvar` (one torch thread; "
+    out += ["", "Paired by replication, IPW minus randomized (mean, and how many replications IPW is lower):", ""]
+    for design in DESIGNS:
+        r = runs[runs.design == design].pivot(index="replication", columns="estimator")
+        if not len(r) or "iwdd-ipw" not in r["pehe_out"]:
+            continue
+        parts = []
+        for col, name in (("steps_to_threshold", "steps to threshold"), ("w1_best", "W1 best"),
+                          ("pehe_in", "sqrt-PEHE in"), ("pehe_out", "sqrt-PEHE out")):
+            diff = (r[col]["iwdd-ipw"] - r[col]["iwdd-rand"]).dropna()
+            parts.append(f"{name} {diff.mean():+.3g} (IPW lower in {int((diff < 0).sum())} of {len(diff)})")
+        out.append(f"* {design}: " + "; ".join(parts))
+    out += ["", f"Command: `python -m studies.iwdd_gradvar --out results/iwdd_gradvar --replications {a.replications}` "
+            "(one torch thread; "
             f"{(runs.fit_s.sum() + var.groupby(['design', 'replication']).grad_s.first().sum()) / 60:.0f} CPU "
             "minutes).", ""]
     return "\n".join(out)

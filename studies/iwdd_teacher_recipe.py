@@ -79,11 +79,11 @@ def summarize(rows: list[dict]) -> str:
         paired.setdefault(int(r["replication"]), {})[r["estimator"]] = r
     both = [p for p in paired.values() if len(p) == 2]
     if both:
+        n_worse = sum(float(p[LABELS[1]]["pehe_out"]) > float(p[LABELS[0]]["pehe_out"]) for p in both)
         lines += ["", "Per replication, sqrt-PEHE out (ours / release): " + ", ".join(
             f"{rep}: {float(p[LABELS[0]]['pehe_out']):.2f} / {float(p[LABELS[1]]['pehe_out']):.2f}"
             for rep, p in sorted((int(p[LABELS[0]]["replication"]), p) for p in both)) + ".",
-                  f"Release worse than ours out of sample on {sum(float(p[LABELS[1]]['pehe_out']) > float(p[LABELS[0]]['pehe_out']) for p in both)} "
-                  f"of {len(both)} replications."]
+                  f"Release worse than ours out of sample on {n_worse} of {len(both)} replications."]
     lines += ["", "Command: `python -m studies.iwdd_teacher_recipe --out results/iwdd_teacher_recipe`", ""]
     return "\n".join(lines)
 

@@ -486,3 +486,21 @@ def test_release_teacher_schedule():
     np.testing.assert_allclose(lrs, expected, rtol=1e-12)
     with pytest.raises(ValueError, match="teacher_lr_drops"):
         DiffusionTeacherRelease(**{**DiffusionTeacherRelease.test_params(), "teacher_lr_drops": (1.5,)}).fit(X, t, y)
+
+
+def test_gradvar_study_statistics_match_a_naive_reference(monkeypatch):
+    """The study's total variance from a Gram matrix equals the naive sum of squared deviations, and its
+    bootstrap CI of the variance ratio brackets the point estimate."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    from studies.iwdd_gradvar import ratio_ci, total_variance
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(20, 50)) * 2.0, rng.normal(size=(20, 50))
+    idx = rng.integers(0, 20, size=20)
+    naive = ((a[idx] - a[idx].mean(0)) ** 2).sum() / 19
+    assert total_variance(a @ a.T, idx) == pytest.approx(naive, rel=1e-10)
+    ratio, lo, hi = ratio_ci(a @ a.T, b @ b.T, seed=0, n_resamples=300)
+    assert ratio == pytest.approx(total_variance(a @ a.T, np.arange(20)) / total_variance(b @ b.T, np.arange(20)))
+    assert lo < ratio < hi and 2.0 < ratio < 8.0  # the true ratio is 4
