@@ -217,8 +217,8 @@ def _r2(tau_hat, tau):
 def test_teacher_and_generator_track_the_truth():
     X, t, y, _ = _simple_design(800, 0)
     Xte, _, _, tau = _simple_design(300, 1)
-    est = IWDD(width=64, n_blocks=2, teacher_steps=800, distill_steps=150, batch_size=256, n_predict_samples=100,
-               device="cpu", random_state=0).fit(X, t, y)
+    est = IWDD(width=64, n_blocks=2, teacher_steps=800, distill_steps=150, distill_min_steps=100, batch_size=256,
+               n_predict_samples=100, device="cpu", random_state=0).fit(X, t, y)
     r2_gen = _r2(est.effect(Xte), tau)
     y0, y1 = est.sample_teacher(Xte, n_samples=40, heun_steps=20)
     r2_teacher = _r2(y1.mean(1) - y0.mean(1), tau)
