@@ -20,6 +20,8 @@ def __getattr__(name: str):
 __all__ = ["CATEEstimator", "Tags", "NotFittedError", "validate_fit_inputs", "validate_X", "BUILTIN"]
 
 _META = "catebench.estimators.meta:MetaLearner"
+#: Our IWDD variant: the generator regressed on the teacher's draws, then SiD while W1 to the teacher > 0.03.
+_IWDD_WS = {"warm_start_steps": 600, "distill_tol": 0.03, "distill_min_steps": 0}
 
 BUILTIN: dict[str, tuple[str, dict, str]] = {
     "s-learner": (_META, {"kind": "s"}, "S-learner (causalml), gradient-boosting base learner"),
@@ -37,10 +39,14 @@ BUILTIN: dict[str, tuple[str, dict, str]] = {
     "dragonnet": ("catebench.estimators.neural:DragonNet", {}, "DragonNet (Shi et al. 2019), torch"),
     "dragonnet-treg": ("catebench.estimators.neural:DragonNet", {"targeted_reg": True}, "DragonNet + targeted regularization"),
     "diffusion-teacher": ("catebench.estimators.iwdd:DiffusionTeacher", {}, "Conditional EDM diffusion teacher, 50-step Heun sampler"),
-    "iwdd-rand": ("catebench.estimators.iwdd:IWDD", {"adjustment": "rand"}, "IWDD: SiD one-step generator, randomized conditions"),
-    "iwdd-ipw": ("catebench.estimators.iwdd:IWDD", {"adjustment": "ipw"}, "IWDD: SiD one-step generator, stabilised IPW"),
-    "iwdd-plain": ("catebench.estimators.iwdd:IWDD", {"adjustment": "plain"}, "IWDD ablation: SiD generator, no adjustment"),
-    "iwdd-kl": ("catebench.estimators.iwdd:IWDD", {"adjustment": "rand", "divergence": "kl"}, "IWDD ablation: KL (DMD) distillation, randomized"),
+    "diffusion-teacher-release": ("catebench.estimators.iwdd:DiffusionTeacherRelease", {}, "Diffusion teacher on the IWDD authors' release schedule (2000 epochs, no early stopping): sensitivity row"),
+    "iwdd-rand": ("catebench.estimators.iwdd:IWDD", {"adjustment": "rand"}, "IWDD (paper method): SiD from the teacher, randomized conditions"),
+    "iwdd-ipw": ("catebench.estimators.iwdd:IWDD", {"adjustment": "ipw"}, "IWDD (paper method): SiD from the teacher, stabilised IPW"),
+    "iwdd-plain": ("catebench.estimators.iwdd:IWDD", {"adjustment": "plain"}, "IWDD (paper method) ablation: SiD from the teacher, no adjustment"),
+    "iwdd-kl": ("catebench.estimators.iwdd:IWDD", {"adjustment": "rand", "divergence": "kl"}, "IWDD (paper method) ablation: KL (DMD) distillation, randomized"),
+    "iwdd-rand-ws": ("catebench.estimators.iwdd:IWDD", {"adjustment": "rand", **_IWDD_WS}, "IWDD + warm start (ours): regression on the teacher's draws, then SiD, randomized"),
+    "iwdd-ipw-ws": ("catebench.estimators.iwdd:IWDD", {"adjustment": "ipw", **_IWDD_WS}, "IWDD + warm start (ours): regression on the teacher's draws, then SiD, stabilised IPW"),
+    "iwdd-plain-ws": ("catebench.estimators.iwdd:IWDD", {"adjustment": "plain", **_IWDD_WS}, "IWDD + warm start (ours) ablation: no adjustment"),
     "diffpo": ("catebench.estimators.diffpo:DiffPO", {}, "DiffPO (Ma et al. 2024): conditional DDPM, orthogonal (IPW) diffusion loss"),
     "cevae": ("catebench.estimators.cevae:CEVAE", {}, "CEVAE (Louizos et al. 2017): VAE with a latent confounder, torch"),
     "ganite": ("catebench.estimators.ganite:GANITE", {}, "GANITE (Yoon et al. 2018): counterfactual GAN + ITE generator, torch"),

@@ -217,8 +217,8 @@ def _r2(tau_hat, tau):
 def test_teacher_and_generator_track_the_truth():
     X, t, y, _ = _simple_design(800, 0)
     Xte, _, _, tau = _simple_design(300, 1)
-    est = IWDD(width=64, n_blocks=2, teacher_steps=800, distill_steps=150, batch_size=256, n_predict_samples=100,
-               device="cpu", random_state=0).fit(X, t, y)
+    est = IWDD(width=64, n_blocks=2, teacher_steps=800, distill_steps=150, distill_min_steps=100, batch_size=256,
+               n_predict_samples=100, device="cpu", random_state=0).fit(X, t, y)
     r2_gen = _r2(est.effect(Xte), tau)
     y0, y1 = est.sample_teacher(Xte, n_samples=40, heun_steps=20)
     r2_teacher = _r2(y1.mean(1) - y0.mean(1), tau)
@@ -273,17 +273,24 @@ def test_distillation_budget_is_measured_against_the_teacher():
     h = est.distill_history_
     assert h["monitor_steps"][0] == 0 and len(h["monitor"]) == len(h["monitor_steps"]) >= 2
     assert est.w1_to_teacher_ == min(h["monitor"]) and est.diagnostics_["w1_to_teacher"] == est.w1_to_teacher_
-    # a tolerance the initial generator already meets: no distillation step is taken
-    est2, _ = _fitted(distill_steps=20, distill_check_every=5, distill_tol=10.0)
-    assert est2.distill_history_["steps"] == 0
+    # a tolerance the initial generator already meets: without a minimum, no distillation step is taken ...
+    est2, _ = _fitted(distill_steps=20, distill_check_every=5, distill_tol=10.0, distill_min_steps=0)
+    assert est2.distill_history_["steps"] == 0 and est2.diagnostics_["distill_best_step"] == 0
+    # ... with one, SiD takes the minimum and the returned state is a checked state after SiD steps
+    est3, _ = _fitted(distill_steps=20, distill_check_every=5, distill_tol=10.0, distill_min_steps=10)
+    h = est3.distill_history_
+    assert h["steps"] == 10 and h["best_step"] in (5, 10) and h["monitor_steps"] == [0, 5, 10]
+    assert est3.w1_to_teacher_ == h["monitor"][h["monitor_steps"].index(h["best_step"])]
+    with pytest.raises(ValueError, match="distill_min_steps"):
+        _fitted(distill_steps=5, distill_min_steps=10)
 
 
 def test_warm_start_regresses_the_generator_onto_the_teachers_draws():
     """Regression on the teacher's own (latent, Heun draw) pairs brings the one-step generator far closer to the
     teacher's law than the copied-teacher initialisation, on held-out rows, and leaves the teacher untouched."""
     X, t, y = _noisy_design(400, 0)
-    kw = dict(width=32, n_blocks=1, teacher_steps=300, teacher_patience=100, distill_steps=0, batch_size=128,
-              n_predict_samples=8, device="cpu", random_state=0)
+    kw = dict(width=32, n_blocks=1, teacher_steps=300, teacher_patience=100, distill_steps=0, distill_min_steps=0,
+              batch_size=128, n_predict_samples=8, device="cpu", random_state=0)
     cold = IWDD(**kw, warm_start_steps=0).fit(X, t, y)
     warm = IWDD(**kw, warm_start_steps=200).fit(X, t, y)
     for a, b in zip(cold.teacher_.parameters(), warm.teacher_.parameters()):
@@ -298,7 +305,7 @@ def test_warm_start_regresses_the_generator_onto_the_teachers_draws():
 
 
 def test_observed_arm_pairs_equal_the_full_pairs_and_give_the_same_warm_start():
-    """ipw and plain draw the warm start's teacher pairs for the observed arm only (issue 14: half the Heun calls):
+    """ipw and plain draw the warm start's teacher pairs for the observed arm only (half the Heun calls):
     the latents and the drawn entries equal those of the full call exactly, the other arm is NaN, and the warm
     start that reads them trains the same generator."""
     torch.manual_seed(0)
@@ -367,3 +374,133 @@ def test_teacher_refit_trains_every_fit_row_for_the_chosen_epochs(monkeypatch):
     assert not np.allclose(on.predict(X)[0], off.predict(X)[0])
     with pytest.raises(ValueError, match="teacher_refit"):
         DiffusionTeacher(**params, teacher_refit="yes").fit(X, t, y)
+
+
+# ---- the paper's method and our variant under their own labels ---------------------------------------------------
+_PAPER = ("iwdd-rand", "iwdd-ipw", "iwdd-plain", "iwdd-kl")
+_OURS = ("iwdd-rand-ws", "iwdd-ipw-ws", "iwdd-plain-ws")
+
+
+def test_registry_names_the_paper_method_and_our_variant():
+    from catebench.benchmark.registry import ESTIMATORS
+
+    for name in _PAPER + _OURS:
+        entry = ESTIMATORS.get(name)
+        est = entry.create()
+        paper = name in _PAPER
+        assert entry.summary.startswith("IWDD (paper method)" if paper else "IWDD + warm start (ours)"), name
+        assert (est.warm_start_steps == 0) == paper and (est.distill_min_steps > 0) == paper, name
+    # the warm-started variants are today's defaults of the first release of the warm start, nothing else
+    rand_ws, rand = ESTIMATORS.create("iwdd-rand-ws").get_params(), ESTIMATORS.create("iwdd-rand").get_params()
+    assert {k for k in rand if rand[k] != rand_ws[k]} == {"warm_start_steps", "distill_min_steps"}
+
+
+@pytest.mark.parametrize("name", _PAPER)
+def test_paper_method_takes_sid_steps(name):
+    """A paper-method fit takes SiD steps from the teacher's copy and returns a state after at least one of them,
+    and stores how many (a fit with no SiD step would be the warm start or the teacher, not the method)."""
+    from catebench.benchmark.registry import ESTIMATORS
+
+    X, t, y, *_ = tiny_data(n=200)
+    est = ESTIMATORS.create(name, **IWDD.test_params()).fit(X, t, y)
+    dg = est.diagnostics_
+    assert dg["warm_start_steps"] == 0 and dg["distill_steps"] >= est.distill_min_steps > 0
+    assert dg["distill_best_step"] >= 1 and not est.distill_history_["warm_loss"]
+
+
+def test_kl_and_sid_paper_labels_differ():
+    from catebench.benchmark.registry import ESTIMATORS
+
+    X, t, y, *_ = tiny_data(n=200)
+    a = ESTIMATORS.create("iwdd-rand", **IWDD.test_params()).fit(X, t, y)
+    b = ESTIMATORS.create("iwdd-kl", **IWDD.test_params()).fit(X, t, y)
+    for p, q in zip(a.teacher_.parameters(), b.teacher_.parameters()):
+        torch.testing.assert_close(p, q)  # same teacher ...
+    assert not np.allclose(a.effect(X), b.effect(X))  # ... different distillation, different generator
+
+
+def test_warm_started_variant_records_its_warm_start():
+    from catebench.benchmark.registry import ESTIMATORS
+
+    X, t, y, *_ = tiny_data(n=200)
+    est = ESTIMATORS.create("iwdd-rand-ws", **{**IWDD.test_params(), "warm_start_steps": 20,
+                                               "distill_min_steps": 0}).fit(X, t, y)
+    assert est.diagnostics_["warm_start_steps"] == 20 == len(est.distill_history_["warm_loss"])
+
+
+def test_generator_gradients_at_states_of_a_distillation_run():
+    est, X = _fitted(adjustment="rand")
+    X, t, y, *_ = tiny_data(n=200)
+    g = est.generator_gradients(X, t, at_steps=(1, 4), n_batches=3, adjustments=("rand", "ipw"), seed=1)
+    n_params = sum(p.numel() for p in est.teacher_.parameters())
+    assert set(g) == {("rand", 1), ("rand", 4), ("ipw", 1), ("ipw", 4)}
+    assert all(v.shape == (3, n_params) and np.isfinite(v).all() for v in g.values())
+    assert np.abs(g[("rand", 4)]).max() > 0 and not np.allclose(g[("rand", 4)], g[("ipw", 4)])
+    again = est.generator_gradients(X, t, at_steps=(4,), n_batches=3, adjustments=("rand", "ipw"), seed=1)
+    np.testing.assert_array_equal(again[("rand", 4)], g[("rand", 4)])  # seeded: the same state and batches
+    with pytest.raises(ValueError, match="fit rows"):
+        est.generator_gradients(X[:50], t[:50], at_steps=(1,))
+    with pytest.raises(ValueError, match="at_steps"):
+        est.generator_gradients(X, t, at_steps=(0,))
+
+
+def test_generator_gradient_matches_the_distillation_step():
+    """The public gradient is the one distillation applies: one plain-Adam-free SGD step on it equals the update."""
+    from catebench.estimators.iwdd.distill import generator_gradient, generator_loss
+
+    teacher = _small_teacher(2, seed=3)
+    G, fake = _small_teacher(2, seed=4), _small_teacher(2, seed=5)
+    cond = make_condition(torch.randn(16, 2), (torch.rand(16) < 0.5).float())
+    w = torch.ones(16)
+    grad = generator_gradient(G, teacher, fake, cond, w, torch.Generator().manual_seed(0), 1.0, 2.5)
+    loss = generator_loss(G, teacher, fake, cond, w, torch.Generator().manual_seed(0), 1.0, 2.5)
+    ref = torch.cat([p.reshape(-1) for p in torch.autograd.grad(loss, list(G.parameters()))])
+    torch.testing.assert_close(grad, ref)
+
+
+def test_release_teacher_schedule():
+    """diffusion-teacher-release: epochs x ceil(n / batch) steps on every fit row, no held-out rows, learning rate
+    x0.1 after each drop; the runner never gives it a validation share."""
+    from catebench.benchmark.registry import ESTIMATORS
+    from catebench.estimators.iwdd import DiffusionTeacherRelease
+
+    X, t, y, *_ = tiny_data(n=200)
+    lrs = []
+    orig = torch.optim.Adam.step
+
+    def step(self, *a, **k):
+        lrs.append(self.param_groups[0]["lr"])
+        return orig(self, *a, **k)
+
+    est = ESTIMATORS.create("diffusion-teacher-release", **DiffusionTeacherRelease.test_params())
+    assert not est.catebench_tags().uses_validation and est.validation_fraction == 0.0
+    torch.optim.Adam.step = step
+    try:
+        est.fit(X, t, y)
+    finally:
+        torch.optim.Adam.step = orig
+    n_steps = 20 * -(-200 // 64)
+    assert len(est.val_idx_) == 0 and est.teacher_history_["steps"] == n_steps == len(lrs)
+    expected = [1e-4 * 0.1 ** sum(s > round(f * n_steps) for f in (0.25, 0.5, 0.75, 0.9))
+                for s in range(1, n_steps + 1)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="teacher_lr_drops"):
+        DiffusionTeacherRelease(**{**DiffusionTeacherRelease.test_params(), "teacher_lr_drops": (1.5,)}).fit(X, t, y)
+
+
+def test_gradvar_study_statistics_match_a_naive_reference(monkeypatch):
+    """The study's total variance from a Gram matrix equals the naive sum of squared deviations, and its
+    bootstrap CI of the variance ratio brackets the point estimate."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    from studies.iwdd_gradvar import ratio_ci, total_variance
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(20, 50)) * 2.0, rng.normal(size=(20, 50))
+    idx = rng.integers(0, 20, size=20)
+    naive = ((a[idx] - a[idx].mean(0)) ** 2).sum() / 19
+    assert total_variance(a @ a.T, idx) == pytest.approx(naive, rel=1e-10)
+    ratio, lo, hi = ratio_ci(a @ a.T, b @ b.T, seed=0, n_resamples=300)
+    assert ratio == pytest.approx(total_variance(a @ a.T, np.arange(20)) / total_variance(b @ b.T, np.arange(20)))
+    assert lo < ratio < hi and 2.0 < ratio < 8.0  # the true ratio is 4

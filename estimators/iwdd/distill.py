@@ -33,8 +33,8 @@ from .._generative import DRAW_CHUNK_ROWS
 from .._torch import adam
 from .edm import EMA, EDMPrecond, edm_loss, heun_sample, karras_sigmas, make_condition
 
-__all__ = ["ADJUSTMENTS", "DIVERGENCES", "draw_conditions", "design_batch", "generate", "generator_loss", "ode_pairs",
-           "warm_start", "distill"]
+__all__ = ["ADJUSTMENTS", "DIVERGENCES", "draw_conditions", "design_batch", "generate", "generator_loss",
+           "generator_gradient", "ode_pairs", "warm_start", "distill"]
 
 ADJUSTMENTS = ("rand", "ipw", "plain")
 DIVERGENCES = ("sid", "kl")
@@ -124,6 +124,19 @@ def generator_loss(G: EDMPrecond, teacher: EDMPrecond, fake: EDMPrecond, cond: t
     return (w * per).mean()
 
 
+def generator_gradient(G: EDMPrecond, teacher: EDMPrecond, fake: EDMPrecond, cond: torch.Tensor, w: torch.Tensor,
+                       gen: torch.Generator, alpha: float, sigma_init: float, divergence: str = "sid") -> torch.Tensor:
+    """The gradient of :func:`generator_loss` in the generator's parameters, flattened to shape (n_params,).
+
+    One minibatch's distillation update direction, exactly as :func:`distill` computes it (same loss, same
+    draws of latents, noise levels and noise from ``gen``); the networks are left unchanged.
+    """
+    params = [p for p in G.parameters() if p.requires_grad]
+    loss = generator_loss(G, teacher, fake, cond, w, gen, alpha, sigma_init, divergence)
+    grads = torch.autograd.grad(loss, params)
+    return torch.cat([g.reshape(-1) for g in grads]).detach()
+
+
 @torch.no_grad()
 def ode_pairs(teacher: EDMPrecond, x: torch.Tensor, n_draws: int, heun_steps: int, gen: torch.Generator,
               chunk: int = DRAW_CHUNK_ROWS, only_arm: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -193,8 +206,10 @@ def distill(teacher: EDMPrecond, x: torch.Tensor, z: torch.Tensor, gen: torch.Ge
             divergence: str = "sid", weights: torch.Tensor | None = None, treat_prob: float = 0.5,
             n_steps: int = 600, batch_size: int = 256, lr: float = 1e-4, alpha: float = 1.0,
             sigma_init: float = 2.5, ema_decay: float = 0.0, monitor: Callable[[EDMPrecond], float] | None = None,
-            check_every: int = 50, patience: int | None = None, tol: float = 0.0, warm_steps: int = 0,
-            warm_lr: float = 1e-3, verbose: bool = False) -> tuple[EDMPrecond, dict]:
+            check_every: int = 50, patience: int | None = None, tol: float = 0.0, min_steps: int = 0,
+            warm_steps: int = 0, warm_lr: float = 1e-3,
+            callback: Callable[[int, EDMPrecond, EDMPrecond], None] | None = None,
+            verbose: bool = False) -> tuple[EDMPrecond, dict]:
     """Distil ``teacher`` into a one-step generator; returns ``(generator, history)``.
 
     Each step: (1) fake-score step, EDM loss of ``fake`` on detached generator draws; (2) generator step on
@@ -209,15 +224,23 @@ def distill(teacher: EDMPrecond, x: torch.Tensor, z: torch.Tensor, gen: torch.Ge
     better; the estimator passes a per-unit Wasserstein-1 distance on held-out rows), it is evaluated on the EMA
     generator before the first step and every ``check_every`` steps; the best state is returned, and distillation
     stops early once the discrepancy is at most ``tol`` or has not improved for ``patience`` steps. Without a
-    monitor all ``n_steps`` are taken.
+    monitor all ``n_steps`` are taken. ``min_steps`` > 0: neither rule stops distillation before ``min_steps``
+    SiD steps, and the best state is chosen among the checks after at least one SiD step (the step-0 value is
+    recorded, never returned), so the returned generator has been through SiD.
+
+    ``callback(step, G, fake)`` is called after every SiD step with the raw generator and the fake score net (to
+    inspect them, not to change them).
 
     Returns
     -------
     generator : EDMPrecond
-    history : dict with ``steps`` (taken), ``best_step``, ``monitor_steps`` and ``monitor`` (values)
+    history : dict with ``steps`` (SiD steps taken), ``best_step``, ``monitor_steps``, ``monitor`` (values),
+    ``warm_loss`` (one value per warm-start step)
     """
     from tqdm.auto import tqdm
 
+    if min_steps < 0:
+        raise ValueError(f"min_steps must be a non-negative integer; got {min_steps!r}.")
     if adjustment not in ADJUSTMENTS:
         raise ValueError(f"adjustment must be one of {ADJUSTMENTS}; got {adjustment!r}.")
     if divergence not in DIVERGENCES:
@@ -246,10 +269,14 @@ def distill(teacher: EDMPrecond, x: torch.Tensor, z: torch.Tensor, gen: torch.Ge
         value = float(monitor(ema.shadow))
         hist["monitor_steps"].append(step)
         hist["monitor"].append(value)
+        if min_steps and step == 0:
+            return False
         if value < best:
             best, best_state, since, hist["best_step"] = value, copy.deepcopy(ema.shadow.state_dict()), 0, step
         else:
             since += check_every
+        if step < min_steps:
+            return False
         return value <= tol or (patience is not None and since >= patience)
 
     step = 0
@@ -274,8 +301,12 @@ def distill(teacher: EDMPrecond, x: torch.Tensor, z: torch.Tensor, gen: torch.Ge
             for p in fake.parameters():
                 p.requires_grad_(True)
             ema.update(G)
+            if callback is not None:
+                callback(step, G, fake)
             if monitor is not None and step % check_every == 0 and check(step):
                 break
+    if monitor is not None and best_state is None and step > 0:
+        check(step)  # no eligible check yet (fewer than check_every steps): the last state is the one returned
     hist["steps"] = step
     out = ema.shadow
     if best_state is not None:

@@ -254,7 +254,7 @@ class EMA:
 def train_teacher(model: EDMPrecond, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor, gen: torch.Generator,
                   n_steps: int, batch_size: int, lr: float, weight_decay: float = 1e-6, *,
                   weights: torch.Tensor | None = None, val: tuple | None = None, ema_decay: float = 0.0,
-                  eval_every: int = 25, patience: int = 300, n_val_draws: int = 16,
+                  eval_every: int = 25, patience: int = 300, n_val_draws: int = 16, lr_drops: tuple = (),
                   verbose: bool = False) -> dict:
     """Fit the teacher by minibatch Adam on the EDM loss of the factual outcome, early-stopped on held-out rows.
 
@@ -269,7 +269,9 @@ def train_teacher(model: EDMPrecond, x: torch.Tensor, z: torch.Tensor, y: torch.
     n_steps : int
         The most Adam steps (the budget when ``val`` is None).
     batch_size, lr, weight_decay :
-        Optimiser settings (constant learning rate).
+        Optimiser settings.
+    lr_drops : tuple of float in (0, 1)
+        Fractions of ``n_steps`` after which the learning rate is multiplied by 0.1 (empty: constant).
     weights : (n,) float tensor or None
         Per-row weights of the training loss (importance-weighted pretraining); minibatches are weighted by
         ``w / mean(w)``.
@@ -301,9 +303,14 @@ def train_teacher(model: EDMPrecond, x: torch.Tensor, z: torch.Tensor, y: torch.
         wv = wv[0] if wv else None
         v_sigma, v_noise = validation_draws(len(yv), n_val_draws, gen, y.device)
         best, best_state, since = float("inf"), None, 0
+    drop_at = sorted(round(float(f) * n_steps) for f in lr_drops)
     model.train()
     step = 0
     for step in tqdm(range(1, n_steps + 1), desc="teacher", disable=not verbose, leave=False):
+        if drop_at:
+            factor = 0.1 ** sum(step > k for k in drop_at)
+            for group in opt.param_groups:
+                group["lr"] = lr * factor
         idx = torch.randint(n, (bs,), generator=gen, device=y.device)
         per = edm_loss(model, y[idx], cond_all[idx], gen)
         loss = per.mean() if weights is None else (weights[idx] * per).sum() / weights[idx].sum()

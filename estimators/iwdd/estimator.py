@@ -1,90 +1,31 @@
 """The IWDD estimators under the catebench contract.
 
-``DiffusionTeacher`` (registered as ``diffusion-teacher``) is the conditional EDM model of p(y | x, z) sampled
-with the 50-step deterministic Heun sampler: the multi-step reference. ``IWDD`` (``iwdd-rand``, ``iwdd-ipw``,
-``iwdd-plain``, ``iwdd-kl``) fits the same teacher and distils it into a one-step generator.
+``DiffusionTeacher`` (``diffusion-teacher``) is the conditional EDM model of p(y | x, z), sampled with the 50-step
+deterministic Heun sampler. ``DiffusionTeacherRelease`` (``diffusion-teacher-release``) is the same model trained
+on the authors' release schedule. ``IWDD`` fits the teacher and distils it into a one-step generator; its
+defaults are the paper's method (SiD from the teacher's copy: ``iwdd-rand``, ``iwdd-ipw``, ``iwdd-plain``,
+``iwdd-kl``); ``warm_start_steps`` > 0 gives our variant (``iwdd-rand-ws``, ``iwdd-ipw-ws``, ``iwdd-plain-ws``).
 
-How the teacher is trained (the part that decides accuracy; see ``../shared/notes/iwdd_review.md``)
---------------------------------------------------------------------------------------------------------
-``validation_fraction`` of the fit rows (stratified by arm; the runner sets it from the split protocol) is held
-out. The teacher is fitted by Adam on the EDM denoising loss of the other rows, and every 25 steps the EDM loss of
-an exponential moving average (EMA) of its weights is computed on the held-out rows at fixed (sigma, noise) draws
-(16 per row, drawn once). The best EMA state is kept and training stops after ``teacher_patience`` steps without
-improvement (``teacher_steps`` is only a ceiling). Without this the teacher memorises the noisy outcomes: with the
-old default of 2000 steps it reproduced the observed y to RMSE 0.05-0.07 on IHDP (noise sd 1.0) and its per-unit
-predictive sd collapsed to 0.11-0.18. The outcome is scaled to standard deviation ``SIGMA_DATA`` = 0.5 (EDM's
-sigma_data), the covariates to mean 0 / sd 1, both on the training rows.
+Teacher: ``validation_fraction`` of the fit rows (per arm) is held out; Adam fits the EDM denoising loss on the
+rest, the EDM loss of an EMA of the weights on the held-out rows (fixed draws) picks the step count, and a fresh
+teacher is refit on all fit rows for as many epochs (``teacher_refit``). ``teacher_weighting="ipw"`` weights the
+denoising loss by stabilised inverse propensities. y is scaled to sd ``SIGMA_DATA``, x to mean 0 / sd 1.
 
-``teacher_weighting="ipw"`` weights the teacher's denoising loss (and its validation loss) by stabilised inverse
-propensity weights p(z) / e(z | x) (logistic propensity on the training rows, clipped to
-[``propensity_clip``, 1 - ``propensity_clip``]). This is the one place where importance weighting can change the
-fitted outcome surfaces: distillation cannot (below).
+Distillation: SiD (or the KL ablation) over a design of conditions: ``rand`` (shuffled x, z ~ Bernoulli(p)),
+``ipw`` (observed pairs, inverse-propensity weights) or ``plain`` (observed pairs). SiD's minimiser at every
+condition is the teacher's law, so the generator is a one-step sampler of the teacher whatever the design. The
+budget is sized by the per-unit Wasserstein-1 distance between generator and teacher draws on held-out rows,
+checked every ``distill_check_every`` steps; the best state is kept, after at least ``distill_min_steps`` SiD
+steps. Our variant first regresses the generator on the teacher's own (latent, Heun draw) pairs (warm start).
 
-What distillation can and cannot change
----------------------------------------
-SiD's objective, at every condition c = (x, z), is minimised by the teacher's law at c, whatever design over
-conditions is used: observed pairs (``plain``), IPW-weighted pairs (``ipw``) or shuffled x with
-z ~ Bernoulli(p) (``rand``). The adjustment decides where a finite student spends its approximation error, not
-what it converges to; the y's reach the student only through the teacher. So the distilled generator is a fast
-one-step *sampler of the teacher*: its causal accuracy is the teacher's, and the variants are expected to
-coincide up to distillation noise.
+Point predictions (``point``): ``"mean"``, the mean of the sampler's law by Gauss-Hermite quadrature over the
+latent, nodes shared by the arms (no Monte-Carlo noise in tau_hat); ``"median"``, the median at stratified latent
+quantiles; ``"denoiser"``, one teacher call D(0; sigma_init, c).
 
-Before SiD, the generator is warm-started (``warm_start_steps``, default 600) by regression on the teacher's own
-draws: the teacher's Heun sampler is a deterministic, order-preserving map of a standard-normal latent (a 1-D
-probability-flow ODE), so (latent, draw) pairs computed once (8 latents per training row and arm, at most 1024
-rows; the observed arm only for ``ipw`` and ``plain``, whose design reads nothing else) give the one-step
-generator a direct target, G(eps; c) = Heun(eps; c) (knowledge distillation of the ODE map, Luhman & Luhman
-2021). Its minibatches follow the adjustment's design (randomized treatments, IPW weights or observed pairs), so
-only ``rand`` trains the counterfactual arm of every row. Without it, SiD starts from the
-teacher's sigma_init posterior-mean map, which is nearly deterministic, and widens it slowly. The generator's
-weights are averaged (EMA, as in SiD) and the distillation budget is sized by how well its draws match the
-teacher's: every ``distill_check_every`` steps the per-unit
-Wasserstein-1 distance between generator and teacher draws is computed on held-out fit rows (the validation rows,
-at most 32 units, both arms, 32 stratified latent quantiles each, teacher drawn with the 50-step Heun sampler from
-the same latents); the best state is kept and distillation stops when the distance is at most ``distill_tol``
-outcome standard deviations or has not improved for ``distill_patience`` steps. The distance of the returned
-generator is the fitted attribute ``w1_to_teacher_`` (in outcome standard deviations).
-
-Point predictions (``point``)
------------------------------
-``"mean"``: the mean of the sampler's law at each (x, z), computed by Gauss-Hermite quadrature over the standard
-normal latent with ``n_predict_samples`` nodes: deterministic, and the two arms share the nodes (common random
-numbers), so tau_hat carries no Monte-Carlo noise. ``"median"``: the median of draws at ``n_predict_samples``
-stratified latent quantiles. ``"denoiser"``: one call of the teacher's denoiser, D(0; sigma_init, c), an
-estimate of E[y | x, z] that needs no sampling. ``sample`` draws random latents (seeded by ``random_state``),
-shared by the two arms.
-
-Defaults and how they were chosen
----------------------------------
-Architecture (width 128, 3 residual blocks, 32-d noise embedding), batch 256 and the SiD settings (alpha 1.0,
-sigma_init 2.5, Adam betas (0, 0.999), distillation lr 1e-4) are those of the first release of this module, chosen
-by reasoning from the EDM and SiD papers. The rest was chosen on IHDP development replications 101-105 (never used
-by a reported table), by the validation EDM loss, the generator-to-teacher W1 on held-out fit rows and those
-replications' sqrt-PEHE (one fit per setting and replication, seeds = replication number):
-
-* early stopping (check every 25 steps, 16 fixed draws per held-out row, patience 300 steps, EMA 0.95): best
-  steps 50-300 of at most 2000; factual RMSE to y on the training rows 0.94-1.15 (noise sd 1.0), teacher
-  spread 0.9-1.6 (truth 1.0), against RMSE 0.05-0.07 and spread 0.11-0.18 for the old fixed 2000 steps;
-* ``teacher_refit`` (a fresh teacher trained on all fit rows for the chosen number of epochs) over keeping the
-  early-stopped teacher, on replications 101-110 with the ``"mean"`` point rule: sqrt-PEHE median 0.861 / 0.829
-  (in / out; mean 0.900 / 1.062) against 0.984 / 0.877 (mean 1.065 / 1.210), better on 9 and 8 of the 10;
-* teacher_lr 1e-3 over 2e-3 and 5e-4: mean sqrt-PEHE of the one-call denoiser on replications 101-103
-  1.19 / 1.14 (in / out) against 1.27 / 1.17 and 1.35 / 1.27;
-* SiD distillation lr 1e-4 over 3e-4 and 1e-3 (W1 to the teacher 0.116 / 0.126 / no improvement at all on
-  replication 101), sigma_init 2.5 over 1.0 and 0.5 (W1 0.12 / 0.22 / 0.34), alpha 1.0 as good as 1.2; W1 falls
-  fastest in the first 50-250 steps, hence patience 200 steps and at most 1000; generator EMA 0.99 over none
-  and 0.9 (W1 0.12-0.13 against 0.13-0.15 and 0.13-0.14 on replication 101); a separate, larger learning rate
-  for the fake score net (3e-4, 1e-3) did not lower W1;
-* the warm start (chosen on replications 101-105, by W1 to the teacher on held-out fit rows, never by PEHE):
-  SiD alone from the copied teacher reached a median W1 of 0.107 outcome sd (0.05-0.12; generator sd 0.62-0.96
-  against the teacher's 0.89-1.13, 90 % coverage of the noisy outcomes 0.54-0.81); 150 / 300 / 600 warm-start
-  steps at lr 1e-3 gave 0.045 / 0.029 / 0.022 (lr 3e-4, 300 steps: 0.039), the generator's sd within 6 % of the
-  teacher's. After the warm start, SiD steps never lowered W1 further (with ``distill_tol=0``, best step 0 on all
-  five replications), so with the default tolerance 0.03 SiD runs only where the warm start misses it; for
-  ``plain`` and ``ipw`` (counterfactual arm not regressed) the warm start reaches 0.04 and SiD's 200 patience
-  steps did not improve it either. ``warm_start_steps=0`` gives SiD alone, as in the paper;
-* point rule ``"mean"`` (Gauss-Hermite, 16 nodes) for the generator over ``"denoiser"``: out-of-sample
-  sqrt-PEHE 0.79 / 1.14 / 1.38 / 0.81 against 0.84 / 1.11 / 1.56 / 0.82 on replications 101-104.
+Defaults: architecture, batch and SiD's alpha, sigma_init, betas and learning rate follow the EDM and SiD papers;
+the teacher's early stopping, learning rate and refit, SiD's budget and stopping, the warm start and the point
+rule were chosen on IHDP development replications 101-110, which no reported table uses.
+The evidence is in ``docs/methods/iwdd.md``.
 """
 
 from __future__ import annotations
@@ -97,10 +38,10 @@ import torch
 from .._generative import DRAW_CHUNK_ROWS
 from .._torch import local_torch_seed, resolve_device, to_tensor
 from ..base import CATEEstimator, Tags, seed_from
-from .distill import ADJUSTMENTS, DIVERGENCES, distill, generate
+from .distill import ADJUSTMENTS, DIVERGENCES, distill, draw_conditions, generate, generator_gradient
 from .edm import SIGMA_DATA, EDMPrecond, ResidualMLPDenoiser, heun_sample, make_condition, train_teacher
 
-__all__ = ["DiffusionTeacher", "IWDD", "POINT_RULES", "TEACHER_WEIGHTINGS"]
+__all__ = ["DiffusionTeacher", "DiffusionTeacherRelease", "IWDD", "POINT_RULES", "TEACHER_WEIGHTINGS"]
 
 POINT_RULES = ("mean", "median", "denoiser")
 TEACHER_WEIGHTINGS = ("none", "ipw")
@@ -183,23 +124,32 @@ class _DiffusionBase(CATEEstimator):
 
     def _ipw_weights(self, Xs: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Stabilised inverse-propensity weights p(z) / e(z | x) of every fit row (propensity fitted on the
-        training rows; clipped)."""
+        training rows; clipped); keeps the propensity model as ``propensity_``."""
+        self.propensity_, w = self._propensity_weights(Xs, t)
+        return w
+
+    def _propensity_weights(self, Xs: np.ndarray, t: np.ndarray):
+        """``(logistic model, weights)``: the model fitted on the training rows, the weights of every fit row."""
         from sklearn.linear_model import LogisticRegression
 
         tr = self.train_idx_
         lr = LogisticRegression(C=1.0, max_iter=2000).fit(Xs[tr], t[tr])
         e = np.clip(lr.predict_proba(Xs)[:, 1], self.propensity_clip, 1.0 - self.propensity_clip)
         p1 = t[tr].mean()
-        self.propensity_ = lr
-        return np.where(t == 1, p1 / e, (1.0 - p1) / (1.0 - e))
+        return lr, np.where(t == 1, p1 / e, (1.0 - p1) / (1.0 - e))
 
     def _new_teacher(self, d: int) -> EDMPrecond:
         """A freshly initialised denoiser for d covariates (initialised from torch's seeded global generator)."""
         net = ResidualMLPDenoiser(d + 1, width=int(self.width), n_blocks=int(self.n_blocks))
         return EDMPrecond(net, sigma_data=SIGMA_DATA).to(self.device_)
 
+    def _teacher_schedule(self, n_train: int) -> tuple[int, float, tuple]:
+        """The teacher's Adam steps, weight decay and learning-rate drops (fractions of the steps) on n_train rows."""
+        return int(self.teacher_steps), 1e-6, ()
+
     def _fit_teacher(self, x, z, ys, gen) -> EDMPrecond:
         teacher = self._new_teacher(x.shape[1])
+        n_steps, weight_decay, lr_drops = self._teacher_schedule(len(self.train_idx_))
         tr, va = (torch.as_tensor(i, device=self.device_) for i in (self.train_idx_, self.val_idx_))
         w = None
         if self.teacher_weighting == "ipw":
@@ -208,10 +158,10 @@ class _DiffusionBase(CATEEstimator):
         if len(self.val_idx_):
             val = (x[va], z[va], ys[va]) + ((w[va],) if w is not None else ())
         self.teacher_history_ = train_teacher(
-            teacher, x[tr], z[tr], ys[tr], gen, int(self.teacher_steps), int(self.batch_size),
-            float(self.teacher_lr), weights=None if w is None else w[tr], val=val,
-            ema_decay=float(self.teacher_ema), eval_every=TEACHER_EVAL_EVERY, patience=int(self.teacher_patience),
-            n_val_draws=TEACHER_VAL_DRAWS, verbose=bool(self.verbose),
+            teacher, x[tr], z[tr], ys[tr], gen, n_steps, int(self.batch_size), float(self.teacher_lr),
+            weight_decay, weights=None if w is None else w[tr], val=val, ema_decay=float(self.teacher_ema),
+            eval_every=TEACHER_EVAL_EVERY, patience=int(self.teacher_patience), n_val_draws=TEACHER_VAL_DRAWS,
+            lr_drops=lr_drops, verbose=bool(self.verbose),
         )  # fmt: skip
         self.teacher_history_["refit_steps"] = 0
         if self.teacher_refit and val is not None:
@@ -219,8 +169,9 @@ class _DiffusionBase(CATEEstimator):
             n_fit, n_tr = x.shape[0], len(self.train_idx_)
             steps = max(1, round(int(self.teacher_history_["best_step"]) * n_fit / n_tr))
             teacher = self._new_teacher(x.shape[1])
-            train_teacher(teacher, x, z, ys, gen, steps, int(self.batch_size), float(self.teacher_lr), weights=w,
-                          val=None, ema_decay=float(self.teacher_ema), verbose=bool(self.verbose))
+            train_teacher(teacher, x, z, ys, gen, steps, int(self.batch_size), float(self.teacher_lr), weight_decay,
+                          weights=w, val=None, ema_decay=float(self.teacher_ema), lr_drops=lr_drops,
+                          verbose=bool(self.verbose))
             self.teacher_history_["refit_steps"] = steps
         return teacher
 
@@ -280,7 +231,7 @@ class _DiffusionBase(CATEEstimator):
     def search_space(cls, params: dict[str, Any] | None = None) -> dict[str, list[Any]]:
         """Grid for tuned runs of the teacher and IWDD (:mod:`catebench.benchmark.tuning`): the teacher's ``width`` in {64, 128, 256}, residual
         blocks ``n_blocks`` in {2, 3, 4} and learning rate ``teacher_lr`` in {3e-4, 1e-3, 3e-3}: a factor 2-3
-        around the defaults, fixed a priori (issue 16), not on any test rows."""
+        around the defaults, fixed a priori, not on any test rows."""
         return {"width": [64, 128, 256], "n_blocks": [2, 3, 4], "teacher_lr": [3e-4, 1e-3, 3e-3]}
 
     # ---- shared parameters -------------------------------------------------------------------------------
@@ -384,8 +335,75 @@ class DiffusionTeacher(_DiffusionBase):
                 "n_predict_samples": 4, "device": "cpu"}
 
 
+class DiffusionTeacherRelease(DiffusionTeacher):
+    __doc__ = """The :class:`DiffusionTeacher` trained on the authors' release schedule, for a sensitivity comparison.
+
+    Adam with learning rate 1e-4 and weight decay 1e-6, batch 512, ``teacher_epochs`` epochs (an epoch is
+    ceil(n / batch_size) minibatch steps), the learning rate multiplied by 0.1 after 25, 50, 75 and 90 % of the
+    steps, no EMA, no held-out rows and no early stopping (the release has none), the condition routed to the
+    network in every call (the release's known bugs fixed, as in every estimator of this module). Same network,
+    sampler and point rules as :class:`DiffusionTeacher`.
+
+    Parameters
+    ----------
+    teacher_epochs : int or None, default 2000
+        Epochs over the training rows (the release uses 2000-3000); None takes ``teacher_steps`` steps instead.
+    teacher_weight_decay : float, default 1e-6
+    teacher_lr_drops : tuple of float, default (0.25, 0.5, 0.75, 0.9)
+        Fractions of the steps after which the learning rate is multiplied by 0.1.
+    batch_size : int, default 512
+    teacher_lr : float, default 1e-4
+    teacher_ema : float, default 0.0
+        No EMA of the weights.
+    validation_fraction : float, default 0.0
+        No held-out rows (> 0: early stopping as in :class:`DiffusionTeacher`).
+    teacher_refit : bool, default False
+    Other parameters : as :class:`DiffusionTeacher`.
+    """
+
+    def __init__(self, teacher_epochs: int | None = 2000, teacher_weight_decay: float = 1e-6,
+                 teacher_lr_drops: tuple = (0.25, 0.5, 0.75, 0.9), width: int = 128, n_blocks: int = 3,
+                 teacher_steps: int = 2000, batch_size: int = 512, teacher_lr: float = 1e-4, teacher_ema: float = 0.0,
+                 teacher_patience: int = 300, teacher_weighting: str = "none", propensity_clip: float = 0.02,
+                 validation_fraction: float = 0.0, teacher_refit: bool = False, heun_steps: int = 50,
+                 n_predict_samples: int = 8, point: str = "mean", device: str = "auto", verbose: bool = False,
+                 random_state: int | None = 0):
+        super().__init__(width, n_blocks, teacher_steps, batch_size, teacher_lr, teacher_ema, teacher_patience,
+                         teacher_weighting, propensity_clip, validation_fraction, teacher_refit, heun_steps,
+                         n_predict_samples, point, device, verbose, random_state)
+        self.teacher_epochs = teacher_epochs
+        self.teacher_weight_decay = teacher_weight_decay
+        self.teacher_lr_drops = teacher_lr_drops
+
+    def catebench_tags(self) -> Tags:
+        return Tags(generative=True, torch=True, uses_validation=float(self.validation_fraction) > 0,
+                    uses_propensity=self.teacher_weighting == "ipw")
+
+    def _teacher_schedule(self, n_train: int) -> tuple[int, float, tuple]:
+        e = self.teacher_epochs
+        if e is not None and (not isinstance(e, (int, np.integer)) or isinstance(e, bool) or e < 1):
+            raise ValueError(f"teacher_epochs must be None or a positive integer; got {e!r}.")
+        drops = tuple(float(f) for f in self.teacher_lr_drops)
+        if not all(0.0 < f < 1.0 for f in drops):
+            raise ValueError(f"teacher_lr_drops must be fractions in (0, 1); got {self.teacher_lr_drops!r}.")
+        if not float(self.teacher_weight_decay) >= 0.0:
+            raise ValueError(f"teacher_weight_decay must be non-negative; got {self.teacher_weight_decay!r}.")
+        bs = min(int(self.batch_size), n_train)
+        steps = int(self.teacher_steps) if e is None else int(e) * -(-n_train // bs)
+        return steps, float(self.teacher_weight_decay), drops
+
+    @classmethod
+    def test_params(cls) -> dict[str, Any]:
+        return {"width": 16, "n_blocks": 1, "teacher_epochs": 20, "batch_size": 64, "heun_steps": 4,
+                "n_predict_samples": 4, "device": "cpu"}
+
+
 class IWDD(_DiffusionBase):
     __doc__ = """Importance-weighted diffusion distillation: the EDM teacher distilled into a one-step generator.
+
+    The defaults are the paper's method: SiD starts from the teacher's copy and takes at least
+    ``distill_min_steps`` steps. ``warm_start_steps`` > 0 (with ``distill_min_steps=0``, ``distill_tol=0.03``)
+    gives our variant, registered as ``iwdd-*-ws``.
 
     Parameters
     ----------
@@ -406,15 +424,18 @@ class IWDD(_DiffusionBase):
         Stop after this many steps without a lower W1.
     distill_tol : float, default 0.03
         Stop once W1 is at most this many outcome standard deviations.
+    distill_min_steps : int, default 200
+        SiD steps taken before the tolerance or the patience can stop distillation; when > 0 the returned
+        generator is the best checked state after at least one SiD step.
     alpha : float, default 1.0
         SiD's alpha.
     sigma_init : float, default 2.5
         The generator is G(eps; c) = D(sigma_init * eps; sigma_init, c).
     treat_prob : float or None, default None
         P(z~ = 1) of the randomized conditions; None uses the treated share of the training rows.
-    warm_start_steps : int, default 600
+    warm_start_steps : int, default 0
         Adam steps of the regression of the generator on the teacher's (latent, Heun draw) pairs before SiD
-        (module docstring); 0 starts SiD from the copied teacher.
+        (our variant); 0 starts SiD from the copied teacher, as in the paper.
     warm_start_lr : float, default 1e-3
         Learning rate of the warm start.
     n_predict_samples : int, default 16
@@ -432,8 +453,9 @@ class IWDD(_DiffusionBase):
                  propensity_clip: float = 0.02, validation_fraction: float = 0.3, teacher_refit: bool = True,
                  distill_steps: int = 1000, distill_lr: float = 1e-4, distill_ema: float = 0.99,
                  distill_check_every: int = 50, distill_patience: int = 200, distill_tol: float = 0.03,
-                 alpha: float = 1.0, sigma_init: float = 2.5, treat_prob: float | None = None,
-                 warm_start_steps: int = 600, warm_start_lr: float = 1e-3, n_predict_samples: int = 16,
+                 distill_min_steps: int = 200, alpha: float = 1.0, sigma_init: float = 2.5,
+                 treat_prob: float | None = None, warm_start_steps: int = 0, warm_start_lr: float = 1e-3,
+                 n_predict_samples: int = 16,
                  point: str = "mean", device: str = "auto", verbose: bool = False, random_state: int | None = 0):
         self._set_common(width, n_blocks, teacher_steps, batch_size, teacher_lr, teacher_ema, teacher_patience,
                          teacher_weighting, propensity_clip, validation_fraction, teacher_refit, n_predict_samples,
@@ -446,6 +468,7 @@ class IWDD(_DiffusionBase):
         self.distill_check_every = distill_check_every
         self.distill_patience = distill_patience
         self.distill_tol = distill_tol
+        self.distill_min_steps = distill_min_steps
         self.alpha = alpha
         self.sigma_init = sigma_init
         self.treat_prob = treat_prob
@@ -465,12 +488,15 @@ class IWDD(_DiffusionBase):
             raise ValueError(f"adjustment must be one of {ADJUSTMENTS}; got {self.adjustment!r}.")
         if self.divergence not in DIVERGENCES:
             raise ValueError(f"divergence must be one of {DIVERGENCES}; got {self.divergence!r}.")
-        for name in ("distill_steps", "distill_patience", "warm_start_steps"):
+        for name in ("distill_steps", "distill_patience", "distill_min_steps", "warm_start_steps"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"{name} must be a non-negative integer; got {v!r}.")
         if not isinstance(self.distill_check_every, (int, np.integer)) or self.distill_check_every < 1:
             raise ValueError(f"distill_check_every must be a positive integer; got {self.distill_check_every!r}.")
+        if self.distill_min_steps > self.distill_steps:
+            raise ValueError(f"distill_min_steps ({self.distill_min_steps!r}) must be at most distill_steps "
+                             f"({self.distill_steps!r}).")
         if not 0.0 <= float(self.distill_ema) < 1.0:
             raise ValueError(f"distill_ema must be in [0, 1); got {self.distill_ema!r}.")
         if not float(self.distill_tol) >= 0.0:
@@ -520,24 +546,90 @@ class IWDD(_DiffusionBase):
             self.teacher_ = self._fit_teacher(x, z, ys, gen)
             monitor = self._w1_monitor(x, np.random.default_rng(seed_from(self.random_state, 4)))
             self.generator_, self.distill_history_ = distill(
-                self.teacher_, x[tr], z[tr], gen, adjustment=self.adjustment, divergence=self.divergence,
-                weights=weights, treat_prob=p, n_steps=int(self.distill_steps), batch_size=int(self.batch_size),
-                lr=float(self.distill_lr), alpha=float(self.alpha), sigma_init=float(self.sigma_init),
-                ema_decay=float(self.distill_ema), monitor=monitor, check_every=int(self.distill_check_every),
-                patience=int(self.distill_patience), tol=float(self.distill_tol),
-                warm_steps=int(self.warm_start_steps), warm_lr=float(self.warm_start_lr), verbose=bool(self.verbose),
+                self.teacher_, x[tr], z[tr], gen, weights=weights, monitor=monitor, **self._distill_settings(),
             )  # fmt: skip
         h = self.distill_history_
-        self.w1_to_teacher_ = min(h["monitor"]) if h["monitor"] else float("nan")
+        best = [v for s, v in zip(h["monitor_steps"], h["monitor"]) if s == h["best_step"]]
+        self.w1_to_teacher_ = best[0] if best else float("nan")
         self.diagnostics_ = {
             **self._teacher_diagnostics(),
             "distill_best_step": float(h["best_step"]), "distill_steps": float(h["steps"]),
-            "w1_to_teacher": float(self.w1_to_teacher_),
+            "warm_start_steps": float(len(h["warm_loss"])), "w1_to_teacher": float(self.w1_to_teacher_),
             "w1_to_teacher_initial": float(h["monitor"][0]) if h["monitor"] else float("nan"),
         }  # fmt: skip
 
+    def _distill_settings(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`.distill.distill` that come from the parameters."""
+        return dict(adjustment=self.adjustment, divergence=self.divergence, treat_prob=self.treat_prob_,
+                    n_steps=int(self.distill_steps), batch_size=int(self.batch_size), lr=float(self.distill_lr),
+                    alpha=float(self.alpha), sigma_init=float(self.sigma_init), ema_decay=float(self.distill_ema),
+                    check_every=int(self.distill_check_every), patience=int(self.distill_patience),
+                    tol=float(self.distill_tol), min_steps=int(self.distill_min_steps),
+                    warm_steps=int(self.warm_start_steps), warm_lr=float(self.warm_start_lr),
+                    verbose=bool(self.verbose))
+
     def _map(self, cond, eps):
         return generate(self.generator_, cond, None, float(self.sigma_init), eps=eps)
+
+    def generator_gradients(self, X: Any, t: Any, at_steps: tuple[int, ...], n_batches: int = 64,
+                            adjustments: tuple[str, ...] = ("rand", "ipw"),
+                            seed: int = 0) -> dict[tuple[str, int], np.ndarray]:
+        """Minibatch gradients of the generator's distillation loss at states of a distillation run.
+
+        Distillation is run again from the fitted teacher, with this estimator's settings and design (no
+        monitor, ``max(at_steps)`` steps, seeded by ``random_state``). After each step in ``at_steps``, for each
+        design in ``adjustments``, ``n_batches`` minibatches of that design are drawn (seeded by ``seed``) and
+        the gradient of :func:`.distill.generator_loss` in the generator's parameters is evaluated at the current
+        generator and fake score net, as :func:`.distill.distill` computes it.
+
+        Parameters
+        ----------
+        X : (n, d) array; t : (n,) array
+            The fit rows given to :meth:`fit` (needed for the propensity model of ``"ipw"``).
+        at_steps : tuple of int >= 1
+        n_batches : int
+        adjustments : tuple of {"rand", "ipw", "plain"}
+        seed : int
+
+        Returns
+        -------
+        dict mapping (adjustment, step) to a (n_batches, n_params) float32 array.
+        """
+        from ..base import validate_fit_inputs
+
+        X, t, _ = validate_fit_inputs(X, t, np.zeros(len(t)))
+        if X.shape[0] != len(self.train_idx_) + len(self.val_idx_):
+            raise ValueError(f"X must be the {len(self.train_idx_) + len(self.val_idx_)} fit rows; got "
+                             f"{X.shape[0]} rows.")
+        steps = sorted({int(k) for k in at_steps})
+        if not steps or steps[0] < 1:
+            raise ValueError(f"at_steps must be integers >= 1; got {at_steps!r}.")
+        bad = [a for a in adjustments if a not in ADJUSTMENTS]
+        if bad:
+            raise ValueError(f"adjustments must be among {ADJUSTMENTS}; got {bad!r}.")
+        tr = torch.as_tensor(self.train_idx_, device=self.device_)
+        x, z = self._scaled(X)[tr], to_tensor(t, self.device_)[tr]
+        ipw = to_tensor(self._propensity_weights((X - self.x_mean_) / self.x_scale_, t)[1], self.device_)[tr]
+        design_w = {a: ipw if a == "ipw" else None for a in ADJUSTMENTS}
+        settings = {**self._distill_settings(), "n_steps": steps[-1], "min_steps": 0, "verbose": False}
+        out: dict[tuple[str, int], np.ndarray] = {}
+
+        def at_step(step: int, G: EDMPrecond, fake: EDMPrecond) -> None:
+            if step not in steps:
+                return
+            for k, adj in enumerate(adjustments):
+                g = torch.Generator(device=self.device_).manual_seed(seed_from(seed, 6, step, k))
+                rows = []
+                for _ in range(int(n_batches)):
+                    cond, w = draw_conditions(adj, x, z, design_w[adj], self.treat_prob_, int(self.batch_size), g)
+                    rows.append(generator_gradient(G, self.teacher_, fake, cond, w, g, float(self.alpha),
+                                                   float(self.sigma_init), self.divergence).float().cpu().numpy())
+                out[(adj, step)] = np.stack(rows)
+
+        with local_torch_seed(seed_from(self.random_state, 5), self.device_) as gen:
+            distill(self.teacher_, x, z, gen, weights=design_w[self.adjustment], monitor=None, callback=at_step,
+                    **settings)
+        return out
 
     def sample_teacher(self, X: Any, n_samples: int = 100, heun_steps: int = 50) -> tuple[np.ndarray, np.ndarray]:
         """Draws from the fitted teacher with the Heun sampler (the multi-step reference), each (n, n_samples),
@@ -553,7 +645,7 @@ class IWDD(_DiffusionBase):
     @classmethod
     def test_params(cls) -> dict[str, Any]:
         return {"width": 16, "n_blocks": 1, "teacher_steps": 30, "teacher_patience": 25, "distill_steps": 10,
-                "distill_check_every": 5, "batch_size": 64, "n_predict_samples": 8, "warm_start_steps": 20,
+                "distill_check_every": 5, "distill_min_steps": 5, "batch_size": 64, "n_predict_samples": 8,
                 "device": "cpu"}
 
     def generator_gradients(self, X: Any, t: Any, n_batches: int, adjustments: tuple[str, ...] = ("ipw", "rand"),
