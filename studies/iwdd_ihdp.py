@@ -283,27 +283,30 @@ def _confounded(n: int, d: int, seed: int):
 
 
 def generator_gradients(n_batches: int, quick: bool = False) -> tuple[dict[str, np.ndarray], dict]:
-    """SiD generator gradients with explicit IPW weights and with randomized conditions, at one fixed state.
+    """SiD generator gradients with explicit IPW weights and with randomized conditions, at the end of distillation.
 
-    An ``iwdd-ipw`` fit on the confounded synthetic design (n = 2000, d = 5; ``quick``: n = 400 and test-sized
-    networks), then :meth:`IWDD.generator_gradients <catebench.estimators.iwdd.IWDD.generator_gradients>`: a fake
-    score net refitted for the frozen generator (300 steps; ``quick``: 30), then ``n_batches`` minibatch gradients
-    of 256 per variant.
+    An ``iwdd-ipw`` fit (the paper's method: SiD from the teacher, no warm start) on the confounded synthetic design
+    (n = 2000, d = 5; ``quick``: n = 400 and test-sized networks), then :meth:`IWDD.generator_gradients
+    <catebench.estimators.iwdd.IWDD.generator_gradients>` at the step the fit ended on: ``n_batches`` minibatch
+    gradients per design, on the code path the estimator trains with. ``studies.iwdd_gradvar`` measures the same
+    over designs, seeds and model states.
 
     Returns
     -------
     grads : {"ipw", "rand"} -> (n_batches, n_params) float64 array
-    meta : dict with ``max_weight`` (largest stabilised weight), ``n`` and ``d``
+    meta : dict with ``step`` (the state's SiD step), ``n`` and ``d``
     """
     from catebench.estimators.iwdd import IWDD
 
     n, d = (400, 5) if quick else (2000, 5)
     X, t, y = _confounded(n, d, 0)
     params = ({**IWDD.test_params(), "adjustment": "ipw"} if quick else
-              {"adjustment": "ipw", "width": 64, "n_blocks": 2, "distill_steps": 100})
+              {"adjustment": "ipw", "width": 64, "n_blocks": 2})
     est = IWDD(**{**params, "device": "cpu", "random_state": 0}).fit(X, t, y)
-    grads, info = est.generator_gradients(X, t, n_batches, ("ipw", "rand"), fake_steps=30 if quick else 300)
-    return grads, {"max_weight": info["max_weight"], "n": n, "d": d}
+    step = max(1, int(est.diagnostics_["distill_steps"]))
+    grads = est.generator_gradients(X, t, at_steps=(step,), n_batches=n_batches, adjustments=("ipw", "rand"))
+    return ({adj: grads[(adj, step)].astype(np.float64) for adj in ("ipw", "rand")},
+            {"step": step, "n": n, "d": d})
 
 
 def gradient_variance(n_batches: int) -> dict:
@@ -312,7 +315,7 @@ def gradient_variance(n_batches: int) -> dict:
     out = {adj: {"total_var": float(g.var(axis=0, ddof=1).sum()), "mean_norm": float(np.linalg.norm(g.mean(0)))}
            for adj, g in grads.items()}
     out["ratio_ipw_over_rand"] = out["ipw"]["total_var"] / out["rand"]["total_var"]
-    out["max_weight"] = meta["max_weight"]
+    out["step"] = meta["step"]
     out["n_batches"] = n_batches
     return out
 
@@ -442,8 +445,8 @@ Ratio of medians, this tree / {fit['commit']}: **{fit['ratio_wall']:.2f}x** wall
 ## Gradient variance of the generator update, IPW vs randomized
 
 Confounded synthetic design (n = 2000, d = 5, e(x) = sigmoid(2.5 x_0), logistic propensity fitted on the
-training rows and clipped to [0.02, 0.98]; largest stabilised weight {gv['max_weight']:.1f}). At one fixed
-(teacher, generator, fake net) state, the SiD generator gradient was computed on {gv['n_batches']} minibatches of
+training rows and clipped to [0.02, 0.98]). At the state where `iwdd-ipw`'s distillation ended (SiD step
+{gv['step']}), the SiD generator gradient was computed on {gv['n_batches']} minibatches of
 256 for each variant. Total variance = sum over parameters of the across-minibatch variance.
 
 | variant | total variance | norm of the mean gradient |

@@ -90,7 +90,7 @@ def gradient_variance(out_dir: Path, quick: bool = False, n_batches: int = 200, 
     grads, meta = generator_gradients(n_batches, quick=quick)
     tv = {k: float(g.var(axis=0, ddof=1).sum()) for k, g in grads.items()}
     out = {"ipw_total_var": tv["ipw"], "rand_total_var": tv["rand"], "ratio": tv["ipw"] / tv["rand"],
-           "n_batches": n_batches, "n_params": int(grads["ipw"].shape[1]), "max_weight": meta["max_weight"],
+           "n_batches": n_batches, "n_params": int(grads["ipw"].shape[1]), "step": meta["step"],
            "design": f"confounded synthetic design of iwdd_ihdp (n = {meta['n']}, d = {meta['d']}, "
                      "e(x) = sigmoid(2.5 x_0))"}
     out.update(ratio_ci(grads["ipw"], grads["rand"], n_boot))

@@ -212,7 +212,7 @@ def _claim_gradvar(studies: dict) -> Claim:
         v, why = UNTESTABLE, f"Ratio {r:.2f}, but the CI [{lo:.2f}, {hi:.2f}] includes 1."
     ev = [f"Total gradient variance: IPW {g['ipw_total_var']:.4g}, randomized {g['rand_total_var']:.4g}; ratio "
           f"{r:.2f}, 95 % CI [{lo:.2f}, {hi:.2f}] over {g.get('n_batches', '?')} minibatches per variant "
-          f"({g.get('design', 'see the study')}; largest stabilised IPW weight {g.get('max_weight', float('nan')):.1f})."]
+          f"({g.get('design', 'see the study')}; state: SiD step {g.get('step', '?')}). Designs, seeds and states: `studies.iwdd_gradvar`."]
     if g.get("quick"):
         ev.append("Quick (smoke-test) sizes: not a real measurement.")
     ev.append("This is variance of the distillation gradient, an optimisation property; by itself it says nothing "
