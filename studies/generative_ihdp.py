@@ -11,7 +11,7 @@ done in pieces) and writes ``results/generative_ihdp/summary.md`` (and ``summary
   30 % of the fit rows);
 * the published IHDP rows of CEVAE and GANITE from ``ihdp_published.csv`` (read at run time from
   ``$CATEBENCH_SHARED/reference`` or ``../shared/reference``; skipped when absent), with their ``verified`` status,
-  and the ratio of our mean to the published one (the issue's 30 % criterion);
+  and the ratio of our mean to the published one (within 30 % is the agreement criterion);
 * for calibration, TARNet from the neural study (its store, same replications; else its ``summary.csv``) beside its
   own published figure: how far a well-understood baseline lands from its published number on these draws;
 * the distributional metrics the runner stores for generative estimators (CRPS, 50/90 % interval coverage and
@@ -236,7 +236,7 @@ def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: s
         lines += ["", f"## Published IHDP figures ({PUBLISHED_TAG})", "",
                   "The published rows come from other draws (the IHDP-1000 / NPCI files and the authors' own "
                   "protocols), so they orient, they do not rank. `verified` is the reference file's status of each "
-                  "figure. Ratio = our mean / the published mean; the issue asks for each estimator within 30 % "
+                  "figure. Ratio = our mean / the published mean; agreement means each estimator within 30 % "
                   "(ratio 0.7-1.3) or a measured explanation.", "",
                   "| method | source | metric | within-sample | out-of-sample | verified | ours (out) | ratio |",
                   "|---|---|---|---|---|---|---|---|"]
