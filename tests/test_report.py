@@ -97,7 +97,7 @@ def test_pairwise_winrates_match_naive_loop(metric, dataset, weighting):
 
 
 def test_pooled_winrate_weights_datasets_equally_not_tasks():
-    """A dataset with many replications at 80 % on a dataset with many replications, 0 % on one with few; pooled by task 53 %,
+    """80 % on a dataset with many replications, 0 % on one with few; pooled by task 53 %,
     datasets weighted equally 40 %: the task-pooled figure points the wrong way."""
     rows = []
     for ds, reps, a_wins in (("ihdp", 20, 16), ("synthetic", 10, 0)):
