@@ -15,8 +15,6 @@ URL = re.compile(r"https?://\S+")
 MAX_MODULE_DOC_LINES = 40
 # Hex strings that are not commit references: digest prefixes a test expects in an error message.
 NOT_COMMITS = {"tests/test_datasets.py": {"0128e5df"}}
-# Files still to be cleaned on other branches (matched as path suffixes, so a moved study still matches). Remove an
-# entry once its file is clean; the lists must only shrink.
 
 
 def checked_files() -> list[Path]:
