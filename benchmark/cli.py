@@ -53,7 +53,7 @@ def _cmd_run(args) -> int:
     config = dataclasses.replace(config, **changes).validate()
     _note_plugins(config)
     summary = run(config, retry_failed=args.retry_failed, progress=not args.no_progress,
-                  label_conflict="warn" if args.allow_label_conflict else "refuse")
+                  label_conflict="warn" if args.allow_label_conflict else "refuse", resume_from=args.resume_from)
     print(summary)
     if args.report:
         return _report(config.store, args.out, command=_command_line())
@@ -79,7 +79,7 @@ def _command_line(argv: list[str] | None = None) -> str:
 
 
 def _report(store_path: str, out: str, command: str, reference: str | None = "default", full: bool = True,
-            n_boot: int = 2000, seed: int = 0, tasks_csv: str | None = None) -> int:
+            n_boot: int = 2000, seed: int = 0, tasks_csv: str | None = None, tasks_only: bool = False) -> int:
     from .report import write_leaderboard, write_report
     from .store import Store, split_conflicting_labels
 
@@ -97,6 +97,13 @@ def _report(store_path: str, out: str, command: str, reference: str | None = "de
             store.close()
     if results.empty:
         raise ValueError(f"the store {store_path} holds no results yet.")
+    if tasks_only:  # every stored row as it is, with the digests of its predictions
+        from .taskfile import with_digests, write_tasks
+
+        results = with_digests(results, store_path)
+        csv_path, json_path = write_tasks(results, out)
+        print(f"wrote {csv_path} and {json_path} ({len(results)} tasks)")
+        return 0
     results, relabelled = split_conflicting_labels(results)  # a label is one configuration in a report
     for line in relabelled:
         print(f"warning: {line}", file=sys.stderr)
@@ -115,7 +122,7 @@ def _cmd_report(args) -> int:
     reference = None if args.no_reference else (args.reference or "default")
     return _report(args.store, args.out, command=_command_line(getattr(args, "argv", None)), reference=reference,
                    full=not args.leaderboard_only, n_boot=args.n_boot, seed=args.bootstrap_seed,
-                   tasks_csv=args.tasks_csv)
+                   tasks_csv=args.tasks_csv, tasks_only=args.tasks_only)
 
 
 def _cmd_paper(args) -> int:
@@ -196,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--datasets", help="comma-separated subset of the config's datasets")
     r.add_argument("--task-timeout", type=float, help="seconds before a task is stopped and recorded as timeout")
     r.add_argument("--retry-failed", action="store_true", help="rerun tasks stored as failed")
+    r.add_argument("--resume-from", action="append", default=[], metavar="TASKS_CSV",
+                   help="a tasks.csv of an earlier run (e.g. the committed progress of a long run, written by "
+                        "`catebench report --tasks-only`): its finished tasks of this plan are taken into the store "
+                        "instead of rerun; repeatable")
     r.add_argument("--allow-label-conflict", action="store_true",
                    help="run even when a label already names other estimator parameters in the store (reports "
                         "show the configurations apart); refused by default")
@@ -216,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--reference", help="published IHDP rows CSV (default: the table shipped with catebench)")
     rep.add_argument("--no-reference", action="store_true", help="omit the published reference rows")
     rep.add_argument("--leaderboard-only", action="store_true", help="only leaderboard.md/.csv (no stats, figures)")
+    rep.add_argument("--tasks-only", action="store_true",
+                     help="only tasks.csv and tasks_params.json: every task of the store, e.g. a long run's progress "
+                          "to commit and resume elsewhere with `run --resume-from`")
     rep.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the CIs (default 2000)")
     rep.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap generator (default 0)")
     rep.set_defaults(func=_cmd_report)

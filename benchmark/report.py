@@ -1290,19 +1290,9 @@ def write_report(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if "predictions_sha" not in results and store_path and Path(store_path).suffix != ".csv" \
-            and Path(store_path).is_file():
-        from .store import Store
-        from .taskfile import prediction_digests
+    from .taskfile import canonical, with_digests
 
-        store = Store(store_path)
-        try:
-            digests = prediction_digests(store, results["key"])
-        finally:
-            store.close()
-        results = results.assign(predictions_sha=results["key"].map(digests).fillna(""))
-    from .taskfile import canonical
-
+    results = with_digests(results, store_path)  # rows imported from a tasks.csv carry theirs
     results = canonical(results)
     merged, groups = merge_identical(results)
     ref_path = default_reference_path() if reference == "default" else reference

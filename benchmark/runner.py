@@ -30,11 +30,14 @@ import collections
 import contextlib
 import dataclasses
 import functools
+import json
+import os
 import platform
 import sys
 import time
 import traceback
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -204,7 +207,7 @@ class TaskData:
 
 def task_data(task: Task) -> TaskData:
     """The data and split of a planned task (:func:`catebench.benchmark.tasks.plan_tasks`), as :func:`execute_task` uses them."""
-    data = _load_replication(task.dataset_target, task.dataset_params_json, task.replication)
+    data = _load_replication(task.dataset_target, task.dataset_load_json, task.replication)
     split = get_split(task.split)
     split_seed = _split_seed(task)
     fit_idx, test_idx = split_indices(data.n, split, split_seed, data.test_mask)
@@ -266,7 +269,7 @@ def check_datasets(tasks: list[Task]) -> list[str]:
 
     first: dict[tuple[str, str, str], int] = {}
     for t in tasks:
-        ident = (t.dataset, t.dataset_target, t.dataset_params_json)
+        ident = (t.dataset, t.dataset_target, t.dataset_load_json)
         first[ident] = min(first.get(ident, t.replication), t.replication)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -301,6 +304,7 @@ class RunSummary:
     crashed: int = 0
     seconds: float = 0.0
     store: str = ""
+    imported: int = 0  # rows taken from resume_from files
 
     def _detail(self) -> str:
         parts = [f"{n} {what}" for what, n in (("timed out", self.timeout), ("crashed", self.crashed)) if n]
@@ -308,7 +312,8 @@ class RunSummary:
 
     def __str__(self) -> str:
         return (
-            f"{self.planned} tasks planned, {self.skipped} already in the store, {self.ok} ran ok, "
+            f"{self.planned} tasks planned, {self.skipped} already in the store"
+            + (f" ({self.imported} imported from per-task files)" if self.imported else "") + f", {self.ok} ran ok, "
             f"{self.failed} failed{self._detail()}; {self.seconds:.1f} s; store: {self.store}"
         )
 
@@ -321,8 +326,13 @@ def run(
     progress: bool = True,
     on_result: Callable[[Task, TaskResult], None] | None = None,
     label_conflict: str = "refuse",
+    resume_from: Sequence[str | os.PathLike] = (),
 ) -> RunSummary:
     """Run every task of ``config`` that the store does not already hold; return a :class:`RunSummary`.
+
+    ``resume_from``: per-task files (``tasks.csv``, with the ``tasks_params.json`` beside it) of an earlier run of
+    the same tasks, for example a long run's committed progress made on another machine: their ``ok`` rows whose
+    key belongs to this plan are written into the store first (:func:`import_finished`), so only the rest runs.
 
     ``label_conflict``: what to do when a label of the plan already names another estimator configuration (other
     parameters) on the same dataset in the store: ``"refuse"`` (the default, as in the CLI: ``ValueError`` naming
@@ -352,6 +362,8 @@ def run(
                 warnings.warn(f"{message}; reports show the two apart.", UserWarning, stacklevel=2)
         summary = RunSummary(planned=len(tasks), store=str(store.path))
         with _sigterm_as_interrupt(), store.exclusive():
+            for path in resume_from:
+                summary.imported += import_finished(store, tasks, path)
             done = store.statuses()
             todo = [t for t in tasks if not (t.key in done and (done[t.key] == "ok" or not retry_failed))]
             summary.skipped = len(tasks) - len(todo)
@@ -362,6 +374,39 @@ def run(
             store.close()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def import_finished(store: Store, tasks: list[Task], tasks_csv: str | os.PathLike) -> int:
+    """Write the ``ok`` rows of ``tasks_csv`` (:mod:`catebench.benchmark.taskfile`) whose key is one of ``tasks``
+    and not yet in ``store`` into it; return how many.
+
+    A row's identity (dataset, parameters, estimator, seed) is the planned task's, its results (status, metrics,
+    seconds, versions, prediction digest) the file's; the predictions themselves are not in the file, so an
+    imported row has none (``Store.predictions`` raises ``KeyError`` for it). Rows of other tasks are ignored:
+    a key names everything that determines a result, so a matching key is the same task.
+    """
+    import pandas as pd
+
+    from .taskfile import read_tasks
+
+    frame = read_tasks(tasks_csv)
+    planned = {t.key: t for t in tasks}
+    have = store.statuses()
+    frame = frame[(frame["status"] == "ok") & frame["key"].isin(planned) & ~frame["key"].isin(have)]
+    metrics = [c for c in json.loads(Path(tasks_csv).with_name("tasks_params.json").read_text()).get("metrics", [])
+               if c in frame]
+    for row in frame.to_dict("records"):
+        values = {m: float(row[m]) for m in metrics if pd.notna(row[m])}
+        if row.get("predictions_sha"):
+            values["predictions_sha"] = str(row["predictions_sha"])
+        result = TaskResult(key=row["key"], status="ok", metrics=values,
+                            n_fit=None if pd.isna(row["n_fit"]) else int(row["n_fit"]),
+                            n_test=None if pd.isna(row["n_test"]) else int(row["n_test"]),
+                            fit_seconds=None if pd.isna(row["fit_seconds"]) else float(row["fit_seconds"]),
+                            predict_seconds=None if pd.isna(row["predict_seconds"]) else float(row["predict_seconds"]),
+                            versions=json.loads(row["versions"]))  # fmt: skip
+        store.write(planned[row["key"]], result)
+    return len(frame)
 
 
 class Terminated(KeyboardInterrupt):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_tasks", "read_tasks", "canonical", "prediction_digests", "short_hash", "ID_COLUMNS",
+__all__ = ["write_tasks", "read_tasks", "canonical", "prediction_digests", "with_digests", "short_hash", "ID_COLUMNS",
            "METRIC_DIGITS", "SECONDS_DIGITS"]
 
 #: Significant digits kept of every metric (far below any difference a table shows).
@@ -58,6 +58,24 @@ def prediction_digests(store, keys) -> dict[str, str]:
             h.update(np.ascontiguousarray(pred[name], dtype=np.float64).tobytes())
         out[key] = h.hexdigest()[:16]
     return out
+
+
+def with_digests(results: pd.DataFrame, store_path) -> pd.DataFrame:
+    """``results`` with a ``predictions_sha`` column: the digest each row carries (rows imported from a tasks.csv,
+    or read from one), else that of its predictions in the store at ``store_path`` (when it is a store file), else
+    empty."""
+    known = results["predictions_sha"].fillna("") if "predictions_sha" in results else pd.Series("", results.index)
+    path = Path(store_path) if store_path else None
+    if (known == "").any() and path is not None and path.suffix != ".csv" and path.is_file():
+        from .store import Store
+
+        store = Store(path, readonly=True)
+        try:
+            digests = prediction_digests(store, results.loc[known == "", "key"])
+        finally:
+            store.close()
+        known = known.where(known != "", results["key"].map(digests).fillna(""))
+    return results.assign(predictions_sha=known)
 
 
 def _metric_columns(results: pd.DataFrame) -> list[str]:

@@ -46,6 +46,16 @@ class Task:
     seed: int  # seed index, 0 .. seeds-1
     random_state: int
     tuning_json: str | None = None  # tuned tasks: {"budget", "criterion", "space"} (see catebench.benchmark.tuning)
+    #: where the dataset's files are (its ``location_params``, e.g. ``data_dir``), when given: used to load the
+    #: data, never part of the key, the seeds or the stored dataset parameters
+    dataset_location_json: str | None = None
+
+    @property
+    def dataset_load_json(self) -> str:
+        """The parameters the dataset is constructed with in a worker: its identity plus its location."""
+        if not self.dataset_location_json:
+            return self.dataset_params_json
+        return canonical_json({**json.loads(self.dataset_params_json), **json.loads(self.dataset_location_json)})
 
     @property
     def dataset_params(self) -> dict:
@@ -165,7 +175,10 @@ def plan_tasks(config: RunConfig) -> list[Task]:
         split = get_split(dspec.split)
         dentry = DATASETS.get(dspec.name)
         dataset = dentry.create(**dspec.params)
-        dparams = canonical_json(dataset.get_params(deep=False))
+        dparams = canonical_json(dataset.identity_params())
+        location = {k: v for k, v in dataset.get_params(deep=False).items()
+                    if k in dataset.location_params and v is not None}
+        location_json = canonical_json(location) if location else None
         n = dataset.n_replications
         if n is not None and max(dspec.replications) > n:
             raise ValueError(f"dataset {dspec.name!r} has {n} replications; the config asks for up to {max(dspec.replications)}.")
@@ -187,7 +200,7 @@ def plan_tasks(config: RunConfig) -> list[Task]:
                     tasks.append(
                         Task(key, dspec.name, _target_name(dentry), dparams, dataset.version, rep, dspec.split,
                              label, target, eparams, s, random_state,
-                             None if tuning is None else canonical_json(tuning))
+                             None if tuning is None else canonical_json(tuning), location_json)
                     )  # fmt: skip
     keys = [t.key for t in tasks]
     if len(set(keys)) != len(keys):

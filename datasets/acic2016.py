@@ -177,6 +177,7 @@ class ACIC2016(Dataset):
 
     name = "acic2016"
     version = "1"
+    location_params = ("data_dir",)
 
     def __init__(self, setting=None, simulation=1, source="auto", data_dir=None):
         self.setting = setting

@@ -71,6 +71,7 @@ class ACIC2018(Dataset):
 
     name = "acic2018"
     version = "1"
+    location_params = ("data_dir",)
 
     def __init__(self, ufids=None, data_dir=None):
         self.ufids = ufids

@@ -127,6 +127,14 @@ class Dataset(BaseEstimator):
 
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
+    #: Parameters that say where the files are or how to get them, not what the data are (a sha256 pins those):
+    #: they are left out of the dataset's identity (:meth:`identity_params`), so task keys and seeds do not
+    #: depend on the machine's paths.
+    location_params: ClassVar[tuple[str, ...]] = ()
+
+    def identity_params(self) -> dict[str, Any]:
+        """``get_params()`` without :attr:`location_params`: what task keys, seeds and reports identify it by."""
+        return {k: v for k, v in self.get_params(deep=False).items() if k not in self.location_params}
 
     @property
     def n_replications(self) -> int | None:
@@ -148,4 +156,4 @@ class Dataset(BaseEstimator):
 
     def seed_for(self, replication: int, *salt: Any) -> int:
         """The seed of everything random in ``replication`` (and ``salt``): depends on name, version, params."""
-        return derive_seed(self.name, self.version, self.get_params(), int(replication), *salt)
+        return derive_seed(self.name, self.version, self.identity_params(), int(replication), *salt)

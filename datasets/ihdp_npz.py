@@ -87,6 +87,7 @@ class IHDPNpz(Dataset):
     """
 
     version = "1"
+    location_params = ("data_dir", "allow_download")
 
     def __init__(self, size=100, part="both", data_dir=None, allow_download=None):
         self.size = size

@@ -88,6 +88,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help=f"let a run smaller than the full protocol write into {DEFAULT_OUT}")
     p.add_argument("--retry-failed", action="store_true", help="rerun tasks stored as failed")
+    p.add_argument("--resume-from", action="append", default=[], metavar="TASKS_CSV",
+                   help="a tasks.csv of an earlier part of this run (`catebench report --store STORE --tasks-only "
+                        "--out DIR`): its finished tasks are taken into the store instead of rerun; repeatable")
     p.add_argument("--report-only", action="store_true", help="run nothing; write the outputs from the store")
     p.add_argument("--no-report", action="store_true", help="run the tasks only; write no outputs")
     p.add_argument("--studies", choices=["auto", "run", "skip"], default="auto",

@@ -77,7 +77,8 @@ def _acic2016_spec(acic2016_dir: str | None, settings: str | None, simulation: i
     if root is not None:
         chosen = parse_ranges(settings, 1, N_ACIC2016, "--settings") if settings else tuple(range(1, N_ACIC2016 + 1))
         n = verify_manifest(root, chosen, simulation)
-        notes.append(f"ACIC 2016: settings {compact(chosen)} (simulation replication {simulation}) from {root}"
+        notes.append(f"ACIC 2016: settings {compact(chosen)} (simulation replication {simulation}) from the "
+                     "data_cf_all/ directory given"
                      + (f"; {n} files checked against MANIFEST.sha256." if n else "; no MANIFEST.sha256 to check."))
         params = {"source": "dir", "simulation": simulation, "data_dir": str(root.parent.resolve())}
         return DatasetSpec("acic2016", chosen, SPLIT, params), {"settings": list(chosen), "source": str(root)}
@@ -155,7 +156,7 @@ def build_plan(
         else:
             spec = DatasetSpec("ihdp", tuple(range(1, replications + 1)), SPLIT, {})
             notes.append(f"IHDP: replications 1-{replications} (offline NPCI setting A draws, rows in the standard "
-                         "file order; the test rows are the last 150 of 747).")
+                         "file order; the test rows are the last 149 of 747).")
         if spec is not None:
             datasets.append(spec)
     if not datasets:
@@ -178,7 +179,7 @@ def load_average() -> tuple[float, float, float]:
 
 
 def run_plan(plan: PaperPlan, out: str | Path = DEFAULT_OUT, *, command: str = "", retry_failed: bool = False,
-             progress: bool = True):
+             progress: bool = True, resume_from=()):
     """Run the plan's config (finished tasks are skipped) and append the run's record to ``out/runs.jsonl``.
 
     The record (command, UTC start and end, wall seconds, tasks planned / skipped / ok / failed, load average
@@ -198,9 +199,10 @@ def run_plan(plan: PaperPlan, out: str | Path = DEFAULT_OUT, *, command: str = "
     # the paper's store keeps the rows of earlier default parameters under the same labels on purpose: the tables
     # show one parameter set per estimator (drop_stale) and say when it is not today's, so runs that add the
     # current defaults beside old rows are expected here, not refused
-    summary = run(cfg, retry_failed=retry_failed, progress=progress, label_conflict="warn")
+    summary = run(cfg, retry_failed=retry_failed, progress=progress, label_conflict="warn", resume_from=resume_from)
     rec.update(event="finished", finished=utc_now(), wall_s=time.perf_counter() - t0, load_after=load_average(),
-               planned=summary.planned, skipped=summary.skipped, ok=summary.ok, failed=summary.failed)
+               planned=summary.planned, skipped=summary.skipped, imported=summary.imported, ok=summary.ok,
+               failed=summary.failed)
     with open(log, "a") as fh:
         fh.write(json.dumps(rec) + "\n")
     return summary

@@ -183,12 +183,14 @@ def _reproduce_md(results: pd.DataFrame, out: Path, store_path: str, acic2016_di
     """The full run's command, how to resume it, and how to rewrite these files."""
     acic = (results.loc[results["dataset"] == "acic2016", "dataset_params"].dropna().unique()
             if "dataset_params" in results else [])
-    dirs = sorted({json.loads(p).get("data_dir") for p in acic} - {None}) or ([acic2016_dir] if acic2016_dir else [])
-    flag = f" --acic2016-dir {dirs[0]}" if dirs else ""
+    from_dir = any(json.loads(p).get("source") == "dir" for p in acic) or bool(acic2016_dir)
+    # the machine's own path is never written: DIR stands for wherever the reader keeps data_cf_all/
+    flag = " --acic2016-dir DIR" if from_dir else ""
     store = f" --store {store_path}" if store_path and store_path != DEFAULT_STORE else ""
     outf = f" --out {out}" if str(out) != DEFAULT_OUT else ""
     return (f"- The full run (all 77 ACIC 2016 settings x every registered estimator, IHDP 10 replications, ACIC 2018 "
-            f"when its files are given with `--acic2018-dir`): `nice -n 5 catebench paper{flag}{store}{outf}`. It "
+            f"when its files are given with `--acic2018-dir`): `nice -n 5 catebench paper{flag}{store}{outf}`"
+            + (" (DIR: the directory that holds `data_cf_all/`, see `datasets/DATA.md`)" if flag else "") + ". It "
             "skips every task already in the store, so the same command completes a partial run; its projected time "
             "is under Budget.\n"
             f"- The runs that made this store are listed under Budget with their exact commands.\n"
@@ -283,7 +285,7 @@ def cmd_paper(args: argparse.Namespace, command: str) -> int:
         print(n, file=sys.stderr)
     if not args.report_only:
         summary = run_plan(plan, args.out, command=command, retry_failed=args.retry_failed,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, resume_from=args.resume_from)
         print(summary)
     if args.no_report:
         return 0
