@@ -14,6 +14,7 @@ import pytest
 from catebench.benchmark import paper
 from catebench.benchmark.cli import main as cli_main
 from catebench.benchmark.paper import FAILS, HOLDS, MAIN, TEACHER, UNTESTABLE
+from catebench.benchmark.paper import WS_MAIN as WS
 from catebench.benchmark.paper import measurements, options
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,6 +129,34 @@ def test_claims_untestable_without_measurements_or_with_few_datasets():
     assert all(v.verdict == UNTESTABLE for v in c.values())
 
 
+def test_claims_decide_on_the_papers_ihdp_replications_and_report_the_rest():
+    """IHDP 1-40: the IWDD wins on the paper's 1-10 and loses on 11-40; the verdict uses 1-10, the evidence says
+    that all 40 give another verdict."""
+    rng = np.random.default_rng(3)
+    base = 1.0 + rng.uniform(0, 0.1, 40)
+    mine = np.where(np.arange(40) < 10, base, base + 2.0)
+    res = _results({MAIN: mine, "t-learner": base + 0.3, "s-learner": base + 0.5}, family="ihdp")
+    c = _claims(res)
+    assert c["sota"].verdict == HOLDS
+    note = [e for e in c["sota"].evidence if e.startswith("IHDP: the rule decides")]
+    assert len(note) == 1 and "differ" in note[0] and FAILS in note[0]
+    robust = [e for e in c["sota"].evidence if e.startswith("IHDP, all replications")]
+    assert len(robust) == 1 and "(40 datasets" in robust[0]
+
+
+def test_claims_are_judged_for_the_paper_method_and_the_warm_started_variant():
+    rng = np.random.default_rng(4)
+    base = 1.0 + rng.uniform(0, 0.1, 12)
+    res = _results({MAIN: base + 0.6, WS: base, "t-learner": base + 0.3, "s-learner": base + 0.5})
+    studies = {"gradvar": {"ratio": 3.0, "ci_low": 2.1, "ci_high": 4.0, "ipw_total_var": 3.0, "rand_total_var": 1.0}}
+    both = paper.evaluate_subjects(res, studies, n_boot=500, seed=0)
+    by = {(c.subject, c.key): c for c in both}
+    assert len(both) == 8
+    assert by[MAIN, "sota"].verdict == FAILS and by[WS, "sota"].verdict == HOLDS  # the baselines exclude both
+    assert by[MAIN, "gradvar"].verdict == HOLDS
+    assert by[WS, "gradvar"].verdict == UNTESTABLE and by[WS, "gradvar"].evidence == []  # SiD's gradient: paper only
+
+
 def test_gradvar_ci_straddling_one_cannot_decide():
     c = _claims(_results({"t-learner": np.ones(3)}),
                 {"gradvar": {"ratio": 1.2, "ci_low": 0.8, "ci_high": 1.6, "ipw_total_var": 1.2, "rand_total_var": 1.0}})
@@ -159,14 +188,14 @@ def test_write_paper_draws_the_study_figures(tmp_path):
     out = tmp_path / "paper"
     paper.write_paper(res, out, command="test", studies=studies, n_boot=200)
     for stem in ("winrates_best", "winrate_matrix_acic2016_pehe_out", "winrate_matrix_ihdp_pehe_out", "toy",
-                 "sampling_time", "gradient_variance"):
+                 "sampling_time", "gradient_variance", "pehe_out_box_acic2016", "pehe_out_box_ihdp"):
         for ext in ("png", "svg"):
             assert (out / "figures" / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
     page = (out / "index.html").read_text()
     srcs = re.findall(r'<img [^>]*src="([^"]+)"', page)
     assert sorted(srcs) == sorted(f"figures/{stem}.png" for stem in (
         "winrates_best", "winrate_matrix_acic2016_pehe_out", "winrate_matrix_ihdp_pehe_out", "toy", "sampling_time",
-        "gradient_variance"))  # relative links to the PNGs beside the page, nothing embedded
+        "gradient_variance", "pehe_out_box_acic2016", "pehe_out_box_ihdp"))  # relative links to the PNGs beside the page, nothing embedded
     assert all((out / src).is_file() for src in srcs) and "base64" not in page
     before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     paper.write_paper(res, out, command="test", studies=studies, n_boot=200)  # the same numbers again
@@ -201,9 +230,10 @@ def test_smoke_run_writes_every_output_and_resumes(shared, tmp_path, capsys):
     assert len(tasks) == 8 and (tasks["status"] == "ok").all()
     assert set(tasks.loc[tasks["dataset"] == "acic2016", "n_test"]) == {960}  # 20 % of 4802 rows, row order
     claims = json.loads((out / "claims.json").read_text())
-    assert [c["key"] for c in claims] == ["sota", "winrate", "gradvar", "one_step"]
+    assert [(c["subject"], c["key"]) for c in claims] == [(m, k) for m in ("iwdd-rand", "iwdd-rand-ws")
+                                                          for k in ("sota", "winrate", "gradvar", "one_step")]
     assert all(c["verdict"] in (HOLDS, FAILS, UNTESTABLE) and c["rule"] for c in claims)
-    by_key = {c["key"]: c for c in claims}
+    by_key = {c["key"]: c for c in claims if c["subject"] == MAIN}
     assert by_key["gradvar"]["verdict"] == UNTESTABLE and by_key["gradvar"]["evidence"] == []  # --studies skip
     # a second run resumes: every task is already in the store
     assert cli_main(argv) == 0

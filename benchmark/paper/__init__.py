@@ -38,12 +38,13 @@ import importlib
 
 #: Public name -> the module of this package that defines it.
 _WHERE = {
-    **dict.fromkeys(["FAMILIES", "MAIN", "TEACHER", "SPLIT", "N_ACIC2016", "IHDP_REPLICATIONS", "ACIC2018_PAPER_MAX",
-                     "DEFAULT_OUT", "DEFAULT_STORE", "parse_ranges"], "protocol"),
+    **dict.fromkeys(["FAMILIES", "ROBUST", "REPORT_FAMILIES", "MAIN", "WS_MAIN", "SUBJECTS", "TEACHER", "SPLIT",
+                     "N_ACIC2016", "IHDP_REPLICATIONS", "IHDP_FULL_REPLICATIONS", "ACIC2018_PAPER_MAX", "DEFAULT_OUT",
+                     "DEFAULT_STORE", "parse_ranges"], "protocol"),
     **dict.fromkeys(["PaperPlan", "select_estimators", "build_plan", "run_plan", "code_version", "drop_stale"], "plan"),
     **dict.fromkeys(["best_share_ci", "coverage_sets", "family_tables", "format_family_table", "iwdd_family",
-                     "distributional_table", "winrate_matrices"], "tables"),
-    **dict.fromkeys(["Claim", "evaluate_claims", "HOLDS", "FAILS", "UNTESTABLE", "ALPHA", "NONINFERIORITY",
+                     "distributional_table", "winrate_matrices", "with_robustness_family"], "tables"),
+    **dict.fromkeys(["Claim", "evaluate_claims", "evaluate_subjects", "HOLDS", "FAILS", "UNTESTABLE", "ALPHA", "NONINFERIORITY",
                      "MIN_UNITS"], "claims"),
     "read_measurements": "measurements",
     "add_arguments": "options",

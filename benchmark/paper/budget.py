@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..registry import ESTIMATORS
-from .protocol import ACIC2018_PAPER_MAX, FAMILIES, IHDP_REPLICATIONS, N_ACIC2016
+from .protocol import ACIC2018_PAPER_MAX, FAMILIES, IHDP_FULL_REPLICATIONS, N_ACIC2016
 
 __all__ = ["budget", "hms"]
 
@@ -23,7 +23,7 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
     number of datasets of the full run, summed, divided by the workers (assumes perfect parallel efficiency on
     an otherwise idle machine; the measured times come from a shared machine, see the load in ``runs.jsonl``).
     """
-    units = {"acic2016": N_ACIC2016, "acic2018": n18 or ACIC2018_PAPER_MAX, "ihdp": IHDP_REPLICATIONS}
+    units = {"acic2016": N_ACIC2016, "acic2018": n18 or ACIC2018_PAPER_MAX, "ihdp": IHDP_FULL_REPLICATIONS}
     ok = results[results["status"] == "ok"].assign(task_s=lambda d: d["fit_seconds"] + d["predict_seconds"])
     rows = []
     ests = sorted(set(results["estimator"].unique()) | set(ESTIMATORS.names()))  # never-run ones: "no timing"

@@ -12,11 +12,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from .. import plots  # noqa: E402
-from .protocol import FAMILIES  # noqa: E402
+from .protocol import REPORT_FAMILIES as FAMILIES  # noqa: E402
 
-__all__ = ["fig_best", "fig_matrices", "fig_speed", "fig_gradvar", "fig_toy"]
+__all__ = ["fig_best", "fig_distributions", "fig_matrices", "fig_speed", "fig_gradvar", "fig_toy"]
 
 
 def fig_best(tabs: dict, fig_dir: Path) -> list[tuple[Path, str]]:
@@ -45,6 +46,21 @@ def fig_best(tabs: dict, fig_dir: Path) -> list[tuple[Path, str]]:
         p = plots.save(fig, fig_dir, "winrates_best")
     out.append((p[0], "wide: \"% best\" per family: share of datasets on which each estimator has the lowest "
                       "sqrt-PEHE (ties split), in and out of sample, with 95 % bootstrap CIs."))
+    return out
+
+
+def fig_distributions(results: pd.DataFrame, fig_dir: Path) -> list[tuple[Path, str]]:
+    """Per family, box plots of out-of-sample sqrt-PEHE per estimator over its datasets, on a log axis."""
+    out = []
+    for fam in FAMILIES:
+        sub = results[results["dataset"] == fam]
+        if sub.empty:
+            continue
+        p = plots.save(plots.metric_distributions(sub.assign(dataset=FAMILIES[fam]), "pehe_out", log=True), fig_dir,
+                       f"pehe_out_box_{fam}")
+        n = sub["replication"].nunique()
+        out.append((p[0], f"wide: {FAMILIES[fam]}: out-of-sample sqrt-PEHE per estimator over {n} datasets (box: "
+                          "quartiles, whiskers 1.5 IQR, points beyond; log axis; ordered by median)."))
     return out
 
 

@@ -13,7 +13,7 @@ import math
 import textwrap
 from pathlib import Path
 
-from .protocol import DEFAULT_OUT, DEFAULT_STORE, FULL_N_JOBS, IHDP_REPLICATIONS
+from .protocol import DEFAULT_OUT, DEFAULT_STORE, FULL_N_JOBS, IHDP_FULL_REPLICATIONS, IHDP_REPLICATIONS
 
 __all__ = ["add_arguments", "committed_budget", "projected_full_run_seconds", "EXAMPLE"]
 
@@ -48,8 +48,10 @@ def _duration_text() -> str:
     if seconds is None:
         return "The full run's projected time is written to OUT/README.md (Budget) by its first run."
     s = int(round(seconds))
+    with open(path, newline="") as fh:  # the IHDP replications that projection counted
+        reps = max((int(float(r["tasks_full"])) for r in csv.DictReader(fh) if r.get("family") == "ihdp"), default=0)
     return (f"The full run (77 ACIC 2016 settings with --acic2016-dir, ACIC 2018 when its files are given, IHDP "
-            f"{IHDP_REPLICATIONS} replications, every registered estimator) is projected at about {s // 3600} h "
+            f"{reps} replications, every registered estimator) is projected at about {s // 3600} h "
             f"{s % 3600 // 60:02d} min with {FULL_N_JOBS} workers ({DEFAULT_OUT}/budget.csv: the median task times "
             "measured in its store); it resumes, so it can be run in parts.")
 
@@ -72,8 +74,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--acic2018-dir", help="directory with the ACIC 2018 (IBM framework) files; default "
                                           "$CATEBENCH_DATA/acic2018; skipped with a message when absent")
     p.add_argument("--acic2018-datasets", help="which ACIC 2018 datasets (sorted ufid order), e.g. 1-24")
-    p.add_argument("--replications", type=int, default=IHDP_REPLICATIONS,
-                   help=f"IHDP replications 1..N (default {IHDP_REPLICATIONS})")
+    p.add_argument("--replications", type=int, default=IHDP_FULL_REPLICATIONS,
+                   help=f"IHDP replications 1..N (default {IHDP_FULL_REPLICATIONS}: the paper's 1-{IHDP_REPLICATIONS}, "
+                        "on which the claims are decided, and the rest as a robustness family)")
     p.add_argument("--families", default="acic2016,acic2018,ihdp", help="dataset families (default all three)")
     p.add_argument("--estimators", default="*", help="comma-separated names or shell patterns, e.g. 'iwdd-*,"
                                                      "diffusion-teacher' (default '*': every registered one)")

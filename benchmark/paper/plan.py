@@ -23,7 +23,7 @@ from ..config import DatasetSpec, EstimatorSpec, RunConfig
 from ..registry import ESTIMATORS
 from ..runner import run
 from ..tasks import plan_tasks
-from .protocol import DEFAULT_OUT, DEFAULT_STORE, FAMILIES, IHDP_REPLICATIONS, N_ACIC2016, SPLIT, compact, parse_ranges
+from .protocol import DEFAULT_OUT, DEFAULT_STORE, FAMILIES, IHDP_FULL_REPLICATIONS, N_ACIC2016, SPLIT, compact, parse_ranges
 
 __all__ = ["PaperPlan", "select_estimators", "build_plan", "run_plan", "code_version", "drop_stale", "utc_now",
            "load_average"]
@@ -122,7 +122,7 @@ def build_plan(
     acic2016_simulation: int = 1,
     acic2018_dir: str | None = None,
     acic2018_datasets: str | None = None,
-    replications: int = IHDP_REPLICATIONS,
+    replications: int = IHDP_FULL_REPLICATIONS,
     estimators: str = "*",
     exclude: str = "",
     seed: int = 0,

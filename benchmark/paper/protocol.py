@@ -6,21 +6,32 @@ Imports nothing beyond the standard library, so that ``catebench --help`` can re
 
 from __future__ import annotations
 
-__all__ = ["FAMILIES", "MAIN", "TEACHER", "SPLIT", "N_ACIC2016", "IHDP_REPLICATIONS", "ACIC2018_PAPER_MAX", "DEFAULT_OUT",
-           "DEFAULT_STORE", "FULL_N_JOBS", "parse_ranges", "compact"]
+__all__ = ["FAMILIES", "ROBUST", "REPORT_FAMILIES", "MAIN", "WS_MAIN", "SUBJECTS", "TEACHER", "SPLIT", "N_ACIC2016",
+           "IHDP_REPLICATIONS", "IHDP_FULL_REPLICATIONS", "ACIC2018_PAPER_MAX", "DEFAULT_OUT", "DEFAULT_STORE",
+           "FULL_N_JOBS", "parse_ranges", "compact"]
 
 #: Dataset families in the paper's order, with display names.
 FAMILIES = {"acic2016": "ACIC 2016", "acic2018": "ACIC 2018", "ihdp": "IHDP"}
-#: The paper's proposal (randomized conditions, SiD distillation): the estimator the claims are about.
+#: The outputs' families: the paper's, and IHDP over every replication the run has (1-100 in the full run), a
+#: robustness family that the claims report beside the paper's 10 replications but do not decide on.
+ROBUST = "ihdp-all"
+REPORT_FAMILIES = {**FAMILIES, ROBUST: "IHDP, all replications (robustness)"}
+#: The paper's proposal as the paper describes it (randomized conditions, SiD distillation from the teacher's copy).
 MAIN = "iwdd-rand"
+#: Our variant of it (the generator warm-started on the teacher's draws before SiD), judged beside it.
+WS_MAIN = "iwdd-rand-ws"
+#: The estimators each claim is judged for, with the name of their verdict column.
+SUBJECTS = {MAIN: "paper method", WS_MAIN: "warm-started variant (ours)"}
 #: IWDD's multi-step diffusion teacher (stage 1), the reference of the one-step claim.
 TEACHER = "diffusion-teacher"
 #: Every dataset's split: the first 80 % of rows are the fit rows ("in-sample"), the last 20 % the test rows.
 SPLIT = "80/20-row-order"
 #: ACIC 2016 simulation settings (one dataset each in the full run).
 N_ACIC2016 = 77
-#: IHDP replications in the paper.
+#: IHDP replications in the paper (1-10): the IHDP family of the tables and of the claims' verdicts.
 IHDP_REPLICATIONS = 10
+#: IHDP replications of the full run (1-100): the paper's 10 plus the robustness family.
+IHDP_FULL_REPLICATIONS = 100
 #: The paper used at most this many ACIC 2018 datasets (the projection uses it when the files are absent).
 ACIC2018_PAPER_MAX = 24
 #: Where the full run writes its outputs and keeps its store (relative to the working directory).

@@ -11,10 +11,23 @@ import pandas as pd
 from ..report import leaderboard, plus_minus
 from ..stats import winrate_ci_from_table
 from ..winrates import format_winrate_markdown, paired_table, pairwise_winrates, unit_means
-from .protocol import FAMILIES, MAIN, compact
+from .protocol import IHDP_REPLICATIONS, MAIN, REPORT_FAMILIES, ROBUST, compact
 
 __all__ = ["iwdd_family", "best_share_ci", "unit_table", "coverage_sets", "family_tables", "format_family_table",
            "DIST_METRICS", "distributional_table", "winrate_matrices", "pct_ci"]
+
+
+def with_robustness_family(results: pd.DataFrame) -> pd.DataFrame:
+    """``results`` with IHDP split into the paper's family and the robustness family.
+
+    When the results hold IHDP replications beyond the paper's 1-10, dataset ``ihdp`` keeps replications 1-10 and
+    every IHDP row appears once more under :data:`ROBUST` (all replications); otherwise ``results`` unchanged.
+    """
+    ihdp = results["dataset"] == "ihdp"
+    if not ihdp.any() or results.loc[ihdp, "replication"].max() <= IHDP_REPLICATIONS:
+        return results
+    paper = results[~(ihdp & (results["replication"] > IHDP_REPLICATIONS))]
+    return pd.concat([paper, results[ihdp].assign(dataset=ROBUST)], ignore_index=True)
 
 
 def iwdd_family(results: pd.DataFrame) -> list[str]:
@@ -117,7 +130,7 @@ def family_tables(results: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> d
     "n_units_total", "units", "frame" (one row per estimator)}.
     """
     out: dict[str, list[dict]] = {}
-    for fam in FAMILIES:
+    for fam in REPORT_FAMILIES:
         cover, all_units = coverage_sets(results, fam)
         if not cover:
             continue
@@ -156,7 +169,7 @@ def format_family_table(fam: str, tab: dict, main_family: list[str]) -> str:
     what = {"iwdd": f"those `{MAIN}` finished", "widest": "all of them", "common": "those every estimator finished"}
     which = (f"{what[tab['scope']]}: {compact(tab['units'])}" if len(tab["units"]) < tab["n_units_total"]
              else "all of them")
-    head = (f"### {FAMILIES[fam]}: {tab['n_units']} of the {tab['n_units_total']} {unit} in the store ({which})"
+    head = (f"### {REPORT_FAMILIES[fam]}: {tab['n_units']} of the {tab['n_units_total']} {unit} in the store ({which})"
             f"\n\nsqrt-PEHE, mean ± SE over these {unit}, median beside it; % best = share of these {unit} on which "
             f"the estimator has the lowest sqrt-PEHE among the {len(tab['estimators'])} listed (ties split), with its "
             f"95 % bootstrap CI ({unit} resampled). Every listed estimator finished every one of these {unit}. Bold: "
@@ -205,7 +218,7 @@ def distributional_table(results: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     for r in board.itertuples():
         g = lambda m: plus_minus(getattr(r, f"{m}_mean", np.nan), getattr(r, f"{m}_se", np.nan))  # noqa: E731
         gap = getattr(r, "cov90_gap_out_mean", np.nan)
-        lines.append(f"| {FAMILIES.get(r.dataset, r.dataset)} | {r.estimator} | {r.n_ok} | {g('crps_out')} | "
+        lines.append(f"| {REPORT_FAMILIES.get(r.dataset, r.dataset)} | {r.estimator} | {r.n_ok} | {g('crps_out')} | "
                      f"{g('cov90_out')} | {gap:.3f} | {g('width90_out')} | {g('crps_in')} |")
     return board, "\n".join(lines) + "\n"
 
@@ -219,7 +232,7 @@ def winrate_matrices(results: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -
     Returns (long frame, Markdown, {(family, metric): pairwise_winrates dict}).
     """
     rows, md, mats = [], [], {}
-    for fam in FAMILIES:
+    for fam in REPORT_FAMILIES:
         sub = results[results["dataset"] == fam]
         if sub.empty or not (sub["status"] == "ok").any():
             continue
@@ -228,7 +241,7 @@ def winrate_matrices(results: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -
             wr = pairwise_winrates(sub, metric, estimators=ests)
             mats[(fam, metric)] = wr
             wide = paired_table(sub, metric, ests)
-            md.append(format_winrate_markdown(wr, f"{FAMILIES[fam]}: {metric}"))
+            md.append(format_winrate_markdown(wr, f"{REPORT_FAMILIES[fam]}: {metric}"))
             for a in ests:
                 for b in ests:
                     if a == b or wr["n_pairs"].loc[a, b] == 0:

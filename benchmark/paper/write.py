@@ -20,13 +20,15 @@ from .. import html
 from ..report import coverage, leaderboard
 from ..store import Store
 from .budget import budget
-from .claims import evaluate_claims
-from .figures import fig_best, fig_gradvar, fig_matrices, fig_speed, fig_toy
+from .claims import evaluate_subjects
+from .figures import fig_best, fig_distributions, fig_gradvar, fig_matrices, fig_speed, fig_toy
 from .measurements import measurements_markdown, read_measurements
 from .options import add_arguments
 from .plan import PaperPlan, build_plan, drop_stale, run_plan
-from .protocol import DEFAULT_OUT, DEFAULT_STORE, FAMILIES, IHDP_REPLICATIONS, MAIN, SPLIT
-from .tables import distributional_table, family_tables, format_family_table, iwdd_family, winrate_matrices
+from .protocol import (DEFAULT_OUT, DEFAULT_STORE, FAMILIES, IHDP_FULL_REPLICATIONS, IHDP_REPLICATIONS, MAIN,
+                       REPORT_FAMILIES, SPLIT, SUBJECTS, WS_MAIN, compact)
+from .tables import (distributional_table, family_tables, format_family_table, iwdd_family, winrate_matrices,
+                     with_robustness_family)
 
 __all__ = ["write_paper", "subset_reasons", "cmd_paper", "main", "TASKS_CSV"]
 
@@ -83,6 +85,12 @@ def write_paper(
         raise ValueError(f"the store {store_path} holds no results of the paper's datasets with split {SPLIT}.")
     paths: dict[str, Path] = {}
     fam_iwdd = iwdd_family(results)
+    keep = [c for c in results.columns if c not in ("versions", "error", "truth", "estimator_params",
+                                                      "dataset_params", "key")]
+    paths["tasks_csv"] = out / "tasks.csv"
+    results[keep].to_csv(paths["tasks_csv"], index=False, float_format="%.6g")
+    stored = results  # as run; the tables split IHDP into the paper's 1-10 and the robustness family
+    results = with_robustness_family(results)
 
     # tables ------------------------------------------------------------------------------------------------------
     tabs = family_tables(results, n_boot=n_boot, seed=seed)
@@ -104,18 +112,13 @@ def write_paper(
     board = leaderboard(results)
     paths["leaderboard_csv"] = out / "leaderboard_all.csv"
     board.to_csv(paths["leaderboard_csv"], index=False, float_format="%.6g")
-    keep = [c for c in results.columns if c not in ("versions", "error", "truth", "estimator_params",
-                                                      "dataset_params", "key")]
-    paths["tasks_csv"] = out / "tasks.csv"
-    results[keep].to_csv(paths["tasks_csv"], index=False, float_format="%.6g")
-
     fam_md = []
     for fam, ts in tabs.items():
         for t in ts:
             fam_md.append(format_family_table(fam, t, fam_iwdd))
     cov_md = ["| family | estimator | datasets | ok | failed | timeout | crashed | absent |", "|" + "---|" * 8]
     for r in cov.itertuples():
-        cov_md.append(f"| {FAMILIES.get(r.dataset, r.dataset)} | {r.estimator} | {r.tasks} | {r.ok} | {r.failed} | "
+        cov_md.append(f"| {REPORT_FAMILIES.get(r.dataset, r.dataset)} | {r.estimator} | {r.tasks} | {r.ok} | {r.failed} | "
                       f"{r.timeout} | {r.crashed} | {r.absent} |")
     tables_md = ("# IWDD paper protocol: tables\n\n" + _provenance(command, store_path, results) + "\n\n## sqrt-PEHE and "
                  "% best per family\n\n" + "\n".join(fam_md) + "\n## Distributional metrics (generative estimators)"
@@ -127,14 +130,18 @@ def write_paper(
     paths["tables_md"].write_text(tables_md)
 
     # claims ------------------------------------------------------------------------------------------------------
-    claims = evaluate_claims(results, studies, n_boot=n_boot, seed=seed)
-    claims_md = ("# The IWDD paper's claims, tested\n\n" + _provenance(command, store_path, results) + "\n\nEach claim of the "
-                 "abstract of Song, Chen & Zhou (2025), with the evidence measured here, its uncertainty and a "
-                 "verdict computed by `catebench.benchmark.paper.evaluate_claims` from those numbers (the rule is printed "
-                 f"under each claim). \"IWDD\" means `{MAIN}`, the paper's proposal (randomized conditions, SiD "
-                 "distillation); the baselines are every estimator outside the IWDD family.\n\n| claim | verdict |\n"
-                 "|---|---|\n" + "".join(f"| {c.text} | **{c.verdict}** |\n" for c in claims) + "\n"
-                 + "\n".join(c.markdown() for c in claims))
+    claims = evaluate_subjects(results, studies, n_boot=n_boot, seed=seed)
+    verdicts = _verdict_table(claims)
+    claims_md = ("# The IWDD paper's claims, tested\n\n" + _scope(stored, notes, out) + "\n\n"
+                 + _provenance(command, store_path, results) + "\n\nEach claim of the abstract of Song, Chen & Zhou "
+                 "(2025), judged twice: for the paper's method as the paper describes it "
+                 f"(`{MAIN}`: randomized conditions, SiD distillation from the teacher's copy) and for our "
+                 f"warm-started variant (`{WS_MAIN}`: the generator first regressed on the teacher's draws). Each "
+                 "verdict is computed by `catebench.benchmark.paper.evaluate_claims` from the evidence listed under "
+                 "it, with the rule printed beside it; the baselines are every estimator outside the IWDD family.\n\n"
+                 + verdicts + "\n" + "".join(f"## {SUBJECTS[m].capitalize()}: `{m}`\n\n"
+                                             + "\n".join(c.markdown() for c in claims if c.subject == m) + "\n"
+                                             for m in SUBJECTS))
     paths["claims_md"] = out / "claims.md"
     paths["claims_md"].write_text(claims_md)
     paths["claims_json"] = out / "claims.json"
@@ -142,21 +149,22 @@ def write_paper(
 
     # figures -----------------------------------------------------------------------------------------------------
     figs_best = fig_best(tabs, fig_dir)
+    figs_dist = fig_distributions(results, fig_dir)
     figs_mat = fig_matrices(mats, fig_dir)
     figs_toy = fig_toy(studies, fig_dir)
     figs_speed = fig_speed(studies, fig_dir)
     figs_grad = fig_gradvar(studies, fig_dir)
 
     # budget + README + page ---------------------------------------------------------------------------------------
-    bdf, budget_md = budget(results, out, n_jobs, acic2018_n)
+    bdf, budget_md = budget(stored, out, n_jobs, acic2018_n)
     paths["budget_csv"] = out / "budget.csv"
     bdf.to_csv(paths["budget_csv"], index=False, float_format="%.6g")
     study_md = measurements_markdown(studies)
-    all_figs = figs_best + figs_mat + figs_toy + figs_speed + figs_grad
+    all_figs = figs_best + figs_dist + figs_mat + figs_toy + figs_speed + figs_grad
     fig_md = "\n".join(f"![{cap.removeprefix('wide:').strip()}](figures/{p.name})\n" for p, cap in all_figs)
-    readme = ("# The IWDD paper's experiments\n\n" + _provenance(command, store_path, results) + "\n\n"
-              + "".join(f"- {n}\n" for n in notes) + "\n## Claims\n\n| claim | verdict |\n|---|---|\n"
-              + "".join(f"| {c.text} | **{c.verdict}** |\n" for c in claims)
+    readme = ("# The IWDD paper's experiments\n\n" + _scope(stored, notes, out) + "\n\n"
+              + _provenance(command, store_path, results) + "\n\n" + "".join(f"- {n}\n" for n in notes)
+              + "\n## Claims\n\n" + verdicts
               + "\nDetails, evidence and decision rules: [`claims.md`](claims.md). Tables: [`tables.md`](tables.md) "
               "(CSV: `table_pehe.csv`, `winrates_pairwise.csv`, `distributional.csv`, `coverage.csv`, "
               "`leaderboard_all.csv`, every task's metrics in `tasks.csv`). One page: `index.html`.\n\n"
@@ -166,7 +174,7 @@ def write_paper(
     paths["readme"].write_text(readme)
     sections = [
         ("Claims", claims_md.split("\n", 2)[2], []),
-        ("Tables", "\n".join(fam_md), figs_best),
+        ("Tables", "\n".join(fam_md), figs_best + figs_dist),
         ("Distributional metrics", dist_md, []),
         ("Pairwise win rates", wr_md, figs_mat),
         ("Toy, sampling time, gradient variance", study_md, figs_toy + figs_speed + figs_grad),
@@ -188,7 +196,8 @@ def _reproduce_md(results: pd.DataFrame, out: Path, store_path: str, acic2016_di
     flag = " --acic2016-dir DIR" if from_dir else ""
     store = f" --store {store_path}" if store_path and store_path != DEFAULT_STORE else ""
     outf = f" --out {out}" if str(out) != DEFAULT_OUT else ""
-    return (f"- The full run (all 77 ACIC 2016 settings x every registered estimator, IHDP 10 replications, ACIC 2018 "
+    return (f"- The full run (all 77 ACIC 2016 settings x every registered estimator, IHDP replications 1-"
+            f"{IHDP_FULL_REPLICATIONS} (the paper's 1-{IHDP_REPLICATIONS} and the robustness family), ACIC 2018 "
             f"when its files are given with `--acic2018-dir`): `nice -n 5 catebench paper{flag}{store}{outf}`"
             + (" (DIR: the directory that holds `data_cf_all/`, see `datasets/DATA.md`)" if flag else "") + ". It "
             "skips every task already in the store, so the same command completes a partial run; its projected time "
@@ -196,6 +205,52 @@ def _reproduce_md(results: pd.DataFrame, out: Path, store_path: str, acic2016_di
             f"- The runs that made this store are listed under Budget with their exact commands.\n"
             f"- These files, from the store alone: `catebench paper{flag}{store}{outf} --report-only` (the toy, speed "
             "and gradient-variance measurements in `studies/` are reused; `--studies run` measures them again).\n")
+
+
+def _verdict_table(claims) -> str:
+    """Markdown: one row per claim, one verdict column per subject (:data:`SUBJECTS`)."""
+    subjects = [m for m in SUBJECTS if any(c.subject == m for c in claims)]
+    by = {(c.key, c.subject): c for c in claims}
+    keys = list(dict.fromkeys(c.key for c in claims))
+    text = {c.key: c.text for c in claims}
+    head = "| claim | " + " | ".join(f"{SUBJECTS[m]}: `{m}`" for m in subjects) + " |\n"
+    rule = "|---|" + "---|" * len(subjects) + "\n"
+    return head + rule + "".join(f"| {text[k]} | " + " | ".join(f"**{by[k, m].verdict}**" for m in subjects) + " |\n"
+                                 for k in keys)
+
+
+def _scope(results: pd.DataFrame, notes, out: Path | None = None) -> str:
+    """The opening lines of the outputs: what ran (datasets, settings or replications, split sizes, estimators,
+    seeds, the code) and what did not."""
+    lines = []
+    for fam, name in FAMILIES.items():
+        sub = results[results["dataset"] == fam]
+        if sub.empty:
+            why = next((n for n in notes if n.startswith(name) and "skipped" in n), "")
+            lines.append(f"- {name}: **did not run here**" + (f" ({why.split(':', 1)[1].split('(')[0].strip()})"
+                                                              if why else "") + ".")
+            continue
+        unit = "settings" if fam == "acic2016" else ("datasets" if fam == "acic2018" else "replications")
+        reps = sorted(int(r) for r in sub["replication"].unique())
+        fit, test = (sub[c].dropna().astype(int) if c in sub else pd.Series(dtype=int) for c in ("n_fit", "n_test"))
+        size = (f"{fit.iloc[0]} fit / {test.iloc[0]} test rows each" if fit.nunique() == 1 and test.nunique() == 1
+                else f"{fit.min()}-{fit.max()} fit / {test.min()}-{test.max()} test rows") if len(fit) else ""
+        extra = (f"; the paper's replications are 1-{IHDP_REPLICATIONS}, all {len(reps)} form the robustness family"
+                 if fam == "ihdp" and max(reps) > IHDP_REPLICATIONS else "")
+        lines.append(f"- {name}: {unit} {compact(reps)} ({len(reps)}{extra}); {size + '; ' if size else ''}"
+                     f"{sub['estimator'].nunique()} "
+                     f"estimators, {len(sub)} tasks, {int((sub['status'] == 'ok').sum())} ok.")
+    seeds = sorted(int(x) for x in results["seed"].unique())
+    codes = []
+    if out is not None and (out / "runs.jsonl").exists():
+        for line in (out / "runs.jsonl").read_text().splitlines():
+            rec = json.loads(line)
+            if rec.get("event") == "finished" and rec.get("code") and rec["code"] not in codes:
+                codes.append(rec["code"])
+    lines.append(f"- One estimator seed per task (seed index {', '.join(map(str, seeds))}); split `{SPLIT}`; code: "
+                 + (", ".join(f"`{c}`" for c in codes) + " (the commits recorded in `runs.jsonl`)" if codes
+                    else "not recorded here (no `runs.jsonl` beside these files)") + ".")
+    return "**Scope.**\n\n" + "\n".join(lines)
 
 
 def _provenance(command: str, store_path: str, results: pd.DataFrame) -> str:
@@ -211,7 +266,7 @@ def _provenance(command: str, store_path: str, results: pd.DataFrame) -> str:
 def subset_reasons(args: argparse.Namespace, plan: PaperPlan) -> list[str]:
     """How a ``catebench paper`` invocation falls short of (or differs from) the full protocol; empty for the full
     run. The full run: all three families, all 77 ACIC 2016 settings (simulation 1) from their files, every ACIC 2018
-    dataset found, IHDP replications 1-10, every registered estimator, seed 0, 2000 bootstrap draws, measured (not
+    dataset found, IHDP replications 1-100 (the paper's 1-10 and the robustness family), every registered estimator, seed 0, 2000 bootstrap draws, measured (not
     smoke-test) studies."""
     out = []
     if {f.strip() for f in args.families.split(",") if f.strip()} != set(FAMILIES):
@@ -224,7 +279,7 @@ def subset_reasons(args: argparse.Namespace, plan: PaperPlan) -> list[str]:
         out.append(f"--acic2016-simulation {args.acic2016_simulation}")
     if args.acic2018_datasets:
         out.append(f"--acic2018-datasets {args.acic2018_datasets}")
-    if args.replications != IHDP_REPLICATIONS:
+    if args.replications != IHDP_FULL_REPLICATIONS:
         out.append(f"--replications {args.replications}")
     if args.estimators.strip() != "*" or args.exclude.strip():
         out.append(f"--estimators {args.estimators}" + (f" --exclude {args.exclude}" if args.exclude.strip() else ""))
@@ -292,10 +347,9 @@ def cmd_paper(args: argparse.Namespace, command: str) -> int:
     results, source, from_store = _results_for_report(args.store, args.out, args.report_only)
     if from_store:
         results, n_stale, stale_notes = drop_stale(results, args.seed)
-        if n_stale:
-            plan.notes.append(f"{n_stale} stored task(s) of an estimator at another parameter set than the one shown "
-                              "are left out (see `drop_stale`); the full command reruns what the current defaults "
-                              "need.")
+        plan.notes.append(f"Stale rows: {n_stale} stored task(s) of an estimator at another parameter set than the one "
+                          f"shown are left out (`drop_stale`); {len(stale_notes)} estimator(s) are shown at a parameter "
+                          "set other than today's defaults" + (" (below)." if stale_notes else "."))
         plan.notes.extend(stale_notes)
     else:
         print(f"no store at {args.store}: writing the outputs from {source}", file=sys.stderr)
