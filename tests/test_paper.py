@@ -242,10 +242,13 @@ def test_smoke_run_writes_every_output_and_resumes(shared, tmp_path, capsys):
     assert (runs[-1]["planned"], runs[-1]["skipped"], runs[-1]["ok"]) == (8, 8, 0)
     # without the store, --report-only writes the tables from the tasks.csv beside them (6 significant digits)
     table_before, tasks_before = pd.read_csv(out / "table_pehe.csv"), (out / "tasks.csv").read_bytes()
+    verdicts_before = [(c["subject"], c["key"], c["verdict"]) for c in claims]
     store.unlink()
     assert cli_main([*argv, "--report-only"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "table_pehe.csv"), table_before, rtol=1e-4)
     assert (out / "tasks.csv").read_bytes() == tasks_before
+    again = json.loads((out / "claims.json").read_text())  # the claims recomputed from the committed per-task file
+    assert [(c["subject"], c["key"], c["verdict"]) for c in again] == verdicts_before
 
 
 def test_cli_rejects_bad_values(capsys):
