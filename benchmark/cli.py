@@ -53,7 +53,8 @@ def _cmd_run(args) -> int:
     config = dataclasses.replace(config, **changes).validate()
     _note_plugins(config)
     summary = run(config, retry_failed=args.retry_failed, progress=not args.no_progress,
-                  label_conflict="warn" if args.allow_label_conflict else "refuse", resume_from=args.resume_from)
+                  label_conflict="warn" if args.allow_label_conflict else "refuse", resume_from=args.resume_from,
+                  teacher_cache=args.teacher_cache)
     print(summary)
     if args.report:
         return _report(config.store, args.out, command=_command_line())
@@ -207,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a tasks.csv of an earlier run (e.g. the committed progress of a long run, written by "
                         "`catebench report --tasks-only`): its finished tasks of this plan are taken into the store "
                         "instead of rerun; repeatable")
+    r.add_argument("--teacher-cache", metavar="DIR",
+                   help="share the diffusion teacher among the IWDD-family tasks of one replication that train the "
+                        "same one (kept in DIR; results bit-identical; such tasks store diag_teacher_from_cache = 1 "
+                        "and a fit time without the teacher's training). Off by default, so that fit times compare "
+                        "estimators alone")
     r.add_argument("--allow-label-conflict", action="store_true",
                    help="run even when a label already names other estimator parameters in the store (reports "
                         "show the configurations apart); refused by default")

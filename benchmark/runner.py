@@ -327,8 +327,15 @@ def run(
     on_result: Callable[[Task, TaskResult], None] | None = None,
     label_conflict: str = "refuse",
     resume_from: Sequence[str | os.PathLike] = (),
+    teacher_cache: str | os.PathLike | None = None,
 ) -> RunSummary:
     """Run every task of ``config`` that the store does not already hold; return a :class:`RunSummary`.
+
+    ``teacher_cache``: a directory where the diffusion teacher trained by one IWDD-family task is kept for the
+    others of the same task that would train exactly the same one (:mod:`catebench.estimators.iwdd.teacher_cache`):
+    results are bit-identical, such tasks store ``diag_teacher_from_cache`` = 1 and a fit time without the
+    teacher's training. Workers of the local and inline executors use it; dask workers use it where
+    ``$CATEBENCH_TEACHER_CACHE`` is set on them.
 
     ``resume_from``: per-task files (``tasks.csv``, with the ``tasks_params.json`` beside it) of an earlier run of
     the same tasks, for example a long run's committed progress made on another machine: their ``ok`` rows whose
@@ -368,12 +375,33 @@ def run(
             todo = [t for t in tasks if not (t.key in done and (done[t.key] == "ok" or not retry_failed))]
             summary.skipped = len(tasks) - len(todo)
             if todo:
-                _drive(config, store, todo, summary, progress, on_result, said)
+                with _teacher_cache_env(teacher_cache):
+                    _drive(config, store, todo, summary, progress, on_result, said)
     finally:
         if own:
             store.close()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+@contextlib.contextmanager
+def _teacher_cache_env(path):
+    """``$CATEBENCH_TEACHER_CACHE`` set to ``path`` (absolute) for the block, so that the workers started in it see
+    it; unchanged when ``path`` is None."""
+    if path is None:
+        yield
+        return
+    from catebench.estimators.iwdd.teacher_cache import ENV
+
+    before = os.environ.get(ENV)
+    os.environ[ENV] = str(Path(path).resolve())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = before
 
 
 def import_finished(store: Store, tasks: list[Task], tasks_csv: str | os.PathLike) -> int:

@@ -597,10 +597,20 @@ def compare(commit: str, estimators, replications: int, cache: Path, csv_path: P
             rows.append({"replication": rep, "code": code, "wall_s": round(wall, 2),
                          "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), "load_avg_1min": load,
                          "load_avg_1min_after": _load(), "measured_utc": _machine()["date_utc"],
-                         "summary": text.strip().splitlines()[-1][:200]})  # fmt: skip
+                         "summary": _relative(text.strip().splitlines()[-1], cache)[:200]})  # fmt: skip
             print(rows[-1], flush=True)
             pd.DataFrame(rows).to_csv(csv_path, index=False)
     return pd.DataFrame(rows)
+
+
+def _relative(text: str, cache: Path) -> str:
+    """``text`` with the cache folder's absolute path written relative to the clone (no machine paths in results)."""
+    cache = Path(cache).resolve()
+    try:
+        rel = str(cache.relative_to(ROOT))
+    except ValueError:
+        rel = cache.name
+    return text.replace(str(cache), rel)
 
 
 def board_wall(commit: str, estimators, replications: int, cache: Path) -> list[dict]:
@@ -637,7 +647,7 @@ def board_wall(commit: str, estimators, replications: int, cache: Path) -> list[
                      "sample_s": round(float(board_split(str(stores[code]))["sample_s_sum"].sum()), 2),
                      "load_avg_1min": load,
                      "load_avg_1min_after": _load(), "measured_utc": _machine()["date_utc"],
-                     "summary": " / ".join(text.strip().splitlines()[-2:])[:300]})  # fmt: skip
+                     "summary": _relative(" / ".join(text.strip().splitlines()[-2:]), cache)[:300]})  # fmt: skip
         print(rows[-1], flush=True)
     return rows
 

@@ -504,3 +504,36 @@ def test_gradvar_study_statistics_match_a_naive_reference(monkeypatch):
     ratio, lo, hi = ratio_ci(a @ a.T, b @ b.T, seed=0, n_resamples=300)
     assert ratio == pytest.approx(total_variance(a @ a.T, np.arange(20)) / total_variance(b @ b.T, np.arange(20)))
     assert lo < ratio < hi and 2.0 < ratio < 8.0  # the true ratio is 4
+
+
+# ---- one teacher shared by the estimators that train the same one -------------------------------------------------
+def test_shared_teacher_gives_bit_identical_fits_and_says_so(tmp_path, monkeypatch):
+    """With $CATEBENCH_TEACHER_CACHE set, the first estimator trains the teacher and saves it; the others (another
+    IWDD design, the teacher alone) load it; every prediction equals that of a fit without the cache, bit for bit,
+    and a loaded teacher is named in the diagnostics. Another random state trains its own."""
+    from catebench.estimators.iwdd import teacher_cache
+
+    X, t, y, *_ = tiny_data(n=200)
+    fits = {
+        "rand": lambda rs=0: IWDD(**IWDD.test_params(), random_state=rs),
+        "ipw": lambda rs=0: IWDD(**{**IWDD.test_params(), "adjustment": "ipw"}, random_state=rs),
+        "teacher": lambda rs=0: DiffusionTeacher(**{**DiffusionTeacher.test_params(), "teacher_steps": 30,
+                                                    "batch_size": 64}, random_state=rs),
+    }
+    monkeypatch.delenv(teacher_cache.ENV, raising=False)
+    plain = {k: f().fit(X, t, y) for k, f in fits.items()}
+    monkeypatch.setenv(teacher_cache.ENV, str(tmp_path / "teachers"))
+    shared = {k: f().fit(X, t, y) for k, f in fits.items()}
+    assert [shared[k].diagnostics_.get("teacher_from_cache", 0.0) for k in fits] == [0.0, 1.0, 1.0]
+    assert "teacher_from_cache" not in plain["rand"].diagnostics_
+    assert len(list((tmp_path / "teachers").glob("*.pt"))) == 1
+    for k in fits:
+        a, b = plain[k].predict(X), shared[k].predict(X)
+        np.testing.assert_array_equal(a[0], b[0]), np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_array_equal(plain[k].sample(X[:20], 5)[1], shared[k].sample(X[:20], 5)[1])
+        assert plain[k].teacher_history_["best_step"] == shared[k].teacher_history_["best_step"]
+    other = fits["rand"](1).fit(X, t, y)
+    assert "teacher_from_cache" not in other.diagnostics_ and len(list((tmp_path / "teachers").glob("*.pt"))) == 2
+    (next((tmp_path / "teachers").glob("*.pt"))).write_bytes(b"damaged")  # a damaged entry is trained again
+    again = [f().fit(X, t, y) for f in (fits["rand"], lambda: fits["rand"](1))]
+    np.testing.assert_array_equal(again[0].predict(X)[0], plain["rand"].predict(X)[0])

@@ -225,3 +225,30 @@ def test_old_commit_comes_from_the_committed_runs_or_must_be_given():
         recorded_old_commit({"cli": [{"command": "c"}]}, ["wall"])
     committed = json.loads((Path(__file__).resolve().parents[1] / "results" / "perf" / "runs.json").read_text())
     assert recorded_old_commit(committed, ["wall"])  # the committed results record theirs
+
+
+# ---- the stage profile (studies/stage_profile.py) ---------------------------------------------------------------
+def test_stage_profile_splits_an_iwdd_task_into_stages_that_add_up():
+    from catebench.benchmark.config import DatasetSpec, EstimatorSpec, RunConfig
+    from catebench.benchmark.tasks import plan_tasks
+    from catebench.estimators.iwdd import IWDD
+    from studies.stage_profile import profile_task
+
+    params = {**IWDD.test_params(), "warm_start_steps": 20}
+    cfg = RunConfig(name="s", datasets=[DatasetSpec("ihdp", (1,), "80/20-row-order", {})],
+                    estimators=[EstimatorSpec("iwdd-rand", params, label="iwdd-small"),
+                                EstimatorSpec("t-learner-linear")]).validate()  # fmt: skip
+    by = {}
+    for task in plan_tasks(cfg):
+        rows, diag = profile_task(task)
+        by[task.estimator] = ({r["stage"]: r["seconds"] for r in rows}, diag)
+    stages, diag = by["iwdd-small"]
+    parts = [k for k in stages if k not in ("task_total", "prediction_of_which_heun")]
+    assert {"teacher_fit", "teacher_refit", "teacher_es_checks", "warm_start", "sid_steps", "w1_checks",
+            "point_prediction", "dist_sampling", "other"} <= set(parts)
+    assert all(stages[k] >= 0 for k in parts)
+    assert sum(stages[k] for k in parts) == pytest.approx(stages["task_total"], abs=0.01)
+    assert stages["teacher_fit"] > 0 and stages["warm_start"] > 0 and stages["sid_steps"] > 0
+    assert diag["warm_start_steps"] == 20 and diag["distill_steps"] > 0
+    plain, _ = by["t-learner-linear"]
+    assert {"fit", "point_prediction", "other"} <= set(plain) and "teacher_fit" not in plain

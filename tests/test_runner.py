@@ -399,3 +399,32 @@ def test_progress_bar_shows_the_remaining_time(tmp_path, capsys):
     run(cfg, progress=True)
     err = capsys.readouterr().err
     assert "2/2" in err and "eta 00:00" in err
+
+
+def test_teacher_cache_shares_the_teacher_across_labels_with_identical_results(tmp_path):
+    """``run(..., teacher_cache=DIR)``: the IWDD-family tasks of one replication train one teacher; every metric
+    equals that of a run without sharing, and the tasks that loaded it say so."""
+    import pandas as pd
+
+    from catebench.benchmark.config import DatasetSpec, RunConfig
+    from catebench.estimators.iwdd import IWDD
+    from catebench.estimators.iwdd.teacher_cache import ENV
+
+    small = IWDD.test_params()
+    specs = [EstimatorSpec("iwdd-rand", small, label="rand"), EstimatorSpec("iwdd-kl", small, label="kl")]
+    stores = {}
+    for name, cache in (("plain", None), ("shared", tmp_path / "teachers")):
+        cfg = RunConfig(name="t", seed=0, executor="inline", store=str(tmp_path / f"{name}.sqlite"),
+                        datasets=[DatasetSpec("synthetic", (1,), "63/27/10", {"n": 200})],
+                        estimators=specs).validate()  # fmt: skip
+        s = run(cfg, progress=False, teacher_cache=cache)
+        assert (s.ok, s.failed) == (2, 0)
+        stores[name] = Store(cfg.store).results().set_index("estimator").sort_index()
+    assert ENV not in os.environ  # restored after the run
+    plain, shared = stores["plain"], stores["shared"]
+    metrics = [c for c in plain.columns if c.startswith(("pehe", "ate", "crps", "w1"))]
+    assert len(metrics) >= 4
+    pd.testing.assert_frame_equal(plain[metrics], shared[metrics])
+    assert sorted(shared["diag_teacher_from_cache"].fillna(0)) == [0.0, 1.0]  # one trained it, the other loaded it
+    assert "diag_teacher_from_cache" not in plain or plain["diag_teacher_from_cache"].isna().all()
+    assert len(list((tmp_path / "teachers").glob("*.pt"))) == 1

@@ -94,6 +94,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume-from", action="append", default=[], metavar="TASKS_CSV",
                    help="a tasks.csv of an earlier part of this run (`catebench report --store STORE --tasks-only "
                         "--out DIR`): its finished tasks are taken into the store instead of rerun; repeatable")
+    p.add_argument("--teacher-cache", metavar="DIR",
+                   help="where the IWDD-family tasks of one dataset share their diffusion teacher (results "
+                        "bit-identical; default: STORE.teachers beside the store; delete it after the run)")
+    p.add_argument("--no-teacher-cache", action="store_true",
+                   help="train the teacher in every IWDD-family task (fit times then include it everywhere)")
     p.add_argument("--report-only", action="store_true", help="run nothing; write the outputs from the store")
     p.add_argument("--no-report", action="store_true", help="run the tasks only; write no outputs")
     p.add_argument("--studies", choices=["auto", "run", "skip"], default="auto",

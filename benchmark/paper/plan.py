@@ -179,7 +179,7 @@ def load_average() -> tuple[float, float, float]:
 
 
 def run_plan(plan: PaperPlan, out: str | Path = DEFAULT_OUT, *, command: str = "", retry_failed: bool = False,
-             progress: bool = True, resume_from=()):
+             progress: bool = True, resume_from=(), teacher_cache=None):
     """Run the plan's config (finished tasks are skipped) and append the run's record to ``out/runs.jsonl``.
 
     The record (command, UTC start and end, wall seconds, tasks planned / skipped / ok / failed, load average
@@ -191,7 +191,8 @@ def run_plan(plan: PaperPlan, out: str | Path = DEFAULT_OUT, *, command: str = "
     log = out / "runs.jsonl"
     cfg = plan.config
     rec = {"command": command, "started": utc_now(), "code": code_version(), "load_before": load_average(), "n_jobs": cfg.n_jobs,
-           "executor": cfg.executor, "estimators": [e.name for e in cfg.estimators],
+           "executor": cfg.executor, "teacher_cache": teacher_cache is not None,
+           "estimators": [e.name for e in cfg.estimators],
            "datasets": {d.name: list(d.replications) for d in cfg.datasets}}
     with open(log, "a") as fh:
         fh.write(json.dumps({**rec, "event": "started"}) + "\n")
@@ -199,7 +200,8 @@ def run_plan(plan: PaperPlan, out: str | Path = DEFAULT_OUT, *, command: str = "
     # the paper's store keeps the rows of earlier default parameters under the same labels on purpose: the tables
     # show one parameter set per estimator (drop_stale) and say when it is not today's, so runs that add the
     # current defaults beside old rows are expected here, not refused
-    summary = run(cfg, retry_failed=retry_failed, progress=progress, label_conflict="warn", resume_from=resume_from)
+    summary = run(cfg, retry_failed=retry_failed, progress=progress, label_conflict="warn", resume_from=resume_from,
+                  teacher_cache=teacher_cache)
     rec.update(event="finished", finished=utc_now(), wall_s=time.perf_counter() - t0, load_after=load_average(),
                planned=summary.planned, skipped=summary.skipped, imported=summary.imported, ok=summary.ok,
                failed=summary.failed)

@@ -339,8 +339,9 @@ def cmd_paper(args: argparse.Namespace, command: str) -> int:
     for n in plan.notes:
         print(n, file=sys.stderr)
     if not args.report_only:
+        cache = None if args.no_teacher_cache else (args.teacher_cache or f"{args.store}.teachers")
         summary = run_plan(plan, args.out, command=command, retry_failed=args.retry_failed,
-                           progress=not args.no_progress, resume_from=args.resume_from)
+                           progress=not args.no_progress, resume_from=args.resume_from, teacher_cache=cache)
         print(summary)
     if args.no_report:
         return 0

@@ -40,6 +40,7 @@ from .._torch import local_torch_seed, resolve_device, to_tensor
 from ..base import CATEEstimator, Tags, seed_from
 from .distill import ADJUSTMENTS, DIVERGENCES, distill, draw_conditions, generate, generator_gradient
 from .edm import SIGMA_DATA, EDMPrecond, ResidualMLPDenoiser, heun_sample, make_condition, train_teacher
+from .teacher_cache import cached_training
 
 __all__ = ["DiffusionTeacher", "DiffusionTeacherRelease", "IWDD", "POINT_RULES", "TEACHER_WEIGHTINGS"]
 
@@ -148,38 +149,52 @@ class _DiffusionBase(CATEEstimator):
         return int(self.teacher_steps), 1e-6, ()
 
     def _fit_teacher(self, x, z, ys, gen) -> EDMPrecond:
-        teacher = self._new_teacher(x.shape[1])
+        """The trained teacher, or the same teacher from the shared cache (:mod:`.teacher_cache`) when another
+        estimator trained it on these inputs before."""
         n_steps, weight_decay, lr_drops = self._teacher_schedule(len(self.train_idx_))
+        w = to_tensor(self.weights_, self.device_) if self.teacher_weighting == "ipw" else None
+        settings = dict(width=int(self.width), n_blocks=int(self.n_blocks), n_steps=n_steps, weight_decay=weight_decay,
+                        lr_drops=tuple(lr_drops), batch_size=int(self.batch_size), lr=float(self.teacher_lr),
+                        ema=float(self.teacher_ema), patience=int(self.teacher_patience),
+                        refit=bool(self.teacher_refit), eval_every=TEACHER_EVAL_EVERY, val_draws=TEACHER_VAL_DRAWS)
+        teacher, self.teacher_history_, self.teacher_from_cache_ = cached_training(
+            lambda: self._train_teacher(x, z, ys, gen, w, n_steps, weight_decay, lr_drops),
+            lambda: self._new_teacher(x.shape[1]), settings,
+            [x, z, ys, w, self.train_idx_, self.val_idx_], gen, self.device_)
+        return teacher
+
+    def _train_teacher(self, x, z, ys, gen, w, n_steps, weight_decay, lr_drops) -> tuple[EDMPrecond, dict]:
+        teacher = self._new_teacher(x.shape[1])
         tr, va = (torch.as_tensor(i, device=self.device_) for i in (self.train_idx_, self.val_idx_))
-        w = None
-        if self.teacher_weighting == "ipw":
-            w = to_tensor(self.weights_, self.device_)
         val = None
         if len(self.val_idx_):
             val = (x[va], z[va], ys[va]) + ((w[va],) if w is not None else ())
-        self.teacher_history_ = train_teacher(
+        history = train_teacher(
             teacher, x[tr], z[tr], ys[tr], gen, n_steps, int(self.batch_size), float(self.teacher_lr),
             weight_decay, weights=None if w is None else w[tr], val=val, ema_decay=float(self.teacher_ema),
             eval_every=TEACHER_EVAL_EVERY, patience=int(self.teacher_patience), n_val_draws=TEACHER_VAL_DRAWS,
             lr_drops=lr_drops, verbose=bool(self.verbose),
         )  # fmt: skip
-        self.teacher_history_["refit_steps"] = 0
+        history["refit_steps"] = 0
         if self.teacher_refit and val is not None:
             # the step count is chosen; now every fit row trains a fresh teacher for as many epochs
             n_fit, n_tr = x.shape[0], len(self.train_idx_)
-            steps = max(1, round(int(self.teacher_history_["best_step"]) * n_fit / n_tr))
+            steps = max(1, round(int(history["best_step"]) * n_fit / n_tr))
             teacher = self._new_teacher(x.shape[1])
             train_teacher(teacher, x, z, ys, gen, steps, int(self.batch_size), float(self.teacher_lr), weight_decay,
                           weights=w, val=None, ema_decay=float(self.teacher_ema), lr_drops=lr_drops,
                           verbose=bool(self.verbose))
-            self.teacher_history_["refit_steps"] = steps
-        return teacher
+            history["refit_steps"] = steps
+        return teacher, history
 
     def _teacher_diagnostics(self) -> dict[str, float]:
         """The teacher's entries of ``diagnostics_``: early-stopping best step, steps taken, refit steps (0: none)."""
         h = self.teacher_history_
-        return {"teacher_best_step": float(h["best_step"]), "teacher_steps": float(h["steps"]),
-                "teacher_refit_steps": float(h["refit_steps"])}
+        out = {"teacher_best_step": float(h["best_step"]), "teacher_steps": float(h["steps"]),
+               "teacher_refit_steps": float(h["refit_steps"])}
+        if getattr(self, "teacher_from_cache_", False):  # this fit's time excludes the teacher's training
+            out["teacher_from_cache"] = 1.0
+        return out
 
     # ---- sampling -----------------------------------------------------------------------------------------
     def _map(self, cond: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
