@@ -40,7 +40,7 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
     log = out / "runs.jsonl"
     if log.exists():
         runs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    fin = [r for r in runs if r.get("event") == "finished"]
+    fin = [r for r in runs if r.get("event") in ("finished", "interrupted")]
     lines = ["Median seconds per task (fit + predict on one dataset) as measured in this store, by family; `-` = not "
              "measured yet (no finished task). Projection = median x datasets of the full run, summed over "
              f"estimators, divided by {n_jobs} workers, assuming perfect parallel efficiency.", "",
@@ -95,7 +95,9 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
                       "machine before / after; code = the commit whose code ran):", "", "| finished | wall | tasks ok / "
                       "failed / skipped | workers | load | code | command |", "|---|---|---|---|---|---|---|"]
         for r in fin:
-            lines.append(f"| {r['finished']} | {hms(r['wall_s'])} | {r['ok']} / {r['failed']} / {r['skipped']} | "
+            done_txt = (f"{r['ok']} / {r['failed']} / {r['skipped']}" if r["event"] == "finished"
+                        else "interrupted (its tasks are in the store)")
+            lines.append(f"| {r['finished']} | {hms(r['wall_s'])} | {done_txt} | "
                          f"{r['n_jobs']} | {r['load_before'][0]:.1f} / {r['load_after'][0]:.1f} | "
                          f"{r.get('code', '?')} | `{r['command']}` |")
     done = {r["started"] for r in fin}

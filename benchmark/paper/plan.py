@@ -200,8 +200,15 @@ def run_plan(plan: PaperPlan, out: str | Path = DEFAULT_OUT, *, command: str = "
     # the paper's store keeps the rows of earlier default parameters under the same labels on purpose: the tables
     # show one parameter set per estimator (drop_stale) and say when it is not today's, so runs that add the
     # current defaults beside old rows are expected here, not refused
-    summary = run(cfg, retry_failed=retry_failed, progress=progress, label_conflict="warn", resume_from=resume_from,
-                  teacher_cache=teacher_cache)
+    try:
+        summary = run(cfg, retry_failed=retry_failed, progress=progress, label_conflict="warn",
+                      resume_from=resume_from, teacher_cache=teacher_cache)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the part's wall time is recorded all the same
+        rec.update(event="interrupted", finished=utc_now(), wall_s=time.perf_counter() - t0,
+                   load_after=load_average())
+        with open(log, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        raise
     rec.update(event="finished", finished=utc_now(), wall_s=time.perf_counter() - t0, load_after=load_average(),
                planned=summary.planned, skipped=summary.skipped, imported=summary.imported, ok=summary.ok,
                failed=summary.failed)
