@@ -252,3 +252,25 @@ def test_stage_profile_splits_an_iwdd_task_into_stages_that_add_up():
     assert diag["warm_start_steps"] == 20 and diag["distill_steps"] > 0
     plain, _ = by["t-learner-linear"]
     assert {"fit", "point_prediction", "other"} <= set(plain) and "teacher_fit" not in plain
+
+
+# ---- the reviewers' questions (studies/reviewer_questions.py), with cheap estimators ----------------------------
+def test_reviewer_questions_study_measures_both_sweeps_and_the_rare_arm_units(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import studies.reviewer_questions as rq
+
+    monkeypatch.setattr(rq, "ESTIMATORS", ("x-learner", "t-learner-linear"))
+    monkeypatch.setattr(rq, "OVERLAP", (0.5, 1.5, 4.0))
+    monkeypatch.setattr(rq, "DIMENSIONS", (5, 10))
+    monkeypatch.setattr(rq, "BASE", {**rq.BASE, "n": 300})
+    out = tmp_path / "out"
+    assert rq.main(["--out", str(out), "--replications", "2", "--cache", str(tmp_path / "cache")]) == 0
+    df = pd.read_csv(out / "tasks.csv")
+    assert len(df) == 4 * 2 * 2 and (df["status"] == "ok").all()  # 4 cells (d = 10 shared) x 2 reps x 2
+    assert set(df["imbalance"]) == {0.5, 1.5, 4.0} and set(df["d"]) == {5, 10}
+    weak, strong = (df[df["imbalance"] == a] for a in (4.0, 0.5))
+    assert weak["n_rare"].min() > 0 and (strong["n_rare"] == 0).all()  # sharper propensity: more rare-arm units
+    assert weak["pehe_rare"].notna().all() and strong["pehe_rare"].isna().all()
+    assert sorted(p.name for p in out.glob("*.png")) == ["pehe_out_by_d.png", "pehe_out_by_imbalance.png",
+                                                          "pehe_rare_by_imbalance.png"]
