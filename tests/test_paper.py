@@ -445,3 +445,13 @@ def test_the_source_tree_is_found_from_anywhere(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert measurements.source_root() == ROOT
     assert options.committed_budget() == ROOT / "results" / "paper" / "budget.csv"
+
+
+def test_the_reference_board_is_the_papers_ihdp_family():
+    """One run serves both: the reference board plans exactly the tasks (keys) of the paper's IHDP family."""
+    from catebench.benchmark.config import load_config
+    from catebench.benchmark.tasks import plan_tasks
+
+    ref = {t.key for t in plan_tasks(load_config("reference"))}
+    fam = {t.key for t in plan_tasks(paper.build_plan(families="ihdp", replications=100).config)}
+    assert len(ref) == len(fam) > 0 and ref == fam
