@@ -116,24 +116,32 @@ def _figures(df: pd.DataFrame, out: Path) -> list[str]:
                                   ("dimension", "d", "pehe_out", "out-of-sample sqrt-PEHE"),
                                   ("overlap", "imbalance", "pehe_rare", "sqrt-PEHE on test units with a rare arm")):
         sub = df[df["sweep"] == sweep] if sweep == "overlap" else df[df["imbalance"] == 1.5]
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        for i, e in enumerate(ESTIMATORS):
-            g = sub[sub["estimator"] == e].groupby(key)[col].median()
-            if g.notna().any():
-                ax.plot(g.index, g.to_numpy(), marker="os^vDx"[i], label=e, color=f"C{i}")
-        ax.set_yscale("log")
-        ax.set_xlabel(key + (" (logit slope of the propensity: overlap weakens to the right)" if key == "imbalance"
-                             else " (covariates)"))
-        ax.set_ylabel(f"{what}, median over replications")
-        ax.grid(alpha=0.3, which="both")
-        if ax.get_lines():
-            ax.legend(fontsize=8)
-        fig.tight_layout()
-        name = f"{col}_by_{key}.png"
-        fig.savefig(out / name, dpi=120, metadata={"Software": None})
-        plt.close(fig)
-        names.append(name)
+        with plt.style.context("default"):
+            names.append(_figure(sub, key, col, what, out))
     return names
+
+
+def _figure(sub: pd.DataFrame, key: str, col: str, what: str, out: Path) -> str:
+    """One line per estimator of the median of ``col`` against ``key``, log axis; returns the file name."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, e in enumerate(ESTIMATORS):
+        g = sub[sub["estimator"] == e].groupby(key)[col].median()
+        if g.notna().any():
+            ax.plot(g.index, g.to_numpy(), marker="os^vDx"[i], label=e, color=f"C{i}")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.set_xlabel("imbalance (propensity's logit slope; overlap weakens to the right)" if key == "imbalance"
+                  else "d (covariates)")
+    ax.set_ylabel(f"{what}\n(median over replications)", fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    if ax.get_lines():
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    name = f"{col}_by_{key}.png"
+    fig.savefig(out / name, dpi=120, metadata={"Software": None})
+    plt.close(fig)
+    return name
 
 
 def summary(df: pd.DataFrame, reps: int, command: str, figures: list[str]) -> str:
@@ -189,15 +197,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replications", type=int, default=3)
     p.add_argument("--n-jobs", type=int, default=1)
     p.add_argument("--cache", default=".catebench/reviewer", help="where the stores (and shared teachers) are kept")
+    p.add_argument("--summary-only", action="store_true", help="rewrite summary and figures from OUT/tasks.csv")
     args = p.parse_args(argv)
-    cache = Path(args.cache)
-    cache.mkdir(parents=True, exist_ok=True)
-    df = measure(args.replications, cache, args.n_jobs)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "tasks.csv", index=False, float_format="%.6g")
+    if args.summary_only:
+        df = pd.read_csv(out / "tasks.csv")
+    else:
+        cache = Path(args.cache)
+        cache.mkdir(parents=True, exist_ok=True)
+        df = measure(args.replications, cache, args.n_jobs)
+        out.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out / "tasks.csv", index=False, float_format="%.6g")
     figures = _figures(df, out)
-    command = "python -m studies.reviewer_questions" + ("" if argv is None else " " + " ".join(argv))
+    command = "python -m studies.reviewer_questions" + ("" if argv is None else " " + " ".join(
+        a for a in argv if a != "--summary-only"))
     (out / "summary.md").write_text(summary(df, args.replications, command, figures))
     (out / "cells.json").write_text(json.dumps(cells(), indent=1) + "\n")
     print(f"wrote {out}/summary.md, tasks.csv and {len(figures)} figures")
