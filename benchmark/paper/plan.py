@@ -194,6 +194,7 @@ def run_plan(plan: PaperPlan, out: str | Path = DEFAULT_OUT, *, command: str = "
            "executor": cfg.executor, "teacher_cache": teacher_cache is not None,
            "estimators": [e.name for e in cfg.estimators],
            "datasets": {d.name: list(d.replications) for d in cfg.datasets}}
+    _adopt_part_records(log, resume_from)
     with open(log, "a") as fh:
         fh.write(json.dumps({**rec, "event": "started"}) + "\n")
     t0 = time.perf_counter()
@@ -215,6 +216,22 @@ def run_plan(plan: PaperPlan, out: str | Path = DEFAULT_OUT, *, command: str = "
     with open(log, "a") as fh:
         fh.write(json.dumps(rec) + "\n")
     return summary
+
+
+def _adopt_part_records(log: Path, resume_from) -> None:
+    """Append to ``log`` the records of the runs that made the ``resume_from`` files (the ``runs.jsonl`` beside
+    each, when there is one) that ``log`` lacks, so that the outputs list every part of a run made in parts."""
+    have = set(log.read_text().splitlines()) if log.exists() else set()
+    new = []
+    for path in resume_from:
+        parts = Path(path).with_name("runs.jsonl")
+        if parts.resolve() == log.resolve() or not parts.is_file():
+            continue
+        new += [line for line in parts.read_text().splitlines() if line.strip() and line not in have]
+        have.update(new)
+    if new:
+        with open(log, "a") as fh:
+            fh.write("".join(line + "\n" for line in new))
 
 
 def code_version() -> str:
