@@ -163,6 +163,8 @@ def leaderboard(results: pd.DataFrame, metrics: list[str] | None = None) -> pd.D
             row[f"{m}_median"] = np.median(v) if len(v) else np.nan
             row[f"{m}_n"] = len(v)
         row["fit_seconds_median"] = ok["fit_seconds"].median() if len(ok) else np.nan
+        if "diag_teacher_from_cache" in ok:  # tasks whose fit time leaves out a teacher they shared
+            row["fit_shared_teacher_n"] = int((pd.to_numeric(ok["diag_teacher_from_cache"], errors="coerce") == 1).sum())
         rows.append(row)
     board = pd.DataFrame(rows)
     if len(board) and f"{ORDER_METRIC}_mean" in board:
@@ -396,11 +398,31 @@ def format_markdown(board: pd.DataFrame, metrics: list[str] | None = None, ref_r
                 cells.append(cell)
                 if m in MEDIAN_SHOWN:
                     cells.append(_num(r.get(f"{m}_median", np.nan)))
-            fs = r.get("fit_seconds_median", np.nan)
-            cells.append(f"{fs:.3g}" if np.isfinite(fs) else "-")
+            cells.append(_fit_cell(r))
             lines.append("| " + " | ".join(cells) + " |")
+        lines += _shared_teacher_note(g)
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
+
+
+def _fit_cell(r) -> str:
+    """Median fit seconds, marked † when some of the row's tasks loaded a shared teacher."""
+    fs = r.get("fit_seconds_median", np.nan)
+    shared = r.get("fit_shared_teacher_n", 0)
+    mark = " †" if pd.notna(shared) and shared > 0 else ""
+    return (f"{fs:.3g}" if np.isfinite(fs) else "-") + mark
+
+
+def _shared_teacher_note(g: pd.DataFrame) -> list[str]:
+    """The footnote of :func:`_fit_cell`'s mark: which rows, on how many tasks."""
+    if "fit_shared_teacher_n" not in g:
+        return []
+    marked = g[g["fit_shared_teacher_n"].fillna(0) > 0]
+    if not len(marked):
+        return []
+    n = ", ".join(f"{md_cell(e)} {int(k)}" for e, k in zip(marked["estimator"], marked["fit_shared_teacher_n"]))
+    return ["", "† fit s leaves out the training of the diffusion teacher, which these tasks loaded from the teacher "
+                f"shared by the IWDD family of their replication (`--teacher-cache`); tasks per row: {n}."]
 
 
 def format_compact(board: pd.DataFrame, baseline_rows: pd.DataFrame | None = None) -> str:
@@ -433,9 +455,9 @@ def format_compact(board: pd.DataFrame, baseline_rows: pd.DataFrame | None = Non
                               f"{v['p_holm']:.2g}"]
                 else:
                     cells += ["baseline" if r["estimator"] == base else "-", "-", "-"]
-            fs = r.get("fit_seconds_median", np.nan)
-            cells.append(f"{fs:.3g}" if np.isfinite(fs) else "-")
+            cells.append(_fit_cell(r))
             lines.append("| " + " | ".join(cells) + " |")
+        lines += _shared_teacher_note(g)
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 

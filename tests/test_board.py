@@ -263,3 +263,17 @@ def test_board_rebuilds_from_tasks_csv_without_the_store_and_rewrites_no_byte(tm
     wil = pd.read_csv(out / "wilcoxon.csv")
     per_family = wil.groupby(["scope", "metric"]).size()
     assert (per_family == 5).all(), "one family of k - 1 = 5 comparisons with the baseline per scope and metric"
+
+
+def test_fit_times_of_tasks_that_loaded_a_shared_teacher_are_marked():
+    from catebench.benchmark.report import format_compact, format_markdown, leaderboard
+
+    df = board_frame(reps=4, names=("a", "b"))
+    df["diag_teacher_from_cache"] = np.where((df["estimator"] == "b") & (df["replication"] > 1), 1.0, np.nan)
+    board = leaderboard(df)
+    assert dict(zip(board["estimator"], board["fit_shared_teacher_n"])) == {"a": 0, "b": 3}
+    for text in (format_compact(board), format_markdown(board)):
+        rows = {line.split("|")[2].strip(): line for line in text.splitlines() if line.startswith("| ")}
+        assert rows["b"].rstrip(" |").endswith("†") and not rows["a"].rstrip(" |").endswith("†")
+        assert "tasks per row: b 3." in text
+    assert "fit_shared_teacher_n" not in leaderboard(df.drop(columns="diag_teacher_from_cache"))
