@@ -425,8 +425,9 @@ def import_finished(store: Store, tasks: list[Task], tasks_csv: str | os.PathLik
                if c in frame]
     for row in frame.to_dict("records"):
         values = {m: float(row[m]) for m in metrics if pd.notna(row[m])}
-        if row.get("predictions_sha"):
-            values["predictions_sha"] = str(row["predictions_sha"])
+        sha = row.get("predictions_sha")
+        if isinstance(sha, str) and sha:  # an empty cell reads as NaN
+            values["predictions_sha"] = sha
         result = TaskResult(key=row["key"], status="ok", metrics=values,
                             n_fit=None if pd.isna(row["n_fit"]) else int(row["n_fit"]),
                             n_test=None if pd.isna(row["n_test"]) else int(row["n_test"]),
