@@ -19,16 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from catebench.benchmark.config import DatasetSpec, EstimatorSpec, RunConfig
+from catebench.benchmark.config import EstimatorSpec, RunConfig
 from catebench.benchmark.runner import run
 from catebench.benchmark.store import Store
+from studies.stage_profile import DATASETS  # the same two tasks as the stage profile
 
 FAMILY = ("diffusion-teacher", "iwdd-rand", "iwdd-ipw", "iwdd-plain", "iwdd-kl", "iwdd-rand-ws", "iwdd-ipw-ws",
           "iwdd-plain-ws")
-DATASETS = {
-    "ihdp": DatasetSpec("ihdp", (1,), "80/20-row-order", {}),
-    "acic2016": DatasetSpec("acic2016", (1,), "80/20-row-order", {"source": "causallib", "simulation": "bundled"}),
-}
 
 
 def one_run(dataset: str, shared: bool, work: Path) -> tuple[float, pd.DataFrame]:

@@ -36,11 +36,8 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
                          "median_task_s": med, "full_cpu_s": med * n_full,
                          "remaining_cpu_s": med * max(n_full - done, 0)})
     df = pd.DataFrame(rows)
-    runs = []
-    log = out / "runs.jsonl"
-    if log.exists():
-        runs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    fin = [r for r in runs if r.get("event") in ("finished", "interrupted")]
+    runs = read_runs(out)
+    fin = [r for r in runs if r.get("event") in ENDED]
     lines = ["Median seconds per task (fit + predict on one dataset) as measured in this store, by family; `-` = not "
              "measured yet (no finished task). Projection = median x datasets of the full run, summed over "
              f"estimators, divided by {n_jobs} workers, assuming perfect parallel efficiency.", "",
@@ -110,6 +107,19 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
             lines.append(f"| {r['started']} | {r['n_jobs']} | {r['load_before'][0]:.1f} | {r.get('code', '?')} | "
                          f"`{r['command']}` |")
     return df, "\n".join(lines) + "\n"
+
+
+#: The events of ``runs.jsonl`` that close a part (its wall time is recorded).
+ENDED = ("finished", "interrupted")
+
+
+def read_runs(out: Path) -> list[dict]:
+    """The records of ``out/runs.jsonl`` (:func:`catebench.benchmark.paper.plan.run_plan`), oldest first; [] without
+    the file."""
+    log = Path(out) / "runs.jsonl"
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
 def hms(s: float) -> str:

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .. import plots  # noqa: E402
-from .protocol import REPORT_FAMILIES as FAMILIES  # noqa: E402
+from .protocol import REPORT_FAMILIES  # noqa: E402
 
 __all__ = ["fig_best", "fig_distributions", "fig_matrices", "fig_speed", "fig_gradvar", "fig_toy"]
 
@@ -24,7 +24,7 @@ def fig_best(tabs: dict, fig_dir: Path) -> list[tuple[Path, str]]:
     """Horizontal bars of "% best" (in and out of sample) with CIs, one panel per family."""
     out = []
     with plt.style.context("default"):
-        fams = [f for f in FAMILIES if f in tabs]
+        fams = [f for f in REPORT_FAMILIES if f in tabs]
         if not fams:
             return out
         h = max(3.0, 0.28 * max(len(tabs[f][0]["estimators"]) for f in fams) + 1.5)
@@ -39,7 +39,7 @@ def fig_best(tabs: dict, fig_dir: Path) -> list[tuple[Path, str]]:
                         error_kw={"lw": 0.8, "capsize": 2})
             ax.set_yticks(y, f["estimator"], fontsize=8)
             ax.set_xlabel("% best (lowest sqrt-PEHE), 95 % bootstrap CI")
-            ax.set_title(f"{FAMILIES[fam]} ({tabs[fam][0]['n_units']} datasets)")
+            ax.set_title(f"{REPORT_FAMILIES[fam]} ({tabs[fam][0]['n_units']} datasets)")
             ax.set_xlim(0, 100)
             ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()
@@ -52,14 +52,15 @@ def fig_best(tabs: dict, fig_dir: Path) -> list[tuple[Path, str]]:
 def fig_distributions(results: pd.DataFrame, fig_dir: Path) -> list[tuple[Path, str]]:
     """Per family, box plots of out-of-sample sqrt-PEHE per estimator over its datasets, on a log axis."""
     out = []
-    for fam in FAMILIES:
+    for fam in REPORT_FAMILIES:
         sub = results[results["dataset"] == fam]
         if sub.empty:
             continue
-        p = plots.save(plots.metric_distributions(sub.assign(dataset=FAMILIES[fam]), "pehe_out", log=True), fig_dir,
+        name = REPORT_FAMILIES[fam]
+        p = plots.save(plots.metric_distributions(sub.assign(dataset=name), "pehe_out", log=True), fig_dir,
                        f"pehe_out_box_{fam}")
         n = sub["replication"].nunique()
-        out.append((p[0], f"wide: {FAMILIES[fam]}: out-of-sample sqrt-PEHE per estimator over {n} datasets (box: "
+        out.append((p[0], f"wide: {name}: out-of-sample sqrt-PEHE per estimator over {n} datasets (box: "
                           "quartiles, whiskers 1.5 IQR, points beyond; log axis; ordered by median)."))
     return out
 
@@ -69,9 +70,9 @@ def fig_matrices(mats: dict, fig_dir: Path) -> list[tuple[Path, str]]:
     for (fam, metric), wr in mats.items():
         if metric != "pehe_out":
             continue
-        p = plots.save(plots.winrate_heatmap(wr["winrate"], f"{FAMILIES[fam]}: pairwise win rate on {metric}",
+        p = plots.save(plots.winrate_heatmap(wr["winrate"], f"{REPORT_FAMILIES[fam]}: pairwise win rate on {metric}",
                                              wr["n_pairs"]), fig_dir, f"winrate_matrix_{fam}_{metric}")
-        out.append((p[0], f"wide: {FAMILIES[fam]}: pairwise win rates on out-of-sample sqrt-PEHE (row beats "
+        out.append((p[0], f"wide: {REPORT_FAMILIES[fam]}: pairwise win rates on out-of-sample sqrt-PEHE (row beats "
                           "column, % of paired datasets, ties half)."))
     return out
 

@@ -19,7 +19,7 @@ import pandas as pd
 from .. import html
 from ..report import coverage, leaderboard
 from ..store import Store
-from .budget import budget
+from .budget import ENDED, budget, read_runs
 from .claims import evaluate_subjects
 from .figures import fig_best, fig_distributions, fig_gradvar, fig_matrices, fig_speed, fig_toy
 from .measurements import measurements_markdown, read_measurements
@@ -241,12 +241,8 @@ def _scope(results: pd.DataFrame, notes, out: Path | None = None) -> str:
                      f"{sub['estimator'].nunique()} "
                      f"estimators, {len(sub)} tasks, {int((sub['status'] == 'ok').sum())} ok.")
     seeds = sorted(int(x) for x in results["seed"].unique())
-    codes = []
-    if out is not None and (out / "runs.jsonl").exists():
-        for line in (out / "runs.jsonl").read_text().splitlines():
-            rec = json.loads(line)
-            if rec.get("event") == "finished" and rec.get("code") and rec["code"] not in codes:
-                codes.append(rec["code"])
+    runs = read_runs(out) if out is not None else []
+    codes = list(dict.fromkeys(r["code"] for r in runs if r.get("event") in ENDED and r.get("code")))
     lines.append(f"- One estimator seed per task (seed index {', '.join(map(str, seeds))}); split `{SPLIT}`; code: "
                  + (", ".join(f"`{c}`" for c in codes) + " (the commits recorded in `runs.jsonl`)" if codes
                     else "not recorded here (no `runs.jsonl` beside these files)") + ".")
