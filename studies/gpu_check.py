@@ -3,6 +3,7 @@
     python -m studies.gpu_check                 # real defaults; needs a CUDA device
     python -m studies.gpu_check --quick         # each estimator's small test parameters (a smoke run)
     python -m studies.gpu_check --devices cpu   # CPU only (checks the script itself on a machine without a GPU)
+    python -m studies.gpu_check --jobs 14       # 14 fits at a time, each in its own process (the committed run)
 
 Writes ``results/gpu_check/gpu_check.csv`` and ``summary.md`` (``--out`` elsewhere).
 
@@ -12,11 +13,16 @@ element-wise. What must hold is that the CUDA run trains as well as the CPU run:
 out-of-sample sqrt-PEHE on CUDA is within ``--rel-tol`` (default 0.5: a factor 1.5 either way, about the spread
 between two seeds of the neural estimators on IHDP) of the CPU figure, both finite. The table gives fit and predict
 seconds on each device.
+
+The committed ``results/gpu_check`` ran from a clone on a GPU machine whose Python had torch but neither econml nor
+causallib: the data files the check reads from them (econml's IHDP ``sim.csv``, causallib's ACIC 2016 ``x.csv``
+and ``zymu_1.csv``) were put on ``PYTHONPATH`` in folders of those names, and pandas 2.3.3 beside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -68,6 +74,42 @@ def fit_once(name: str, dataset: str, replication: int, device: str, quick: bool
             "pehe_in": m["pehe_in"], "pehe_out": m["pehe_out"], "fit_s": t1 - t0, "predict_s": t2 - t1}
 
 
+def _job(name: str, dataset: str, rep: int, device: str, quick: bool, seed: int) -> dict:
+    """:func:`fit_once`, a failure recorded as a row with its error; with the job's wall seconds."""
+    t0 = time.perf_counter()
+    try:
+        row = fit_once(name, dataset, rep, device, quick, seed)
+    except Exception as exc:  # noqa: BLE001 - recorded, the check goes on
+        row = {"estimator": name, "dataset": dataset, "replication": rep, "device": device,
+               "error": f"{type(exc).__name__}: {exc}"}
+    return {**row, "job_s": time.perf_counter() - t0}
+
+
+def run_jobs(jobs: list[tuple], n_jobs: int) -> list[dict]:
+    """Every job through :func:`_job`, ``n_jobs`` at a time in spawned processes (1: in this process), longest
+    expected first (ACIC before IHDP, diffusion models first)."""
+    slow = ("diffusion", "iwdd", "diffpo")
+    jobs = sorted(jobs, key=lambda j: (j[1] != "acic2016", not j[0].startswith(slow), j[0], j[3]))
+    rows = []
+
+    def done(row: dict) -> None:
+        rows.append(row)
+        print(f"{row['estimator']:26s} {row['dataset']:9s} {row['device']:6s} {row['job_s']:7.1f} s"
+              f"{'  ' + row['error'] if 'error' in row else ''}", flush=True)
+
+    if n_jobs <= 1:
+        for j in jobs:
+            done(_job(*j))
+        return rows
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn")) as ex:
+        for fut in as_completed([ex.submit(_job, *j) for j in jobs]):
+            done(fut.result())
+    return rows
+
+
 def compare(rows: pd.DataFrame, rel_tol: float) -> pd.DataFrame:
     """One row per (estimator, dataset): CPU and CUDA sqrt-PEHE out of sample, their ratio and the verdict."""
     rows = rows.assign(device=rows["device"].str.split(":").str[0])  # cuda:0 -> cuda
@@ -90,6 +132,16 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *cells])
 
 
+def _machine() -> str:
+    import platform
+
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
+    return (f"{gpu}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, torch {torch.__version__}, "
+            f"numpy {np.__version__}, pandas {pd.__version__}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m studies.gpu_check", description=__doc__.splitlines()[0])
     ap.add_argument("--devices", default="cpu,cuda", help="comma-separated devices (default cpu,cuda)")
@@ -98,21 +150,16 @@ def main(argv=None) -> int:
     ap.add_argument("--rel-tol", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/gpu_check")
+    ap.add_argument("--jobs", type=int, default=1, help="fits at a time, each in its own process (default 1)")
     args = ap.parse_args(argv)
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
     names = args.estimators.split(",") if args.estimators else torch_estimators()
-    rows = []
-    for dataset, rep in DATASETS:
-        for name in names:
-            for device in devices:
-                t0 = time.perf_counter()
-                try:
-                    rows.append(fit_once(name, dataset, rep, device, args.quick, args.seed))
-                except Exception as exc:  # noqa: BLE001 - recorded, the check goes on
-                    rows.append({"estimator": name, "dataset": dataset, "replication": rep, "device": device,
-                                 "error": f"{type(exc).__name__}: {exc}"})
-                print(f"{name:22s} {dataset:9s} {device:6s} {time.perf_counter() - t0:7.1f} s", flush=True)
-    df = pd.DataFrame(rows)
+    jobs = [(name, dataset, rep, device, args.quick, args.seed)
+            for dataset, rep in DATASETS for name in names for device in devices]
+    t0 = time.perf_counter()
+    rows = run_jobs(jobs, args.jobs)
+    wall = time.perf_counter() - t0
+    df = pd.DataFrame(rows).sort_values(["dataset", "estimator", "device"]).reset_index(drop=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "gpu_check.csv", index=False, float_format="%.6g")
@@ -121,7 +168,9 @@ def main(argv=None) -> int:
     lines = ["# Torch estimators on CUDA beside CPU", "",
              "`python -m studies.gpu_check " + " ".join(argv if argv is not None else sys.argv[1:]) + "`",
              f"split {SPLIT}; datasets {', '.join(f'{d} {r}' for d, r in DATASETS)}; "
-             f"{'test_params' if args.quick else 'default parameters'}; relative tolerance {args.rel_tol}.", "",
+             f"{'test_params' if args.quick else 'default parameters'}; relative tolerance {args.rel_tol}.",
+             f"{len(jobs)} fits, {args.jobs} at a time (one torch thread each; the CUDA fits shared one device), "
+             f"{wall:.0f} s in all; {_machine()}. Seconds are under that load: compare them within a run.", "",
              markdown_table(table) if len(table) else "(no finished fit)", ""]
     if "error" in df and df["error"].notna().any():
         lines += ["Failures:", ""] + [f"- {r.estimator} / {r.dataset} / {r.device}: {r.error}"

@@ -32,3 +32,13 @@ def test_cpu_only_run_writes_its_table(tmp_path):
     assert rc == 0
     df = pd.read_csv(tmp_path / "gpu_check.csv")
     assert sorted(df["dataset"]) == ["acic2016", "ihdp"] and (df["pehe_out"] > 0).all()
+
+
+@pytest.mark.slow
+def test_parallel_jobs_give_the_same_scores_as_one_at_a_time(tmp_path):
+    args = ["--devices", "cpu", "--quick", "--estimators", "tarnet,dragonnet"]
+    assert gpu_check.main(args + ["--out", str(tmp_path / "one")]) == 0
+    assert gpu_check.main(args + ["--jobs", "2", "--out", str(tmp_path / "two")]) == 0
+    one, two = (pd.read_csv(tmp_path / d / "gpu_check.csv") for d in ("one", "two"))
+    cols = ["estimator", "dataset", "device", "pehe_in", "pehe_out"]
+    pd.testing.assert_frame_equal(one[cols], two[cols])  # same rows, same order, same numbers
