@@ -67,7 +67,8 @@ def run_cell(design: str, imbalance: float, rep: int, a) -> tuple[list[dict], li
     fitted = {}
     for label in ("iwdd-rand", "iwdd-ipw"):
         t0 = time.process_time()
-        est = ESTIMATORS.create(label, random_state=td.random_state, **budget).fit(X, t, y)
+        sizes = {k: v for k, v in ESTIMATORS.get(label).load().test_params().items() if k not in budget} if a.quick else {}
+        est = ESTIMATORS.create(label, random_state=td.random_state, **sizes, **budget).fit(X, t, y)
         fit_s = time.process_time() - t0
         fitted[label] = est
         h = est.distill_history_
@@ -107,6 +108,22 @@ def verdict(v: pd.DataFrame) -> str:
     if below == n:
         return f"IPW lower (CI below 1 in all {n} cells)"
     return f"mixed: randomized lower in {above}, IPW lower in {below}, undecided in {n - above - below} of {n} cells"
+
+
+def command(a) -> str:
+    """The command line that makes this output (the output folder relative to the working directory when inside
+    it; options at their defaults left out)."""
+    out = a.out.resolve()
+    try:
+        out = out.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    parts = [f"python -m studies.iwdd_gradvar --out {out.as_posix()} --replications {a.replications}"]
+    for name, default in (("n", 1000), ("steps", 400), ("start", 10), ("check_every", 25), ("batches", 32),
+                          ("w1_frac", 0.6)):
+        if getattr(a, name) != default:
+            parts.append(f"--{name.replace('_', '-')} {getattr(a, name)}")
+    return " ".join(parts + (["--quick"] if a.quick else []))
 
 
 def summarize(var: pd.DataFrame, runs: pd.DataFrame, a) -> str:
@@ -162,8 +179,7 @@ def summarize(var: pd.DataFrame, runs: pd.DataFrame, a) -> str:
             diff = (r[col]["iwdd-ipw"] - r[col]["iwdd-rand"]).dropna()
             parts.append(f"{name} {diff.mean():+.3g} (IPW lower in {int((diff < 0).sum())} of {len(diff)})")
         out.append(f"* {design}: " + "; ".join(parts))
-    out += ["", f"Command: `python -m studies.iwdd_gradvar --out results/iwdd_gradvar --replications {a.replications}` "
-            "(one torch thread; "
+    out += ["", f"Command: `{command(a)}` (one torch thread; "
             f"{(runs.fit_s.sum() + var.groupby(['design', 'replication']).grad_s.first().sum()) / 60:.0f} CPU "
             "minutes).", ""]
     return "\n".join(out)
@@ -182,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batches", type=int, default=32)
     p.add_argument("--w1-frac", type=float, default=0.6)
     p.add_argument("--summary-only", action="store_true")
+    p.add_argument("--quick", action="store_true", help="test-sized networks (a smoke test, not a measurement)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     a.out.mkdir(parents=True, exist_ok=True)

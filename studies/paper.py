@@ -10,7 +10,7 @@ measured, or ``{"error": ...}`` when it failed (the paper then reports the claim
 * :func:`sampling_speed`: one-step generator vs multi-step Heun sampling of the teacher
   (:func:`studies.sampling_speed.time_samplers`);
 * :func:`gradient_variance`: variance of the SiD generator gradient with explicit IPW weights vs randomized
-  conditions (:func:`studies.iwdd_ihdp.generator_gradients`), with a bootstrap CI of their ratio.
+  conditions, per overlap design, seed and model state (:mod:`studies.iwdd_gradvar`, into ``OUT/studies/gradvar``).
 
 ``--quick`` shrinks every size to a smoke test (seconds to a minute; not a measurement to report).
 """
@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from catebench.benchmark.paper.plan import code_version, load_average, utc_now
 from catebench.benchmark.paper.protocol import DEFAULT_OUT, SPLIT
@@ -35,7 +34,6 @@ from catebench.datasets.splits import get_split, split_indices
 from catebench.estimators.iwdd import IWDD
 
 from . import iwdd_toy
-from .iwdd_ihdp import generator_gradients
 from .sampling_speed import time_samplers
 
 __all__ = ["toy_figure", "sampling_speed", "gradient_variance", "MEASUREMENTS", "measure", "main"]
@@ -78,48 +76,40 @@ def sampling_speed(out_dir: Path, quick: bool = False, repeats: int = 3) -> dict
                        f"{r['ratio']:.1f}x."}
 
 
-def gradient_variance(out_dir: Path, quick: bool = False, n_batches: int = 200, n_boot: int = 2000) -> dict:
-    """IPW vs randomized variance of the SiD generator gradient, with a bootstrap CI of their ratio.
+def gradient_variance(out_dir: Path, quick: bool = False, replications: int = 5) -> dict:
+    """IPW vs randomized variance of the SiD generator gradient, per design, seed and model state.
 
-    The gradients come from :func:`studies.iwdd_ihdp.generator_gradients` (that study's protocol: same design, model
-    and seeds); here the per-minibatch gradients give the total variances and percentile bootstrap CIs of them and
-    of their ratio (minibatches resampled, ``n_boot`` draws, seed 0). Quick: test-sized model, 20 minibatches.
+    Runs :mod:`studies.iwdd_gradvar` afresh into ``out_dir/gradvar`` (its ``variance.csv``, ``runs.csv`` and
+    ``summary.md``: the ``synthetic`` design at good, moderate and weak overlap, ``replications`` seeds, the start,
+    middle and end of a 400-step paper-method distillation, a BCa 95 % CI of the ratio IPW / randomized per cell)
+    and returns, per design, how many cells have the CI above 1, at or below 1, and the geometric-mean ratio.
+    Quick: test-sized networks, n = 200, one seed, 20 SiD steps, 8 minibatches.
     """
-    torch.set_num_threads(1)
-    n_batches = 20 if quick else n_batches
-    grads, meta = generator_gradients(n_batches, quick=quick)
-    tv = {k: float(g.var(axis=0, ddof=1).sum()) for k, g in grads.items()}
-    out = {"ipw_total_var": tv["ipw"], "rand_total_var": tv["rand"], "ratio": tv["ipw"] / tv["rand"],
-           "n_batches": n_batches, "n_params": int(grads["ipw"].shape[1]), "step": meta["step"],
-           "design": f"confounded synthetic design of iwdd_ihdp (n = {meta['n']}, d = {meta['d']}, "
-                     "e(x) = sigmoid(2.5 x_0))"}
-    out.update(ratio_ci(grads["ipw"], grads["rand"], n_boot))
-    out["summary"] = (f"total variance of the SiD generator gradient over {n_batches} minibatches of 256: IPW "
-                      f"{tv['ipw']:.4g}, randomized {tv['rand']:.4g}, ratio {out['ratio']:.2f} (95 % CI "
-                      f"[{out['ci_low']:.2f}, {out['ci_high']:.2f}], minibatches resampled).")
-    return out
+    import shutil
 
+    import pandas as pd
 
-def ratio_ci(g_ipw: np.ndarray, g_rand: np.ndarray, n_boot: int, seed: int = 0) -> dict:
-    """Percentile bootstrap CIs (minibatches resampled) of both total variances and of their ratio.
+    from . import iwdd_gradvar
 
-    ``g_*``: (n_batches, n_params) gradients. A resample with counts c (sum n) has total variance
-    n/(n-1) * (c.s / n - c'Kc / n^2), s = row sums of squares, K = g g' (Gram matrix), so no resample is formed.
-    """
-    rng = np.random.default_rng(seed)
-
-    def boot(g):
-        n = len(g)
-        s, K = (g**2).sum(axis=1), g @ g.T
-        idx = rng.integers(0, n, size=(n_boot, n))
-        C = np.stack([np.bincount(r, minlength=n) for r in idx]).astype(float)
-        return n / (n - 1) * (C @ s / n - np.einsum("bi,ij,bj->b", C, K, C) / n**2)
-
-    b1, b2 = boot(g_ipw), boot(g_rand)
-    r = b1 / b2
-    return {"ci_low": float(np.quantile(r, 0.025)), "ci_high": float(np.quantile(r, 0.975)),
-            "ipw_ci": [float(v) for v in np.quantile(b1, [0.025, 0.975])],
-            "rand_ci": [float(v) for v in np.quantile(b2, [0.025, 0.975])]}
+    gdir = Path(out_dir) / "gradvar"
+    shutil.rmtree(gdir, ignore_errors=True)  # a fresh measurement: the study would resume from its own files
+    args = ["--out", str(gdir), "--replications", "1" if quick else str(replications)]
+    if quick:
+        args += ["--quick", "--n", "200", "--steps", "20", "--start", "2", "--check-every", "5", "--batches", "8"]
+    iwdd_gradvar.main(args)
+    var = pd.read_csv(gdir / "variance.csv")
+    designs = []
+    for design, imbalance in iwdd_gradvar.DESIGNS.items():
+        v = var[var.design == design]
+        designs.append({"design": design, "imbalance": imbalance, "cells": len(v),
+                        "above": int((v.ci_low > 1).sum()), "below": int((v.ci_high <= 1).sum()),
+                        "gm_ratio": float(np.exp(np.log(v.ratio_ipw_rand).mean())),
+                        "ratio": [float(x) for x in v.ratio_ipw_rand], "ci_low": [float(x) for x in v.ci_low],
+                        "ci_high": [float(x) for x in v.ci_high], "state": list(v.state)})
+    summary = "; ".join(f"{d['design']}: ratio IPW / randomized {d['gm_ratio']:.2f} (geometric mean), CI above 1 "
+                        f"in {d['above']} and at or below 1 in {d['below']} of {d['cells']} cells" for d in designs)
+    return {"designs": designs, "replications": int(var.replication.nunique()), "n_batches": 8 if quick else 32,
+            "states": sorted(set(var.state)), "summary": summary + " (`studies/gradvar/summary.md`)."}
 
 
 #: Name (the file ``OUT/studies/<name>.json``) -> measurement.

@@ -88,6 +88,20 @@ def _results(errors: dict[str, np.ndarray], family: str = "acic2016", predict: d
     return pd.DataFrame(rows)
 
 
+def _gradvar(above=(0, 9, 9), below=(0, 0, 0), cells=9):
+    """A gradient-variance measurement (``studies.paper.gradient_variance``'s shape): per design (good overlap as
+    the control, then moderate and weak), ``above`` / ``below`` cells with the CI above 1 / at or below 1."""
+    designs = []
+    for (name, imb), a, b in zip((("good", 0.5), ("moderate", 1.5), ("weak", 3.0)), above, below):
+        n = cells - a - b
+        ratio = [2.0] * a + [0.5] * b + [1.0] * n
+        designs.append({"design": name, "imbalance": imb, "cells": cells, "above": a, "below": b,
+                        "gm_ratio": float(np.exp(np.mean(np.log(ratio)))), "ratio": ratio,
+                        "ci_low": [1.5] * a + [0.3] * b + [0.8] * n, "ci_high": [2.5] * a + [0.9] * b + [1.2] * n,
+                        "state": ["start", "middle", "end"] * (cells // 3)})
+    return {"designs": designs, "replications": cells // 3, "n_batches": 32, "states": ["end", "middle", "start"]}
+
+
 def _claims(results, studies=None):
     return {c.key: c for c in paper.evaluate_claims(results, studies or {}, n_boot=500, seed=0)}
 
@@ -98,7 +112,7 @@ def test_claims_hold_when_iwdd_wins_everywhere():
     res = _results({MAIN: base, "t-learner": base + 0.5, "s-learner": base + 0.8, TEACHER: base + 0.01},
                    predict={MAIN: 0.1, TEACHER: 5.0})
     studies = {"speed": {"one_step": [0.1, 0.11, 0.1], "heun": [5.0, 5.2, 4.9], "heun_steps": 50},
-               "gradvar": {"ratio": 3.0, "ci_low": 2.1, "ci_high": 4.0, "ipw_total_var": 3.0, "rand_total_var": 1.0}}
+               "gradvar": _gradvar(above=(1, 8, 9))}
     c = _claims(res, studies)
     assert c["sota"].verdict == HOLDS
     assert c["winrate"].verdict == HOLDS
@@ -111,7 +125,7 @@ def test_claims_fail_when_a_baseline_wins_everywhere():
     base = 1.0 + rng.uniform(0, 0.1, 20)
     res = _results({MAIN: base + 0.6, "t-learner": base, "s-learner": base + 0.8, TEACHER: base + 0.1})
     studies = {"speed": {"one_step": [1.0, 1.1], "heun": [0.5, 0.6]},
-               "gradvar": {"ratio": 0.7, "ci_low": 0.5, "ci_high": 0.9, "ipw_total_var": 0.7, "rand_total_var": 1.0}}
+               "gradvar": _gradvar(above=(0, 9, 0), below=(0, 0, 5))}
     c = _claims(res, studies)
     assert c["sota"].verdict == FAILS
     assert c["winrate"].verdict == FAILS
@@ -148,7 +162,7 @@ def test_claims_are_judged_for_the_paper_method_and_the_warm_started_variant():
     rng = np.random.default_rng(4)
     base = 1.0 + rng.uniform(0, 0.1, 12)
     res = _results({MAIN: base + 0.6, WS: base, "t-learner": base + 0.3, "s-learner": base + 0.5})
-    studies = {"gradvar": {"ratio": 3.0, "ci_low": 2.1, "ci_high": 4.0, "ipw_total_var": 3.0, "rand_total_var": 1.0}}
+    studies = {"gradvar": _gradvar()}
     both = paper.evaluate_subjects(res, studies, n_boot=500, seed=0)
     by = {(c.subject, c.key): c for c in both}
     assert len(both) == 8
@@ -157,12 +171,19 @@ def test_claims_are_judged_for_the_paper_method_and_the_warm_started_variant():
     assert by[WS, "gradvar"].verdict == UNTESTABLE and by[WS, "gradvar"].evidence == []  # SiD's gradient: paper only
 
 
-def test_gradvar_ci_straddling_one_cannot_decide():
-    c = _claims(_results({"t-learner": np.ones(3)}),
-                {"gradvar": {"ratio": 1.2, "ci_low": 0.8, "ci_high": 1.6, "ipw_total_var": 1.2, "rand_total_var": 1.0}})
-    assert c["gradvar"].verdict == UNTESTABLE
-    lifted = {"gradvar": {"ratio": 1.2, "ci_low": 1.05, "ci_high": 1.6, "ipw_total_var": 1.2, "rand_total_var": 1.0}}
-    assert _claims(_results({"t-learner": np.ones(3)}), lifted)["gradvar"].verdict == HOLDS  # same ratio, CI above 1
+def test_gradvar_is_judged_on_the_confounded_designs_with_good_overlap_as_control():
+    def verdict(**kw):
+        return _claims(_results({"t-learner": np.ones(3)}), {"gradvar": _gradvar(**kw)})["gradvar"]
+
+    assert verdict(above=(0, 5, 9)).verdict == HOLDS  # a majority in each confounded design
+    assert verdict(above=(0, 4, 9)).verdict == UNTESTABLE  # moderate: 4 of 9 above, 5 include 1
+    assert verdict(above=(0, 9, 9), below=(9, 0, 0)).verdict == HOLDS  # the control is shown, not judged
+    c = verdict(above=(0, 9, 4), below=(0, 0, 5))
+    assert c.verdict == FAILS and "weak" in c.why
+    assert len(c.evidence) == 5 and c.evidence[0].startswith("good (control)")
+    one = _gradvar()
+    one["designs"] = one["designs"][:1]
+    assert _claims(_results({"t-learner": np.ones(3)}), {"gradvar": one})["gradvar"].verdict == UNTESTABLE
 
 
 def test_write_paper_draws_the_study_figures(tmp_path):
@@ -182,8 +203,7 @@ def test_write_paper_draws_the_study_figures(tmp_path):
     fig.savefig(toy / "figure.svg")
     plt.close(fig)
     studies = {"speed": {"one_step": [0.1, 0.12], "heun": [4.0, 4.1], "heun_steps": 50, "what": "x"},
-               "gradvar": {"ratio": 2.0, "ci_low": 1.5, "ci_high": 2.6, "ipw_total_var": 2.0, "rand_total_var": 1.0,
-                           "ipw_ci": [1.6, 2.4], "rand_ci": [0.8, 1.2]},
+               "gradvar": _gradvar(above=(0, 5, 9), below=(2, 0, 0)),
                "toy": {"figure": str(toy / "figure.png")}}
     out = tmp_path / "paper"
     paper.write_paper(res, out, command="test", studies=studies, n_boot=200)
@@ -426,8 +446,11 @@ def test_quick_measurements_measure_and_are_reused(tmp_path):
     assert sp["ratio"] == pytest.approx(np.median(sp["heun"]) / np.median(sp["one_step"]))
     assert sp["ratio"] > 1  # 99 network calls per draw against 1
     g = res["gradvar"]
-    assert g["n_batches"] == 20 and g["ci_low"] <= g["ratio"] <= g["ci_high"]
-    assert g["ratio"] == pytest.approx(g["ipw_total_var"] / g["rand_total_var"])
+    assert [d["cells"] for d in g["designs"]] == [3, 3, 3] and g["replications"] == 1  # one seed x 3 states
+    for d in g["designs"]:
+        assert d["gm_ratio"] == pytest.approx(np.exp(np.mean(np.log(d["ratio"]))))
+        assert d["above"] == sum(lo > 1 for lo in d["ci_low"]) and d["below"] == sum(hi <= 1 for hi in d["ci_high"])
+    assert (tmp_path / "studies" / "gradvar" / "summary.md").is_file()
     t = res["toy"]
     assert Path(t["figure"]).is_file() and len(t["w1_rows"]) == 16  # 4 methods x 4 panels
     again = measurements.read_measurements(tmp_path, "auto", quick=True)  # auto: reuses what was measured
