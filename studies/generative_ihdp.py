@@ -60,12 +60,14 @@ def _mean_se_median(board_row, m: str) -> tuple[str, str]:
     return plus_minus(mean, se), ("-" if not np.isfinite(med) else f"{med:.3f}")
 
 
-def other_store_rows(path: Path, names: list[str], replications: list[int]) -> pd.DataFrame | None:
-    """Leaderboard rows of ``names`` from another study's store, restricted to ``replications``; None if absent."""
+def other_store_rows(path: Path, names: list[str], replications: list[int], split: str = "63/27/10") -> pd.DataFrame | None:
+    """Leaderboard rows of ``names`` from another study's store, restricted to ``replications`` of IHDP on this
+    study's ``split`` (the same tasks but for the estimator); None if absent."""
     if not path.exists():
         return None
     res = Store(str(path)).results()
-    res = res[res.estimator.isin(names) & res.replication.isin(replications) & (res.dataset == "ihdp")]
+    res = res[res.estimator.isin(names) & res.replication.isin(replications) & (res.dataset == "ihdp")
+              & (res.split == split)]
     if not len(res):
         return None
     return leaderboard(res).set_index("estimator").reindex([n for n in names if n in set(res.estimator)]).reset_index()
@@ -292,7 +294,7 @@ def write_summary(results: pd.DataFrame, order: list[str], out: Path, command: s
                 cells = [plus_minus(getattr(r, f"{c}_mean", np.nan), getattr(r, f"{c}_se", np.nan)) for c, _ in dist_cols]
                 lines.append(f"| {r.estimator} | " + " | ".join(cells) + " |")
         if iwdd is None:
-            lines += ["", f"IWDD rows skipped: no IWDD study store with these replications at `{IWDD_STORE[0]}`."]
+            lines += ["", f"IWDD rows skipped: no IWDD study store with these replications and split at `{IWDD_STORE[0]}`."]
     else:
         lines += ["", "No distributional metrics in the store (a runner before the lead's distributional metrics)."]
     timing = out / "timing.json"

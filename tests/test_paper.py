@@ -499,3 +499,17 @@ def test_a_run_in_parts_is_written_from_its_progress_with_every_part_recorded(tm
     b = pd.read_csv(final / "tasks.csv")
     assert len(b) == 4 and sorted(b["pehe_out"].round(4)) == sorted(a["pehe_out"].round(4))
     assert "Scope" in (final / "claims.md").read_text()
+
+
+def test_the_iwdd_study_takes_the_papers_ihdp_tasks():
+    """studies.iwdd_ihdp plans the paper's IHDP tasks of its labels (same keys), plus the IPW-pretrained teacher,
+    which the paper does not run; its committed tasks.csv holds exactly that plan."""
+    from catebench.benchmark.config import load_config
+    from catebench.benchmark.tasks import plan_tasks
+
+    study = {t.key: t.estimator for t in plan_tasks(load_config(ROOT / "benchmark" / "configs" / "iwdd_ihdp.toml"))}
+    fam = {t.key for t in plan_tasks(paper.build_plan(families="ihdp", replications=100).config)}
+    own = {k for k, label in study.items() if label == "diffusion-teacher-ipw"}
+    assert len(own) == 100 and set(study) - own <= fam and len(study) == 1300
+    committed = pd.read_csv(ROOT / "results" / "iwdd_ihdp" / "tasks.csv")
+    assert set(committed["key"]) == set(study) and (committed["status"] == "ok").all()
