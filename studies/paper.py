@@ -46,7 +46,7 @@ def toy_figure(out_dir: Path, quick: bool = False) -> dict:
     iwdd_toy.main(args)
     summary = (toy_dir / "summary.md").read_text()
     w1 = [line for line in summary.splitlines() if line.startswith("| ") and "method" not in line]
-    return {"figure": str(toy_dir / "figure.png"), "w1_rows": w1,
+    return {"figure": "toy/figure.png", "w1_rows": w1,  # relative to out_dir, where the measurement file is
             "summary": "toy-1d replication 1, teacher / KL / SiD distillation at registered defaults; W1 per panel in "
                        "`studies/toy/summary.md`."}
 

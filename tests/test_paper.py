@@ -452,9 +452,11 @@ def test_quick_measurements_measure_and_are_reused(tmp_path):
         assert d["above"] == sum(lo > 1 for lo in d["ci_low"]) and d["below"] == sum(hi <= 1 for hi in d["ci_high"])
     assert (tmp_path / "studies" / "gradvar" / "summary.md").is_file()
     t = res["toy"]
-    assert Path(t["figure"]).is_file() and len(t["w1_rows"]) == 16  # 4 methods x 4 panels
+    assert t["figure"] == "toy/figure.png" and len(t["w1_rows"]) == 16  # 4 methods x 4 panels; no machine path
+    assert (tmp_path / "studies" / t["figure"]).is_file()
     again = measurements.read_measurements(tmp_path, "auto", quick=True)  # auto: reuses what was measured
     assert {k: v["measured"] for k, v in again.items()} == {k: v["measured"] for k, v in res.items()}
+    assert Path(again["toy"]["figure"]).is_file()  # read back as a path to the file, from any working directory
 
 
 def test_iwdd_family_in_stores_written_before_the_namespace():

@@ -64,7 +64,7 @@ def read_measurements(out: str | Path, mode: str = "auto", quick: bool = False) 
     for name in MEASUREMENTS:
         path = sdir / f"{name}.json"
         if mode == "auto" and path.is_file():
-            prev = json.loads(path.read_text())
+            prev = _read(path)
             if "error" not in prev and prev.get("quick", False) == quick:
                 res[name] = prev
                 continue
@@ -82,9 +82,17 @@ def read_measurements(out: str | Path, mode: str = "auto", quick: bool = False) 
     proc = subprocess.run(cmd, cwd=root)
     for name in missing:
         path = sdir / f"{name}.json"
-        res[name] = (json.loads(path.read_text()) if path.is_file() else
+        res[name] = (_read(path) if path.is_file() else
                      {"error": f"`{' '.join(cmd)}` wrote no {path.name} (exit status {proc.returncode})"})
     return {name: res[name] for name in MEASUREMENTS}
+
+
+def _read(path: Path) -> dict:
+    """A measurement file; the toy's ``figure``, stored relative to the file's folder, made a path from here."""
+    m = json.loads(path.read_text())
+    if isinstance(m.get("figure"), str) and not Path(m["figure"]).is_absolute():
+        m["figure"] = str(path.parent / m["figure"])
+    return m
 
 
 def measurements_markdown(studies: dict) -> str:
