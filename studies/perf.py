@@ -38,6 +38,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import statistics
@@ -613,6 +614,32 @@ def _relative(text: str, cache: Path) -> str:
     return text.replace(str(cache), rel)
 
 
+#: An absolute path up to a folder of the study's cache (``.catebench/...``), as the CLI prints it in its summary.
+_ABSOLUTE_CACHE_PREFIX = re.compile(r"(?<![\w.])/(?:[^\s/'\"()]+/)+?(?=\.catebench/)")
+
+
+def relative_summaries(out: Path) -> list[str]:
+    """Write the ``summary`` text column of ``compare_runs.csv`` and ``board_wall.csv`` in ``out`` with the cache's
+    paths relative to the clone, as :func:`_relative` writes new rows; rows written before it named the machine's
+    absolute paths. Only that text changes, no number. Returns the names of the files rewritten."""
+    import pandas as pd
+
+    changed = []
+    for name in ("compare_runs.csv", "board_wall.csv"):
+        path = Path(out) / name
+        if not path.is_file():
+            continue
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)  # as text: every other cell is kept byte for byte
+        if "summary" not in df:
+            continue
+        fixed = df["summary"].map(lambda t: _ABSOLUTE_CACHE_PREFIX.sub("", t))
+        if not fixed.equals(df["summary"]):
+            df["summary"] = fixed
+            df.to_csv(path, index=False)
+            changed.append(name)
+    return changed
+
+
 def board_wall(commit: str, estimators, replications: int, cache: Path) -> list[dict]:
     """The default board (``estimators``, replications 1..R) plus its report, one process per code, old commit and
     current tree started together in fresh stores; the wall and CPU time of each run + report (``os.wait4`` of a
@@ -771,6 +798,8 @@ def write_summary(out: Path, cache: Path | None = None) -> str:
         lines += ["", "`steady_s_per_task`: (last result - first result) / (tasks - 1), so start-up (worker "
                   "processes, dask cluster, imports) is left out; `overhead_s_per_task` subtracts the no-op's own "
                   "fit + predict time. " + ref_line, ""]  # fmt: skip
+    for name in relative_summaries(out):
+        print(f"{out / name}: machine paths in the summary column written relative to the clone", flush=True)
     if (out / "cost_curves.csv").exists():
         df = pd.read_csv(out / "cost_curves.csv")
         ex = exponents(df)
@@ -959,6 +988,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"no store at {store}: run the compare part first or pass --board-store.")
         record("board", store=store)
         board_split(store).round(4).to_csv(out / "board_split.csv", index=False)
+    for name in relative_summaries(out):
+        print(f"{out / name}: machine paths in the summary column written relative to the clone", flush=True)
     if (out / "cost_curves.csv").exists():
         df = pd.read_csv(out / "cost_curves.csv")
         exponents(df).to_csv(out / "exponents.csv", index=False)

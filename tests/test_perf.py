@@ -274,3 +274,25 @@ def test_reviewer_questions_study_measures_both_sweeps_and_the_rare_arm_units(tm
     assert weak["pehe_rare"].notna().all() and strong["pehe_rare"].isna().all()
     assert sorted(p.name for p in out.glob("*.png")) == ["pehe_out_by_d.png", "pehe_out_by_imbalance.png",
                                                           "pehe_rare_by_imbalance.png"]
+
+
+def test_relative_summaries_drop_machine_paths_and_keep_every_number(tmp_path):
+    """Rows written before the cache's paths were made relative named the machine's absolute paths in their
+    ``summary`` text; the rewrite makes them relative to the clone and leaves every other cell byte for byte."""
+    from studies.perf import relative_summaries
+
+    (tmp_path / "compare_runs.csv").write_text(
+        "replication,code,wall_s,cpu_s,summary\n"
+        '1,ec1d233,252.93,248.75,"18 ran ok; store: /srv/x/main/.catebench/perf/compare-ec1d233-r10.sqlite"\n'
+        "2,current,139.060,135.12,18 ran ok; store: .catebench/perf/compare-current-r10.sqlite\n")
+    (tmp_path / "board_wall.csv").write_text(
+        "code,wall_s,summary\n"
+        'current,1203.65,"store: /a/b/.catebench/perf/w.sqlite / wrote 14 report files to /a/b/.catebench/perf/r '
+        '(open /a/b/.catebench/perf/r/report.html)"\n')
+    assert relative_summaries(tmp_path) == ["compare_runs.csv", "board_wall.csv"]
+    runs = (tmp_path / "compare_runs.csv").read_text()
+    assert "/srv/" not in runs and "store: .catebench/perf/compare-ec1d233-r10.sqlite" in runs
+    assert "139.060" in runs and "252.93,248.75" in runs  # numbers as written
+    wall = (tmp_path / "board_wall.csv").read_text()
+    assert "/a/b" not in wall and "(open .catebench/perf/r/report.html)" in wall
+    assert relative_summaries(tmp_path) == []  # nothing left to rewrite
