@@ -61,6 +61,9 @@ def test_plan_skips_acic2018_with_a_message(tmp_path, monkeypatch):
     plan = paper.build_plan(families="acic2018,ihdp", estimators="t-learner-linear")
     assert [d.name for d in plan.config.datasets] == ["ihdp"]
     assert any(n.startswith("ACIC 2018 skipped") for n in plan.notes)
+    # the note is written into the outputs: it names $CATEBENCH_DATA, not this machine's folder
+    assert not any(str(tmp_path) in n for n in plan.notes)
+    assert any("$CATEBENCH_DATA/acic2018" in n for n in plan.notes)
     with pytest.raises(ValueError, match="--acic2018-dir"):
         paper.build_plan(families="acic2018", acic2018_dir=str(tmp_path), estimators="t-learner-linear")
 

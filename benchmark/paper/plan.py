@@ -105,13 +105,22 @@ def _acic2018_spec(acic2018_dir: str | None, which: str | None, notes: list[str]
     except DatasetUnavailable as exc:
         if acic2018_dir:
             raise ValueError(f"--acic2018-dir {acic2018_dir!r}: {exc}") from None
-        notes.append(f"ACIC 2018 skipped: its files are not on this machine ({exc}). Pass --acic2018-dir DIR once "
-                     "you have them.")
+        notes.append(f"ACIC 2018 skipped: its files are not on this machine ({portable_paths(str(exc))}). Pass "
+                     "--acic2018-dir DIR once you have them.")
         return None, None
     chosen = parse_ranges(which, 1, len(ufids), "--acic2018-datasets") if which else tuple(range(1, len(ufids) + 1))
-    notes.append(f"ACIC 2018: {len(chosen)} of the {len(ufids)} datasets found under {ds.root()}.")
+    notes.append(f"ACIC 2018: {len(chosen)} of the {len(ufids)} datasets found under {portable_paths(str(ds.root()))}.")
     params = {"data_dir": ds.data_dir} if ds.data_dir else {}
     return DatasetSpec("acic2018", chosen, SPLIT, params), len(ufids)
+
+
+def portable_paths(text: str) -> str:
+    """``text`` (a message the outputs repeat) with this machine's data folder written ``$CATEBENCH_DATA`` and its
+    home folder ``~``, so that written results name no path of the machine that made them."""
+    data = os.environ.get("CATEBENCH_DATA")
+    if data:
+        text = text.replace(str(Path(data).expanduser().resolve()), "$CATEBENCH_DATA").replace(data, "$CATEBENCH_DATA")
+    return text.replace(str(Path.home()), "~")
 
 
 def build_plan(
