@@ -93,9 +93,10 @@ def gradient_variance(out_dir: Path, quick: bool = False, replications: int = 5)
 
     gdir = Path(out_dir) / "gradvar"
     shutil.rmtree(gdir, ignore_errors=True)  # a fresh measurement: the study would resume from its own files
-    args = ["--out", str(gdir), "--replications", "1" if quick else str(replications)]
+    n_batches = 8 if quick else 32  # passed to the study, so the count written below is the one it used
+    args = ["--out", str(gdir), "--replications", "1" if quick else str(replications), "--batches", str(n_batches)]
     if quick:
-        args += ["--quick", "--n", "200", "--steps", "20", "--start", "2", "--check-every", "5", "--batches", "8"]
+        args += ["--quick", "--n", "200", "--steps", "20", "--start", "2", "--check-every", "5"]
     iwdd_gradvar.main(args)
     var = pd.read_csv(gdir / "variance.csv")
     designs = []
@@ -108,7 +109,7 @@ def gradient_variance(out_dir: Path, quick: bool = False, replications: int = 5)
                         "ci_high": [float(x) for x in v.ci_high], "state": list(v.state)})
     summary = "; ".join(f"{d['design']}: ratio IPW / randomized {d['gm_ratio']:.2f} (geometric mean), CI above 1 "
                         f"in {d['above']} and at or below 1 in {d['below']} of {d['cells']} cells" for d in designs)
-    return {"designs": designs, "replications": int(var.replication.nunique()), "n_batches": 8 if quick else 32,
+    return {"designs": designs, "replications": int(var.replication.nunique()), "n_batches": n_batches,
             "states": sorted(set(var.state)), "summary": summary + " (`studies/gradvar/summary.md`)."}
 
 
