@@ -283,7 +283,7 @@ def test_relative_summaries_drop_machine_paths_and_keep_every_number(tmp_path):
 
     (tmp_path / "compare_runs.csv").write_text(
         "replication,code,wall_s,cpu_s,summary\n"
-        '1,ec1d233,252.93,248.75,"18 ran ok; store: /srv/x/main/.catebench/perf/compare-ec1d233-r10.sqlite"\n'
+        '1,oldcommit,252.93,248.75,"18 ran ok; store: /srv/x/main/.catebench/perf/compare-old-r10.sqlite"\n'
         "2,current,139.060,135.12,18 ran ok; store: .catebench/perf/compare-current-r10.sqlite\n")
     (tmp_path / "board_wall.csv").write_text(
         "code,wall_s,summary\n"
@@ -291,7 +291,7 @@ def test_relative_summaries_drop_machine_paths_and_keep_every_number(tmp_path):
         '(open /a/b/.catebench/perf/r/report.html)"\n')
     assert relative_summaries(tmp_path) == ["compare_runs.csv", "board_wall.csv"]
     runs = (tmp_path / "compare_runs.csv").read_text()
-    assert "/srv/" not in runs and "store: .catebench/perf/compare-ec1d233-r10.sqlite" in runs
+    assert "/srv/" not in runs and "store: .catebench/perf/compare-old-r10.sqlite" in runs
     assert "139.060" in runs and "252.93,248.75" in runs  # numbers as written
     wall = (tmp_path / "board_wall.csv").read_text()
     assert "/a/b" not in wall and "(open .catebench/perf/r/report.html)" in wall
