@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_tasks", "read_tasks", "canonical", "prediction_digests", "with_digests", "short_hash", "ID_COLUMNS",
+__all__ = ["write_tasks", "export_store", "read_tasks", "canonical", "prediction_digests", "with_digests", "short_hash", "ID_COLUMNS",
            "METRIC_DIGITS", "SECONDS_DIGITS"]
 
 #: Significant digits kept of every metric (far below any difference a table shows).
@@ -132,12 +133,35 @@ def write_tasks(results: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
     frame = frame.sort_values(_SORT, kind="stable").reset_index(drop=True)
     csv_path, json_path = out / "tasks.csv", out / "tasks_params.json"
-    frame.to_csv(csv_path, index=False, lineterminator="\n")
     last = str(results["finished_at"].max()) if "finished_at" in results and len(results) else ""
     doc = {"last_finished": last, "metrics": metrics,
            **{k: dict(sorted(v.items())) for k, v in params.items()}}
-    json_path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    # each file is written beside its place and then renamed over it: a process killed while writing leaves the
+    # previous complete file, never half of one
+    _replace(json_path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    _replace(csv_path, frame.to_csv(index=False, lineterminator="\n"))
     return csv_path, json_path
+
+
+def _replace(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def export_store(store_path: str | Path, out_dir: str | Path) -> tuple[Path, Path, int]:
+    """Write every row of the store at ``store_path`` (opened read-only, so a run may be writing to it) to
+    ``out_dir/tasks.csv`` and ``tasks_params.json``, with the digests of their predictions: what
+    ``catebench report --tasks-only`` writes. Returns (csv path, json path, number of rows)."""
+    from .store import Store
+
+    store = Store(store_path, readonly=True)
+    try:
+        results = store.results()
+    finally:
+        store.close()
+    csv_path, json_path = write_tasks(with_digests(results, store_path), out_dir)
+    return csv_path, json_path, len(results)
 
 
 def read_tasks(csv_path: str | Path) -> pd.DataFrame:

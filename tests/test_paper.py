@@ -486,13 +486,17 @@ def test_the_reference_board_is_the_papers_ihdp_family():
 
 
 def test_a_run_in_parts_is_written_from_its_progress_with_every_part_recorded(tmp_path, capsys):
-    """Part one runs into a progress folder and exports its tasks; the outputs are then written elsewhere from a
-    fresh store that takes those tasks (--resume-from) instead of running them, and list part one's run."""
+    """Part one runs into a progress folder, which it leaves with its tasks (--no-report writes the per-task files,
+    the same as `report --tasks-only`); the outputs are then written elsewhere from a fresh store that takes those
+    tasks (--resume-from) instead of running them, and list part one's run."""
     small = ["paper", "--families", "ihdp", "--replications", "2", "--estimators", "t-learner-linear,s-learner-linear",
              "--studies", "skip", "--n-boot", "200", "--no-progress"]
     part, final = tmp_path / "progress", tmp_path / "final"
     assert cli_main([*small, "--no-report", "--out", str(part), "--store", str(tmp_path / "a.sqlite")]) == 0
+    assert sorted(p.name for p in part.iterdir()) == ["runs.jsonl", "tasks.csv", "tasks_params.json"]
+    own = (part / "tasks.csv").read_bytes(), (part / "tasks_params.json").read_bytes()
     assert cli_main(["report", "--store", str(tmp_path / "a.sqlite"), "--tasks-only", "--out", str(part)]) == 0
+    assert ((part / "tasks.csv").read_bytes(), (part / "tasks_params.json").read_bytes()) == own
     capsys.readouterr()
     assert cli_main([*small, "--out", str(final), "--store", str(tmp_path / "b.sqlite"),
                      "--resume-from", str(part / "tasks.csv")]) == 0
@@ -504,6 +508,40 @@ def test_a_run_in_parts_is_written_from_its_progress_with_every_part_recorded(tm
     b = pd.read_csv(final / "tasks.csv")
     assert len(b) == 4 and sorted(b["pehe_out"].round(4)) == sorted(a["pehe_out"].round(4))
     assert "Scope" in (final / "claims.md").read_text()
+
+
+def test_an_interrupted_part_leaves_the_tasks_it_finished_in_its_progress_files(tmp_path, monkeypatch):
+    """A part keeps its per-task files current while it runs (every export_every seconds, and when it stops): when
+    it is stopped after some tasks, the files hold exactly the tasks in its store, and the next part resumes from
+    them and runs only the rest."""
+    from catebench.benchmark.paper import plan as plan_mod
+    from catebench.benchmark.store import Store
+
+    seen = []
+    call = plan_mod._TaskExport.__call__
+
+    def stop_after_three(self, task, result):  # Ctrl-C after the third task, once it has been exported
+        call(self, task, result)
+        seen.append(task.key)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(plan_mod._TaskExport, "__call__", stop_after_three)
+    small = dict(families="ihdp", replications=2, estimators="t-learner-linear,s-learner-linear", n_jobs=1,
+                 executor="inline")
+    part = tmp_path / "progress"
+    plan = paper.build_plan(**small, store=str(tmp_path / "a.sqlite"))
+    with pytest.raises(KeyboardInterrupt):
+        plan_mod.run_plan(plan, part, progress=False, export_every=1e-9)
+    done = set(pd.read_csv(part / "tasks.csv")["key"])
+    assert done == set(seen) == set(Store(tmp_path / "a.sqlite", readonly=True).results()["key"])
+    assert json.loads((part / "runs.jsonl").read_text().splitlines()[-1])["event"] == "interrupted"
+    monkeypatch.setattr(plan_mod._TaskExport, "__call__", call)
+    rest = plan_mod.run_plan(paper.build_plan(**small, store=str(tmp_path / "b.sqlite")), part, progress=False,
+                             resume_from=[part / "tasks.csv"], export_every=1e9)
+    assert (rest.imported, rest.ok, rest.planned) == (3, 1, 4)
+    assert len(pd.read_csv(part / "tasks.csv")) == 4  # written at the end although export_every never passed
+    assert not list(part.glob(".*.partial"))
 
 
 def test_the_iwdd_study_takes_the_papers_ihdp_tasks():

@@ -13,7 +13,8 @@ import math
 import textwrap
 from pathlib import Path
 
-from .protocol import DEFAULT_OUT, DEFAULT_STORE, FULL_N_JOBS, IHDP_FULL_REPLICATIONS, IHDP_REPLICATIONS
+from .protocol import (DEFAULT_OUT, DEFAULT_STORE, FULL_N_JOBS, IHDP_FULL_REPLICATIONS, IHDP_REPLICATIONS,
+                       PART_EXPORT_SECONDS)
 
 __all__ = ["add_arguments", "committed_budget", "projected_full_run_seconds", "EXAMPLE"]
 
@@ -100,7 +101,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-teacher-cache", action="store_true",
                    help="train the teacher in every IWDD-family task (fit times then include it everywhere)")
     p.add_argument("--report-only", action="store_true", help="run nothing; write the outputs from the store")
-    p.add_argument("--no-report", action="store_true", help="run the tasks only; write no outputs")
+    p.add_argument("--no-report", action="store_true",
+                   help="run a part only: no outputs but the per-task files of every stored task (tasks.csv, "
+                        f"tasks_params.json) in --out, rewritten every {PART_EXPORT_SECONDS // 60} min and at the "
+                        "end, for the next part's --resume-from")
     p.add_argument("--studies", choices=["auto", "run", "skip"], default="auto",
                    help="toy / speed / gradient-variance measurements (the study `python -m studies.paper` of a "
                         "clone): auto = reuse out/studies/*.json when present, else measure (default); run = "

@@ -9,6 +9,7 @@ import fnmatch
 import json
 import os
 import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,7 @@ from catebench.datasets.base import DatasetUnavailable
 from ..config import DatasetSpec, EstimatorSpec, RunConfig
 from ..registry import ESTIMATORS
 from ..runner import run
+from ..taskfile import export_store
 from ..tasks import plan_tasks
 from .protocol import DEFAULT_OUT, DEFAULT_STORE, FAMILIES, IHDP_FULL_REPLICATIONS, N_ACIC2016, SPLIT, compact, parse_ranges
 
@@ -188,12 +190,18 @@ def load_average() -> tuple[float, float, float]:
 
 
 def run_plan(plan: PaperPlan, out: str | Path = DEFAULT_OUT, *, command: str = "", retry_failed: bool = False,
-             progress: bool = True, resume_from=(), teacher_cache=None):
+             progress: bool = True, resume_from=(), teacher_cache=None, export_every: float | None = None):
     """Run the plan's config (finished tasks are skipped) and append the run's record to ``out/runs.jsonl``.
 
     The record (command, UTC start and end, wall seconds, tasks planned / skipped / ok / failed, load average
     before and after, workers) is what the README's budget section reads; a run killed before its end leaves its
     ``started`` record and the tasks it finished in the store.
+
+    ``export_every`` (seconds): keep ``out/tasks.csv`` and ``tasks_params.json`` (every stored task, as
+    ``catebench report --tasks-only`` writes them) current while the run goes on: after the first task that ends
+    that long after the last export, and once more when the run finishes or is interrupted. A part of a long run
+    then leaves its tasks in files that the next part resumes from (``resume_from``), even when its store is lost
+    with the machine; a driver killed with SIGKILL loses at most the tasks of the last ``export_every`` seconds.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -207,24 +215,54 @@ def run_plan(plan: PaperPlan, out: str | Path = DEFAULT_OUT, *, command: str = "
     with open(log, "a") as fh:
         fh.write(json.dumps({**rec, "event": "started"}) + "\n")
     t0 = time.perf_counter()
+    export = _TaskExport(cfg.store, out, export_every) if export_every is not None else None
     # the paper's store keeps the rows of earlier default parameters under the same labels on purpose: the tables
     # show one parameter set per estimator (drop_stale) and say when it is not today's, so runs that add the
     # current defaults beside old rows are expected here, not refused
     try:
         summary = run(cfg, retry_failed=retry_failed, progress=progress, label_conflict="warn",
-                      resume_from=resume_from, teacher_cache=teacher_cache)
+                      resume_from=resume_from, teacher_cache=teacher_cache, on_result=export)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the part's wall time is recorded all the same
         rec.update(event="interrupted", finished=utc_now(), wall_s=time.perf_counter() - t0,
                    load_after=load_average())
         with open(log, "a") as fh:
             fh.write(json.dumps(rec) + "\n")
+        if export is not None:
+            export.write()
         raise
+    if export is not None:
+        export.write()
     rec.update(event="finished", finished=utc_now(), wall_s=time.perf_counter() - t0, load_after=load_average(),
                planned=summary.planned, skipped=summary.skipped, imported=summary.imported, ok=summary.ok,
                failed=summary.failed)
     with open(log, "a") as fh:
         fh.write(json.dumps(rec) + "\n")
     return summary
+
+
+class _TaskExport:
+    """``on_result`` hook of :func:`run_plan`: rewrites ``out``'s per-task files from the store (read-only, beside
+    the running writer) at most every ``every`` seconds. A failed export is reported and the run goes on."""
+
+    def __init__(self, store: str | Path, out: Path, every: float):
+        if every <= 0:
+            raise ValueError(f"export_every must be positive seconds; got {every}.")
+        self.store, self.out, self.every = Path(store), out, every
+        self.last = time.monotonic()
+
+    def __call__(self, task, result) -> None:
+        if time.monotonic() - self.last >= self.every:
+            self.write()
+
+    def write(self) -> None:
+        self.last = time.monotonic()
+        if not self.store.exists():
+            return
+        try:
+            export_store(self.store, self.out)
+        except Exception as exc:  # noqa: BLE001 - the run's own results are safe in the store; say so and go on
+            print(f"warning: could not write the per-task files to {self.out} ({type(exc).__name__}: {exc}); "
+                  f"the tasks are in the store {self.store}", file=sys.stderr)
 
 
 def _adopt_part_records(log: Path, resume_from) -> None:

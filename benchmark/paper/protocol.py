@@ -37,6 +37,8 @@ ACIC2018_PAPER_MAX = 24
 #: Where the full run writes its outputs and keeps its store (relative to the working directory).
 DEFAULT_OUT = "results/paper"
 DEFAULT_STORE = "results/paper/store.sqlite"
+#: Seconds between rewrites of a part's per-task files (``--no-report``): what a killed part can lose at most.
+PART_EXPORT_SECONDS = 600
 #: Worker processes of the full run (``--n-jobs`` default); the committed budget projects with it.
 FULL_N_JOBS = 2
 

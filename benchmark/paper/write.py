@@ -26,7 +26,7 @@ from .measurements import measurements_markdown, read_measurements
 from .options import add_arguments
 from .plan import PaperPlan, build_plan, drop_stale, portable_paths, run_plan
 from .protocol import (DEFAULT_OUT, DEFAULT_STORE, FAMILIES, IHDP_FULL_REPLICATIONS, IHDP_REPLICATIONS, MAIN,
-                       REPORT_FAMILIES, SPLIT, SUBJECTS, WS_MAIN, compact)
+                       PART_EXPORT_SECONDS, REPORT_FAMILIES, SPLIT, SUBJECTS, WS_MAIN, compact)
 from .tables import (distributional_table, family_tables, format_family_table, iwdd_family, winrate_matrices,
                      with_robustness_family)
 
@@ -339,7 +339,8 @@ def cmd_paper(args: argparse.Namespace, command: str) -> int:
     if not args.report_only:
         cache = None if args.no_teacher_cache else (args.teacher_cache or f"{args.store}.teachers")
         summary = run_plan(plan, args.out, command=command, retry_failed=args.retry_failed,
-                           progress=not args.no_progress, resume_from=args.resume_from, teacher_cache=cache)
+                           progress=not args.no_progress, resume_from=args.resume_from, teacher_cache=cache,
+                           export_every=PART_EXPORT_SECONDS if args.no_report else None)
         print(summary)
     if args.no_report:
         return 0
