@@ -75,3 +75,28 @@ def test_every_builtin_estimator_names_an_existing_design_note():
         if not notes or not all((ROOT / n).is_file() for n in notes):
             missing[name] = notes
     assert not missing, f"modules whose docstring names no existing design note: {missing}"
+
+
+#: An absolute path of the machine that wrote a file (web addresses are removed first).
+MACHINE_PATH = re.compile(r"(?<![\w.~$/-])/(?:work|root|tmp|home|Users|mnt|srv|opt|var|data|scratch)/[\w.-]+")
+TEXT_SUFFIXES = (".md", ".csv", ".json", ".jsonl", ".html", ".txt", ".toml", ".svg")
+
+
+def machine_paths(text: str) -> list[str]:
+    return [m.group(0) for m in MACHINE_PATH.finditer(URL.sub("", text))]
+
+
+def test_machine_paths_finds_absolute_paths_but_not_relative_ones_or_addresses():
+    assert machine_paths("store: /work/main/.catebench/x.sqlite, see (/tmp/out)") == ["/work/main", "/tmp/out"]
+    assert machine_paths("results/paper/store.sqlite $CATEBENCH_DATA/acic2018 ~/data https://x.org/home/a "
+                         "a/tmp/b 2/home") == []
+
+
+def test_no_machine_paths_in_results_readme_or_docs():
+    """A reader runs the commands from a clone: the results, the README and the docs name no path of the machine
+    that made them."""
+    files = [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]
+    files += [p for p in (ROOT / "results").rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES
+              and not any(part.endswith(".teachers") for part in p.parts)]
+    found = {str(p.relative_to(ROOT)): sorted(set(machine_paths(p.read_text(errors="replace")))) for p in files}
+    assert {f: paths for f, paths in found.items() if paths} == {}
