@@ -574,3 +574,23 @@ def test_the_iwdd_study_takes_the_papers_ihdp_tasks():
     assert len(own) == 100 and set(study) - own <= fam and len(study) == 1300
     committed = pd.read_csv(ROOT / "results" / "iwdd_ihdp" / "tasks.csv")
     assert set(committed["key"]) == set(study) and (committed["status"] == "ok").all()
+
+
+def test_the_scope_names_the_code_of_every_part_that_ran_tasks_and_no_other(tmp_path):
+    from catebench.benchmark.paper.write import _scope
+
+    records = [
+        {"event": "started", "started": "a", "code": "killed1"},  # killed: no end record
+        {"event": "started", "started": "b", "code": "ran2"},
+        {"event": "finished", "started": "b", "code": "ran2", "ok": 3, "failed": 0},
+        {"event": "started", "started": "c", "code": "cut3"},
+        {"event": "interrupted", "started": "c", "code": "cut3"},
+        {"event": "started", "started": "d", "code": "report4"},
+        {"event": "finished", "started": "d", "code": "report4", "ok": 0, "failed": 0},  # found everything stored
+    ]
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    results = pd.DataFrame({"dataset": ["ihdp"], "replication": [1], "estimator": ["t-learner"], "status": ["ok"],
+                            "seed": [0], "n_fit": [598], "n_test": [149]})
+    text = _scope(results, [], tmp_path)
+    assert "code: `killed1`, `ran2`, `cut3` (" in text
+    assert "report4" not in text

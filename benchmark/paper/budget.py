@@ -85,8 +85,8 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
     tot_full = df["full_cpu_s"].sum(skipna=True) / n_jobs
     tot_rem = df["remaining_cpu_s"].sum(skipna=True) / n_jobs
     lines.append(f"- All families: full run ≈ **{hms(tot_full)}**, still to run ≈ **{hms(tot_rem)}** with {n_jobs} "
-                 "workers, at the load these times were measured under (see the runs below; an idle machine is "
-                 "several times faster).")
+                 "workers, assuming the load these times were measured under: the run's own workers on the machine's "
+                 "cores (see the load in the runs below).")
     if fin:
         lines += ["", "Runs recorded in `runs.jsonl` (wall time as measured; load = 1-minute load average of the 2-core "
                       "machine before / after; code = the commit whose code ran):", "", "| finished | wall | tasks ok / "
