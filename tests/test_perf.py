@@ -296,3 +296,30 @@ def test_relative_summaries_drop_machine_paths_and_keep_every_number(tmp_path):
     wall = (tmp_path / "board_wall.csv").read_text()
     assert "/a/b" not in wall and "(open .catebench/perf/r/report.html)" in wall
     assert relative_summaries(tmp_path) == []  # nothing left to rewrite
+
+
+def test_protocol_cost_pairs_methods_and_sums_each_comparison(tmp_path):
+    import pandas as pd
+
+    from studies import protocol_cost as pc
+
+    pairs = pc.method_pairs(["iwdd-rand", "iwdd-kl", "tarnet", "gone"], ["iwdd-rand", "iwdd-rand-ws", "iwdd-kl",
+                                                                        "tarnet", "new"])
+    assert pairs == {"iwdd-rand": "iwdd-rand-ws", "iwdd-kl": "iwdd-kl", "tarnet": "tarnet"}
+    out = tmp_path / "protocol"
+    out.mkdir()
+    rows = []
+    for s in (1, 2):
+        rows += [("old1", s, "iwdd-rand", "ok", 20.0), ("old1", s, "tarnet", "ok", 5.0),
+                 ("current", s, "iwdd-rand", "ok", 4.0), ("current", s, "iwdd-rand-ws", "ok", 10.0),
+                 ("current", s, "tarnet", "ok", 5.0), ("current", s, "release", "ok", 35.0)]
+    pd.DataFrame(rows, columns=["code", "setting", "estimator", "status", "task_s"]).to_csv(out / "tasks.csv",
+                                                                                            index=False)
+    pd.DataFrame([{"setting": s, "code": c, "wall_s": w, "cpu_s": w, "load_avg_1min": 1.0,
+                   "load_avg_1min_after": 1.0, "measured_utc": "x"} for s in (1, 2)
+                  for c, w in (("old1", 30.0), ("current", 60.0))]).to_csv(out / "runs.csv", index=False)
+    text = pc.summary("old1", out)
+    assert "| the whole protocol of each code | 2 -> 4 | 25 | 54 | **2.16x** (2.16-2.16) |" in text
+    assert "| the labels both register, by name | 2 | 25 | 9 | **0.36x**" in text
+    assert "| the same methods (old `iwdd-X` = current `iwdd-X-ws`) | 2 | 25 | 15 | **0.60x**" in text
+    assert "| process wall time" in text and "| 2.00x (2.00-2.00) |" in text
