@@ -101,8 +101,12 @@ def run(commit: str, settings: int, cache: Path, out: Path) -> pd.DataFrame:
 def method_pairs(old_labels, new_labels) -> dict[str, str]:
     """Old label -> the current label that runs the same method: ``iwdd-X`` -> ``iwdd-X-ws`` where that exists
     (the old ``iwdd-*`` labels were warm-started), every other label to itself."""
-    return {o: (f"{o}-ws" if o.startswith("iwdd-") and f"{o}-ws" in new_labels else o)
-            for o in old_labels if (f"{o}-ws" if o.startswith("iwdd-") and f"{o}-ws" in new_labels else o) in new_labels}
+    pairs = {}
+    for o in old_labels:
+        m = f"{o}-ws" if o.startswith("iwdd-") and f"{o}-ws" in new_labels else o
+        if m in new_labels:
+            pairs[o] = m
+    return pairs
 
 
 def summary(commit: str, out: Path) -> str:
