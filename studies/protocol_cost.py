@@ -7,8 +7,8 @@ already holds the settings before r, so only setting r runs), *at the same time*
 so both see the same machine load. The current tree shares one diffusion teacher per setting among the IWDD
 family (``--teacher-cache``), as ``catebench paper`` does; the old commit had no such cache.
 
-Recorded: each process's wall and CPU time per setting (``runs.csv``) and every task's fit + predict seconds from
-both stores (``tasks.csv``). ``summary.md`` compares, per setting, (1) the whole protocol of each code (every
+Recorded: each process's wall and CPU time per setting (``runs.csv``) and every task's seconds from both stores
+(``tasks.csv``: fit + predict + the draws for the distributional metrics, which both codes take). ``summary.md`` compares, per setting, (1) the whole protocol of each code (every
 label it registers), (2) the labels both register, by name, and (3) by method: the old commit's ``iwdd-*`` labels
 ran what is now the warm-started variant ``iwdd-*-ws`` (ours), so they are paired with it (``iwdd-kl`` has no
 warm-started counterpart and is paired by name).
@@ -21,6 +21,7 @@ The stores resume: a rerun finishes what is missing; ``--summary-only`` rewrites
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sqlite3
 import subprocess
@@ -89,10 +90,12 @@ def run(commit: str, settings: int, cache: Path, out: Path) -> pd.DataFrame:
     tasks = []
     for code in (commit, "current"):
         with sqlite3.connect(f"file:{_store(cache, code)}?mode=ro", uri=True) as con:
-            df = pd.read_sql("select estimator, replication, status, fit_seconds, predict_seconds from results", con)
-        tasks.append(df.assign(code=code))
+            df = pd.read_sql("select estimator, replication, status, fit_seconds, predict_seconds, metrics from results",
+                             con)
+        sample = df["metrics"].map(lambda m: float(json.loads(m or "{}").get("sample_seconds") or 0.0))
+        tasks.append(df.drop(columns="metrics").assign(code=code, sample_seconds=sample))
     t = pd.concat(tasks).rename(columns={"replication": "setting"})
-    t["task_s"] = (t["fit_seconds"] + t["predict_seconds"]).round(3)
+    t["task_s"] = (t["fit_seconds"] + t["predict_seconds"] + t["sample_seconds"]).round(3)
     t = t[["code", "setting", "estimator", "status", "task_s"]].sort_values(["code", "setting", "estimator"])
     t.to_csv(out / "tasks.csv", index=False)
     return pd.DataFrame(rows)
@@ -132,8 +135,8 @@ def summary(commit: str, out: Path) -> str:
              "`80/20-row-order`); per setting the old commit and the current tree ran at the same time, one process "
              "and one thread each, every label each registers; the current tree shares one teacher per setting "
              "within the IWDD family (`--teacher-cache`), as `catebench paper` does. Task seconds = fit + predict "
-             "as the runner records them (distributional sampling included where the code does it); a shared "
-             "teacher's training counts in the task that trained it.", ""]
+             "+ the draws for the distributional metrics, as the runner records them; a shared teacher's training "
+             "counts in the task that trained it.", ""]
     lines += ["| measured (UTC) | setting | code | wall s | CPU s | load before / after |", "|---|---|---|---|---|---|"]
     for r in runs.itertuples():
         lines.append(f"| {r.measured_utc} | {r.setting} | {r.code} | {r.wall_s:.0f} | {r.cpu_s:.0f} | "

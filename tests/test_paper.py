@@ -594,3 +594,15 @@ def test_the_scope_names_the_code_of_every_part_that_ran_tasks_and_no_other(tmp_
     text = _scope(results, [], tmp_path)
     assert "code: `killed1`, `ran2`, `cut3` (" in text
     assert "report4" not in text
+
+
+def test_the_budget_counts_the_distributional_draws_in_a_tasks_time(tmp_path):
+    from catebench.benchmark.paper.budget import budget
+
+    results = pd.DataFrame({"dataset": "ihdp", "replication": [1, 2, 3], "estimator": "diffusion-teacher",
+                            "status": "ok", "fit_seconds": 2.0, "predict_seconds": 1.0,
+                            "sample_seconds": [4.0, 4.0, np.nan]})
+    df, _ = budget(results, tmp_path, n_jobs=2, n18=None)
+    row = df[(df["family"] == "ihdp") & (df["estimator"] == "diffusion-teacher")].iloc[0]
+    assert row["median_task_s"] == 7.0  # median of 7, 7 and 3 (a task without draws counts 0 for them)
+    assert row["full_cpu_s"] == 7.0 * 100

@@ -16,15 +16,18 @@ __all__ = ["budget", "hms"]
 
 
 def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tuple[pd.DataFrame, str]:
-    """Measured per-fit times and the projected time of the full run (77 settings, every estimator, IHDP 10,
+    """Measured per-task times and the projected time of the full run (77 settings, every estimator, IHDP 1-100,
     ACIC 2018 as found, else the paper's 24) and of what remains.
 
-    Projection: per family and estimator, the median (fit + predict) seconds of its finished tasks times the
+    Projection: per family and estimator, the median task seconds (fit + predict + the draws for the
+    distributional metrics, ``sample_seconds``, where the estimator samples) of its finished tasks times the
     number of datasets of the full run, summed, divided by the workers (assumes perfect parallel efficiency on
     an otherwise idle machine; the measured times come from a shared machine, see the load in ``runs.jsonl``).
     """
     units = {"acic2016": N_ACIC2016, "acic2018": n18 or ACIC2018_PAPER_MAX, "ihdp": IHDP_FULL_REPLICATIONS}
-    ok = results[results["status"] == "ok"].assign(task_s=lambda d: d["fit_seconds"] + d["predict_seconds"])
+    ok = results[results["status"] == "ok"]
+    sample = ok["sample_seconds"].fillna(0.0) if "sample_seconds" in ok else 0.0
+    ok = ok.assign(task_s=ok["fit_seconds"] + ok["predict_seconds"] + sample)
     rows = []
     ests = sorted(set(results["estimator"].unique()) | set(ESTIMATORS.names()))  # never-run ones: "no timing"
     for fam, n_full in units.items():
@@ -38,7 +41,7 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
     df = pd.DataFrame(rows)
     runs = read_runs(out)
     fin = [r for r in runs if r.get("event") in ENDED]
-    lines = ["Median seconds per task (fit + predict on one dataset) as measured in this store, by family; `-` = not "
+    lines = ["Median seconds per task (fit + predict + distributional draws on one dataset) as measured in this store, by family; `-` = not "
              "measured yet (no finished task). Projection = median x datasets of the full run, summed over "
              f"estimators, divided by {n_jobs} workers, assuming perfect parallel efficiency.", "",
              "| estimator | " + " | ".join(f"{FAMILIES[f]} s/task" for f in units) + " |",
