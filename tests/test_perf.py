@@ -323,3 +323,22 @@ def test_protocol_cost_pairs_methods_and_sums_each_comparison(tmp_path):
     assert "| the labels both register, by name | 2 | 25 | 9 | **0.36x**" in text
     assert "| the same methods (old `iwdd-X` = current `iwdd-X-ws`) | 2 | 25 | 15 | **0.60x**" in text
     assert "| process wall time" in text and "| 2.00x (2.00-2.00) |" in text
+
+
+def test_teacher_sampler_samples_one_fitted_teacher_at_each_step_count_and_judges_the_tolerance():
+    import pandas as pd
+
+    from studies import teacher_sampler as ts
+
+    small = {"width": 16, "n_blocks": 1, "teacher_steps": 30, "teacher_patience": 25, "n_predict_samples": 4,
+             "device": "cpu"}
+    df = ts.measure([101], steps=(6, 3), params=small)
+    assert list(df["heun_steps"]) == [6, 3] and df["fit_s"].nunique() == 1  # one fit, two samplings
+    assert df["max_change_vs_first"].iloc[0] == 0 and df["max_change_vs_first"].iloc[1] > 0
+    assert (df[["predict_cpu_s", "sample_cpu_s"]] > 0).all().all()
+    rows = pd.DataFrame({"replication": [101, 101, 102, 102], "heun_steps": [50, 25, 50, 25], "fit_s": 1.0,
+                         "pehe_out": [1.0, 1.005, 2.0, 2.03], "pehe_in": 1.0, "crps_out": 1.0, "cov90_out": 0.9,
+                         "max_change_vs_first": [0.0, 0.1, 0.0, 0.1], "predict_cpu_s": [2.0, 1.0, 2.0, 1.0],
+                         "sample_cpu_s": [2.0, 1.0, 2.0, 1.0]})
+    table = [line for line in ts.summarize(rows, "cmd").splitlines() if line.startswith("| 25 |")]
+    assert table == ["| 25 | 49 | 1.5175 | 1.50% | 0.00% | 0.900 | 0.100 | 2.00 | 0.50 | no |"]
