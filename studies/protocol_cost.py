@@ -8,10 +8,11 @@ so both see the same machine load. The current tree shares one diffusion teacher
 family (``--teacher-cache``), as ``catebench paper`` does; the old commit had no such cache.
 
 Recorded: each process's wall and CPU time per setting (``runs.csv``) and every task's seconds from both stores
-(``tasks.csv``: fit + predict + the draws for the distributional metrics, which both codes take). ``summary.md`` compares, per setting, (1) the whole protocol of each code (every
-label it registers), (2) the labels both register, by name, and (3) by method: the old commit's ``iwdd-*`` labels
-ran what is now the warm-started variant ``iwdd-*-ws`` (ours), so they are paired with it (``iwdd-kl`` has no
-warm-started counterpart and is paired by name).
+(``tasks.csv``: fit + predict + the draws for the distributional metrics, which both codes take). ``summary.md``
+compares, per setting, (1) the whole protocol of each code (every label it registers), (2) the labels both
+register, by name, and (3) by method: the old commit's ``iwdd-*`` labels ran what is now the warm-started variant
+``iwdd-*-ws`` (ours), so they are paired with it (``iwdd-kl`` has no warm-started counterpart and is paired by
+name).
 
     python -m studies.protocol_cost --old-commit COMMIT --settings 3 --out results/perf/protocol
 

@@ -41,8 +41,8 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
     df = pd.DataFrame(rows)
     runs = read_runs(out)
     fin = [r for r in runs if r.get("event") in ENDED]
-    lines = ["Median seconds per task (fit + predict + distributional draws on one dataset) as measured in this store, by family; `-` = not "
-             "measured yet (no finished task). Projection = median x datasets of the full run, summed over "
+    lines = ["Median seconds per task (fit + predict + distributional draws on one dataset) as measured in this "
+             "store, by family; `-` = not measured yet (no finished task). Projection = median x datasets of the full run, summed over "
              f"estimators, divided by {n_jobs} workers, assuming perfect parallel efficiency.", "",
              "| estimator | " + " | ".join(f"{FAMILIES[f]} s/task" for f in units) + " |",
              "|---|" + "---|" * len(units)]
