@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Store", "StoreError", "StoreLocked", "TaskResult", "label_conflicts", "split_conflicting_labels",
-           "store_layout", "check_result_names", "describe_configuration", "SCHEMA_VERSION", "unpack_predictions"]
+           "store_layout", "check_result_names", "describe_configuration", "SCHEMA_VERSION", "unpack_predictions",
+           "task_seconds"]
 
 #: The layout this catebench reads and writes (the ``schema`` row of the ``meta`` table).
 SCHEMA_VERSION = "1"
@@ -485,6 +486,14 @@ class Store:
     @_sqlite_errors("read")
     def __len__(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+
+
+def task_seconds(results: pd.DataFrame) -> pd.Series:
+    """Per row of :meth:`Store.results` (or a ``tasks.csv``): the seconds the task spent in the estimator, fit
+    (tuning included) + predict + the draws for the distributional metrics (``sample_seconds``; 0 where the estimator
+    does not sample), as :meth:`Store.task_seconds` averages them."""
+    sample = results["sample_seconds"].fillna(0.0) if "sample_seconds" in results else 0.0
+    return results["fit_seconds"] + results["predict_seconds"] + sample
 
 
 def describe_configuration(target: str, params: str, dataset_params: str, split: str) -> str:

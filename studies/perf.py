@@ -518,14 +518,14 @@ def board_split(store_path: str) -> "Any":
     """Per estimator: tasks, sums of fit, predict and (generative estimators) sampling seconds, their total and its
     share, and the median fit + predict seconds per task, from a store. Unrounded (rounding each column apart would
     break total = fit + predict + sample); round when writing."""
-    from catebench.benchmark.store import Store
+    from catebench.benchmark.store import Store, task_seconds
 
     df = Store(store_path).results()
     df = df[df.status == "ok"].copy()
     # generative estimators are also sampled for the distributional metrics (stored as sample_seconds)
     df["sample_seconds"] = df["sample_seconds"].fillna(0.0) if "sample_seconds" in df else 0.0
     df["fit_predict_s"] = df["fit_seconds"] + df["predict_seconds"]
-    df["task_s"] = df["fit_predict_s"] + df["sample_seconds"]
+    df["task_s"] = task_seconds(df)
     g = df.groupby("estimator").agg(tasks=("key", "size"), fit_s_sum=("fit_seconds", "sum"),
                                     predict_s_sum=("predict_seconds", "sum"), sample_s_sum=("sample_seconds", "sum"),
                                     total_s_sum=("task_s", "sum"), total_s_median=("fit_predict_s", "median"))  # fmt: skip

@@ -22,9 +22,7 @@ The stores resume: a rerun finishes what is missing; ``--summary-only`` rewrites
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -88,15 +86,13 @@ def run(commit: str, settings: int, cache: Path, out: Path) -> pd.DataFrame:
                          "load_avg_1min_after": _load(), "measured_utc": _machine()["date_utc"]})  # fmt: skip
             print(rows[-1], flush=True)
             pd.DataFrame(rows).to_csv(csv_path, index=False)
+    from catebench.benchmark.store import Store, task_seconds
+
     tasks = []
     for code in (commit, "current"):
-        with sqlite3.connect(f"file:{_store(cache, code)}?mode=ro", uri=True) as con:
-            df = pd.read_sql("select estimator, replication, status, fit_seconds, predict_seconds, metrics from results",
-                             con)
-        sample = df["metrics"].map(lambda m: float(json.loads(m or "{}").get("sample_seconds") or 0.0))
-        tasks.append(df.drop(columns="metrics").assign(code=code, sample_seconds=sample))
+        df = Store(_store(cache, code), readonly=True).results()
+        tasks.append(df.assign(code=code, task_s=task_seconds(df).round(3)))
     t = pd.concat(tasks).rename(columns={"replication": "setting"})
-    t["task_s"] = (t["fit_seconds"] + t["predict_seconds"] + t["sample_seconds"]).round(3)
     t = t[["code", "setting", "estimator", "status", "task_s"]].sort_values(["code", "setting", "estimator"])
     t.to_csv(out / "tasks.csv", index=False)
     return pd.DataFrame(rows)

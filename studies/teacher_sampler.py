@@ -33,6 +33,7 @@ TOLERANCE = 0.01
 
 
 def measure(replications, steps=STEPS, label: str = "diffusion-teacher", params: dict | None = None) -> pd.DataFrame:
+    from catebench.benchmark.metrics import sqrt_pehe
     from catebench.benchmark.registry import ESTIMATORS
     from catebench.benchmark.runner import _distribution_scores, limit_threads, load_task_data
 
@@ -57,8 +58,8 @@ def measure(replications, steps=STEPS, label: str = "diffusion-teacher", params:
             eff = mu1 - mu0
             ref = eff if ref is None else ref
             rows.append({"replication": rep, "heun_steps": k, "fit_s": round(fit_s, 2),
-                         "pehe_in": float(np.sqrt(np.mean((eff[td.fit_idx] - tau[td.fit_idx]) ** 2))),
-                         "pehe_out": float(np.sqrt(np.mean((eff[td.test_idx] - tau[td.test_idx]) ** 2))),
+                         "pehe_in": sqrt_pehe(tau[td.fit_idx], eff[td.fit_idx]),
+                         "pehe_out": sqrt_pehe(tau[td.test_idx], eff[td.test_idx]),
                          "crps_out": dist["crps_out"], "cov90_out": dist["cov90_out"],
                          "max_change_vs_first": float(np.max(np.abs(eff - ref)) / np.std(tau)),
                          "predict_cpu_s": round(t1 - t0, 3), "sample_cpu_s": round(t2 - t1, 3)})  # fmt: skip
@@ -100,10 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "results" / "teacher_sampler")
     p.add_argument("--summary-only", action="store_true")
     a = p.parse_args(argv)
-    lo, _, hi = a.replications.partition("-")
-    reps = list(range(int(lo), int(hi or lo) + 1))
-    if min(reps) <= 100:
-        p.error("replications 1-100 are reported by the paper run; use development replications (101 and above)")
+    from catebench.benchmark.paper.protocol import parse_ranges
+
+    try:  # replications 1-100 are reported by the paper run
+        reps = parse_ranges(a.replications, 101, 10**6, "IHDP development replications")
+    except ValueError as exc:
+        p.error(str(exc))
     a.out.mkdir(parents=True, exist_ok=True)
     csv_path = a.out / "sampler.csv"
     if not a.summary_only:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..registry import ESTIMATORS
+from ..store import task_seconds
 from .protocol import ACIC2018_PAPER_MAX, FAMILIES, IHDP_FULL_REPLICATIONS, N_ACIC2016
 
 __all__ = ["budget", "hms"]
@@ -26,8 +27,7 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
     """
     units = {"acic2016": N_ACIC2016, "acic2018": n18 or ACIC2018_PAPER_MAX, "ihdp": IHDP_FULL_REPLICATIONS}
     ok = results[results["status"] == "ok"]
-    sample = ok["sample_seconds"].fillna(0.0) if "sample_seconds" in ok else 0.0
-    ok = ok.assign(task_s=ok["fit_seconds"] + ok["predict_seconds"] + sample)
+    ok = ok.assign(task_s=task_seconds(ok))
     rows = []
     ests = sorted(set(results["estimator"].unique()) | set(ESTIMATORS.names()))  # never-run ones: "no timing"
     for fam, n_full in units.items():
@@ -42,8 +42,9 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
     runs = read_runs(out)
     fin = [r for r in runs if r.get("event") in ENDED]
     lines = ["Median seconds per task (fit + predict + distributional draws on one dataset) as measured in this "
-             "store, by family; `-` = not measured yet (no finished task). Projection = median x datasets of the full run, summed over "
-             f"estimators, divided by {n_jobs} workers, assuming perfect parallel efficiency.", "",
+             "store, by family; `-` = not measured yet (no finished task). Projection = median x datasets of the "
+             f"full run, summed over estimators, divided by {n_jobs} workers, assuming perfect parallel efficiency.",
+             "",
              "| estimator | " + " | ".join(f"{FAMILIES[f]} s/task" for f in units) + " |",
              "|---|" + "---|" * len(units)]
     for e in ests:
@@ -100,13 +101,12 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
             lines.append(f"| {r['finished']} | {hms(r['wall_s'])} | {done_txt} | "
                          f"{r['n_jobs']} | {r['load_before'][0]:.1f} / {r['load_after'][0]:.1f} | "
                          f"{r.get('code', '?')} | `{r['command']}` |")
-    done = {r["started"] for r in fin}
-    open_runs = [r for r in runs if r.get("event") == "started" and r["started"] not in done]
-    if open_runs:
-        lines += ["", f"{len(open_runs)} recorded run(s) started without a finished record (stopped, killed or still "
+    unended = open_runs(runs)
+    if unended:
+        lines += ["", f"{len(unended)} recorded run(s) started without a finished record (stopped, killed or still "
                       "running); the tasks they finished are in the store and the same command resumes:", "",
                   "| started | workers | load | code | command |", "|---|---|---|---|---|"]
-        for r in open_runs:
+        for r in unended:
             lines.append(f"| {r['started']} | {r['n_jobs']} | {r['load_before'][0]:.1f} | {r.get('code', '?')} | "
                          f"`{r['command']}` |")
     return df, "\n".join(lines) + "\n"
@@ -114,6 +114,13 @@ def budget(results: pd.DataFrame, out: Path, n_jobs: int, n18: int | None) -> tu
 
 #: The events of ``runs.jsonl`` that close a part (its wall time is recorded).
 ENDED = ("finished", "interrupted")
+
+
+def open_runs(runs: list[dict]) -> list[dict]:
+    """The ``started`` records of ``runs`` (:func:`read_runs`) without a closing record (stopped, killed or still
+    running), oldest first."""
+    ended = {r["started"] for r in runs if r.get("event") in ENDED}
+    return [r for r in runs if r.get("event") == "started" and r["started"] not in ended]
 
 
 def read_runs(out: Path) -> list[dict]:

@@ -19,7 +19,7 @@ import pandas as pd
 from .. import html
 from ..report import coverage, leaderboard
 from ..store import Store
-from .budget import ENDED, budget, read_runs
+from .budget import budget, open_runs, read_runs
 from .claims import evaluate_subjects
 from .figures import fig_best, fig_distributions, fig_gradvar, fig_matrices, fig_speed, fig_toy
 from .measurements import measurements_markdown, read_measurements
@@ -242,12 +242,11 @@ def _scope(results: pd.DataFrame, notes, out: Path | None = None) -> str:
                      f"estimators, {len(sub)} tasks, {int((sub['status'] == 'ok').sum())} ok.")
     seeds = sorted(int(x) for x in results["seed"].unique())
     runs = read_runs(out) if out is not None else []
-    ended = {r["started"] for r in runs if r.get("event") in ENDED}
-    # The code of every part that may have run tasks: ended parts that ran some, or were interrupted, and parts
-    # started without an end record (killed); not a part that found every task already stored.
-    ran = [r for r in runs if (r.get("event") == "interrupted" or (r.get("event") == "finished" and
-                                                                     r.get("ok", 0) + r.get("failed", 0) > 0)
-                               or (r.get("event") == "started" and r.get("started") not in ended))]
+    # The code of every part that may have run tasks: parts that finished some, were interrupted, or have no end
+    # record (killed); not a part that found every task already stored.
+    unended = open_runs(runs)
+    ran = [r for r in runs if r in unended or r.get("event") == "interrupted"
+           or (r.get("event") == "finished" and r.get("ok", 0) + r.get("failed", 0) > 0)]
     codes = list(dict.fromkeys(r["code"] for r in ran if r.get("code")))
     lines.append(f"- One estimator seed per task (seed index {', '.join(map(str, seeds))}); split `{SPLIT}`; code: "
                  + (", ".join(f"`{c}`" for c in codes) + " (the commits recorded in `runs.jsonl`)" if codes
