@@ -7,7 +7,13 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["resolve_device", "local_torch_seed", "to_tensor", "adam"]
+__all__ = ["resolve_device", "local_torch_seed", "to_tensor", "adam", "CPU_SAMPLER_ROWS", "sampler_chunks"]
+
+#: Rows per chunk of an iterative sampler (many network calls on the same rows) on a CPU: a chunk's activations
+#: then stay in cache from one call to the next. On a 2-core AMD EPYC (2 MiB L2 per core) the 50-step Heun
+#: sampler of the teacher ran 1.8x faster at 4,096 rows than at 32,768 and 2.4x faster than at 65,536, with
+#: identical draws (``python -m studies.sampler_chunks``).
+CPU_SAMPLER_ROWS = 4096
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -41,6 +47,13 @@ def local_torch_seed(seed: int, device: torch.device) -> Iterator[torch.Generato
 
 def to_tensor(a, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(a, dtype=torch.float32, device=device)
+
+
+def sampler_chunks(n: int, device: torch.device) -> list[slice]:
+    """Row slices for an iterative sampler on ``device``: chunks of :data:`CPU_SAMPLER_ROWS` on a CPU, one slice
+    elsewhere (a GPU wants the largest batch). Each row's draw does not depend on the rows that share its chunk."""
+    step = CPU_SAMPLER_ROWS if torch.device(device).type == "cpu" else max(n, 1)
+    return [slice(i, i + step) for i in range(0, n, step)]
 
 
 def adam(params, **kwargs) -> torch.optim.Optimizer:

@@ -25,7 +25,7 @@ from torch import nn
 
 from ._generative import (EarlyStopping, GenerativeTorchBase, check_positive_float, check_positive_int, in_unit_chunks,
                           row_noise)
-from ._torch import local_torch_seed, to_tensor
+from ._torch import local_torch_seed, sampler_chunks, to_tensor
 from .base import Tags, seed_from
 
 __all__ = ["DiffPO", "quadratic_betas"]
@@ -288,6 +288,11 @@ class DiffPO(GenerativeTorchBase):
         posterior q(y_{k-1} | y_k, y0_hat) (Ho et al. 2020, Eq. 6-7). With ``n_sampling_steps <
         n_diffusion_steps`` the chain is respaced (Nichol and Dhariwal 2021): it visits tau_1 < ... < tau_M with
         abar'_i = abar(tau_i) and beta'_i = 1 - abar'_i / abar'_{i-1}, the network queried at tau_i."""
+        parts = [self._ancestral_rows(x[r], a[r], z0[r], noises[:, r]) for r in sampler_chunks(len(z0), x.device)]
+        return torch.cat(parts) if parts else z0.clone()
+
+    def _ancestral_rows(self, x: torch.Tensor, a: torch.Tensor, z0: torch.Tensor, noises: torch.Tensor) -> torch.Tensor:
+        """:meth:`_ancestral` on one chunk of rows (:func:`~catebench.estimators._torch.sampler_chunks`)."""
         dev = x.device
         _, _, abar_full = self._schedule(dev)
         taus = self._sampling_steps()

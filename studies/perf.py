@@ -547,6 +547,23 @@ def _old_tree(commit: str, cache: Path) -> Path:
     return tree
 
 
+def _code_entry(tree: Path) -> tuple[dict, str]:
+    """``(environment, module)`` that run the code of source tree ``tree`` with ``python -m module``. A tree from
+    before the namespace move runs as ``benchmark``; a later one as ``catebench.benchmark`` through a folder of
+    links (``<tree>-pkg/catebench/...``) placed before the installed package on the path."""
+    if tree == ROOT or "catebench.benchmark" not in (tree / "pyproject.toml").read_text():
+        return _child_env(tree), "catebench.benchmark" if tree == ROOT else "benchmark"
+    pkg = tree.with_name(tree.name + "-pkg")
+    for d in ("benchmark", "estimators", "datasets"):
+        link = pkg / "catebench" / d
+        if not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to((tree / d).resolve(), target_is_directory=True)
+    env = _child_env(tree)
+    env["PYTHONPATH"] = os.pathsep.join([str(pkg.resolve()), env["PYTHONPATH"]])
+    return env, "catebench.benchmark"
+
+
 def _reap_each(procs: dict) -> dict:
     """Wait for side-by-side processes ``{code: (Popen, start perf_counter, load, log)}``, reaping each when *it*
     ends (waiting for them in turn would count the first one's time in the second one's wall time); returns
@@ -579,8 +596,7 @@ def compare(commit: str, estimators, replications: int, cache: Path, csv_path: P
             if (rep, code) in done:
                 continue
             store = cache / f"compare-{code}-r{replications}.sqlite"
-            env = _child_env(tree)
-            module = "catebench.benchmark" if code == "current" else "benchmark"  # the old tree predates the namespace
+            env, module = _code_entry(tree)
             cmd = [sys.executable, "-m", module, "run", "default", "--estimators", ",".join(estimators),
                    "--replications", str(rep), "--n-jobs", "1", "--executor", "inline", "--store",
                    str(store.resolve()), "--no-progress"]  # fmt: skip
@@ -653,11 +669,10 @@ def board_wall(commit: str, estimators, replications: int, cache: Path) -> list[
         report = (cache / f"wall-{code}-r{replications}-report").resolve()
         shutil.rmtree(report, ignore_errors=True)
         py = shlex.quote(sys.executable)
-        mod = "catebench.benchmark" if code == "current" else "benchmark"  # the old tree predates the namespace
+        env, mod = _code_entry(tree)
         cmd = (f"{py} -m {mod} run default --estimators {shlex.quote(','.join(estimators))} --replications "
                f"{replications} --n-jobs 1 --executor inline --store {shlex.quote(str(store))} --no-progress && "
                f"{py} -m {mod} report --store {shlex.quote(str(store))} --out {shlex.quote(str(report))}")
-        env = _child_env(tree)
         log = open(cache / f"wall-{code}-r{replications}.log", "w")
         procs[code] = (subprocess.Popen(["sh", "-c", cmd], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tree),
                        time.perf_counter(), _load(), log)  # fmt: skip

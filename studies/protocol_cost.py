@@ -4,15 +4,16 @@ For each setting r = 1..R (causallib's bundled files, so offline; 4,802 rows x 8
 ``80/20-row-order`` as in ``catebench paper``), the old commit and the current tree each run every estimator they
 register on that setting, ``catebench run CONFIG --replications r --executor inline`` into their own store (which
 already holds the settings before r, so only setting r runs), *at the same time*, one process and one thread each,
-so both see the same machine load. The current tree shares one diffusion teacher per setting among the IWDD
-family (``--teacher-cache``), as ``catebench paper`` does; the old commit had no such cache.
+so both see the same machine load. A code that has ``--teacher-cache`` shares one diffusion teacher per setting
+among the IWDD family (its own cache), as ``catebench paper`` does.
 
 Recorded: each process's wall and CPU time per setting (``runs.csv``) and every task's seconds from both stores
-(``tasks.csv``: fit + predict + the draws for the distributional metrics, which both codes take). ``summary.md``
-compares, per setting, (1) the whole protocol of each code (every label it registers), (2) the labels both
-register, by name, and (3) by method: the old commit's ``iwdd-*`` labels ran what is now the warm-started variant
-``iwdd-*-ws`` (ours), so they are paired with it (``iwdd-kl`` has no warm-started counterpart and is paired by
-name).
+(``tasks.csv``: fit + predict + the draws for the distributional metrics, which both codes take, with each task's
+out-of-sample sqrt-PEHE, CRPS and prediction hash). ``summary.md`` compares, per setting, (1) the whole protocol of
+each code (every label it registers), (2) the labels both register, by name, and (3) by method: an old commit
+without ``iwdd-*-ws`` labels ran the warm-started variant under the names ``iwdd-*``, so those are paired with
+``iwdd-*-ws`` (``iwdd-kl`` has no warm-started counterpart and is paired by name). It also says whether the
+labels both register gave the same numbers (prediction hashes, largest differences of sqrt-PEHE and CRPS).
 
     python -m studies.protocol_cost --old-commit COMMIT --settings 3 --out results/perf/protocol
 
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from studies.perf import ROOT, _child_env, _load, _machine, _old_tree, _reap_each
+from studies.perf import ROOT, _code_entry, _load, _machine, _old_tree, _reap_each
 
 CONFIG = """name = "protocol_cost"
 seed = 0
@@ -66,14 +67,14 @@ def run(commit: str, settings: int, cache: Path, out: Path) -> pd.DataFrame:
         for code, tree in ((commit, old_tree), ("current", ROOT)):
             if (rep, code) in done:
                 continue
-            module = "catebench.benchmark" if code == "current" else "benchmark"  # the old tree predates the namespace
+            env, module = _code_entry(tree)
             cmd = [sys.executable, "-m", module, "run", str(config.resolve()), "--replications", str(rep),
                    "--n-jobs", "1", "--executor", "inline", "--store", str(_store(cache, code).resolve()),
                    "--no-progress"]  # fmt: skip
-            if code == "current":
-                cmd += ["--teacher-cache", str((cache / "teachers").resolve())]
+            if "--teacher-cache" in (tree / "benchmark" / "cli.py").read_text():  # as `catebench paper` does
+                cmd += ["--teacher-cache", str((cache / f"teachers-{code}").resolve())]
             log = open(cache / f"{code}-s{rep}.log", "w")
-            procs[code] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_child_env(tree), cwd=tree),
+            procs[code] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tree),
                            time.perf_counter(), _load(), log)  # fmt: skip
         ended = _reap_each(procs)
         for code, (proc, _t0, load, log) in procs.items():
@@ -93,20 +94,37 @@ def run(commit: str, settings: int, cache: Path, out: Path) -> pd.DataFrame:
         df = Store(_store(cache, code), readonly=True).results()
         tasks.append(df.assign(code=code, task_s=task_seconds(df).round(3)))
     t = pd.concat(tasks).rename(columns={"replication": "setting"})
-    t = t[["code", "setting", "estimator", "status", "task_s"]].sort_values(["code", "setting", "estimator"])
+    t = t[["code", "setting", "estimator", "status", "task_s", "pehe_out", "crps_out", "predictions_sha"]]
+    t = t.sort_values(["code", "setting", "estimator"])
     t.to_csv(out / "tasks.csv", index=False)
     return pd.DataFrame(rows)
 
 
 def method_pairs(old_labels, new_labels) -> dict[str, str]:
-    """Old label -> the current label that runs the same method: ``iwdd-X`` -> ``iwdd-X-ws`` where that exists
-    (the old ``iwdd-*`` labels were warm-started), every other label to itself."""
+    """Old label -> the current label that runs the same method: ``iwdd-X`` -> ``iwdd-X-ws`` where the current
+    code has that label and the old one has not (the old ``iwdd-*`` labels were then warm-started), every other
+    label to itself."""
     pairs = {}
     for o in old_labels:
-        m = f"{o}-ws" if o.startswith("iwdd-") and f"{o}-ws" in new_labels else o
+        ws = f"{o}-ws"
+        m = ws if o.startswith("iwdd-") and ws in new_labels and ws not in old_labels else o
         if m in new_labels:
             pairs[o] = m
     return pairs
+
+
+def same_numbers(old: pd.DataFrame, new: pd.DataFrame) -> str:
+    """One sentence: of the (setting, label) tasks both codes ran under the same label, how many have the same
+    prediction hash, and the largest absolute differences of out-of-sample sqrt-PEHE and CRPS."""
+    keys = ["setting", "estimator"]
+    m = old.merge(new, on=keys, suffixes=("_old", "_new"))
+    same = m["predictions_sha_old"] == m["predictions_sha_new"]
+    dp = (m["pehe_out_old"] - m["pehe_out_new"]).abs().max()
+    dc = (m["crps_out_old"] - m["crps_out_new"]).abs().max()
+    differ = sorted(m.loc[~same, "estimator"].unique())
+    return (f"Numbers: of the {len(m)} tasks both codes ran under the same label, {int(same.sum())} have the same "
+            f"prediction hash{' (different: ' + ', '.join(differ) + ')' if differ else ''}; the largest absolute "
+            f"difference of out-of-sample sqrt-PEHE is {dp:.3g} and of CRPS {dc:.3g}.")
 
 
 def summary(commit: str, out: Path) -> str:
@@ -130,8 +148,8 @@ def summary(commit: str, out: Path) -> str:
              f"{out.relative_to(ROOT) if out.is_absolute() and out.is_relative_to(ROOT) else out}`. Settings "
              f"{', '.join(map(str, settings))} (causallib's bundled files, 4,802 rows x 82 covariates, split "
              "`80/20-row-order`); per setting the old commit and the current tree ran at the same time, one process "
-             "and one thread each, every label each registers; the current tree shares one teacher per setting "
-             "within the IWDD family (`--teacher-cache`), as `catebench paper` does. Task seconds = fit + predict "
+             "and one thread each, every label each registers; a code with `--teacher-cache` shares one teacher per "
+             "setting within the IWDD family, as `catebench paper` does. Task seconds = fit + predict "
              "+ the draws for the distributional metrics, as the runner records them; a shared teacher's training "
              "counts in the task that trained it.", ""]
     lines += ["| measured (UTC) | setting | code | wall s | CPU s | load before / after |", "|---|---|---|---|---|---|"]
@@ -159,7 +177,10 @@ def summary(commit: str, out: Path) -> str:
     only_new = sorted(set(n.columns) - set(o.columns))
     only_old = sorted(set(o.columns) - set(n.columns))
     lines += ["", f"Labels only the current tree registers: {', '.join(only_new) or 'none'}; only the old commit: "
-              f"{', '.join(only_old) or 'none'}.", "", "Per label, median task seconds over the settings (old label "
+              f"{', '.join(only_old) or 'none'}."]
+    if "predictions_sha" in t.columns:
+        lines += ["", same_numbers(old, new)]
+    lines += ["", "Per label, median task seconds over the settings (old label "
               "paired with the current one that runs its method; `-` = not registered):", "",
               "| old label | old s | current label | current s | ratio |", "|---|---|---|---|---|"]
     om, nm = o.median(), n.median()

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from .._torch import adam
+from .._torch import adam, sampler_chunks
 
 __all__ = [
     "SIGMA_DATA", "P_MEAN", "P_STD", "SIGMA_MIN", "SIGMA_MAX", "RHO",
@@ -177,7 +177,8 @@ def heun_sample(model: EDMPrecond, cond: torch.Tensor, gen: torch.Generator | No
 
     Returns
     -------
-    (n,) float tensor of draws in the standardised outcome scale.
+    (n,) float tensor of draws in the standardised outcome scale. The rows are sampled in chunks
+    (:func:`catebench.estimators._torch.sampler_chunks`); a row's draw does not depend on the others.
     """
     if n_steps < 2:
         raise ValueError(f"n_steps must be >= 2; got {n_steps!r}.")
@@ -187,7 +188,14 @@ def heun_sample(model: EDMPrecond, cond: torch.Tensor, gen: torch.Generator | No
                                                                                   device=cond.device)])
     if eps is None:
         eps = torch.randn(n, generator=gen, device=cond.device, dtype=torch.float64)
-    x = eps.to(torch.float64) * t_steps[0]
+    out = [_heun(model, cond[rows], eps[rows].to(torch.float64) * t_steps[0], t_steps)
+           for rows in sampler_chunks(n, cond.device)]
+    return torch.cat(out) if out else eps.new_empty(0, dtype=torch.float32)
+
+
+def _heun(model: EDMPrecond, cond: torch.Tensor, x: torch.Tensor, t_steps: torch.Tensor) -> torch.Tensor:
+    """Heun's steps from x (float64, at sigma t_steps[0]) through the levels t_steps (last one 0)."""
+    n_steps = len(t_steps) - 1
     for i in range(n_steps):
         t_cur, t_next = t_steps[i], t_steps[i + 1]
         d_cur = (x - model(x.float(), t_cur.float(), cond).double()) / t_cur
