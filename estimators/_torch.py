@@ -10,9 +10,8 @@ import torch
 __all__ = ["resolve_device", "local_torch_seed", "to_tensor", "adam", "CPU_SAMPLER_ROWS", "sampler_chunks"]
 
 #: Rows per chunk of an iterative sampler (many network calls on the same rows) on a CPU: a chunk's activations
-#: then stay in cache from one call to the next. On a 2-core AMD EPYC (2 MiB L2 per core) the 50-step Heun
-#: sampler of the teacher ran 1.8x faster at 4,096 rows than at 32,768 and 2.4x faster than at 65,536, with
-#: identical draws (``python -m studies.sampler_chunks``).
+#: then stay in cache from one call to the next. Same draws as one chunk; side by side with whole-batch sampling on
+#: a 2-core machine, an ACIC 2016 task of the diffusion teacher took 0.75x the time (results/perf/sampler_chunks/).
 CPU_SAMPLER_ROWS = 4096
 
 

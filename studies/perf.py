@@ -707,7 +707,21 @@ def compare_table(commit: str, replications: int, cache: Path, runs) -> "Any":
         return None
     t = frames[0].merge(frames[1], on="estimator", how="outer")
     t["ratio_task_s"] = (t["task_s_current"] / t[f"task_s_{commit}"]).round(3)
+    same = _same_predictions(*(cache / f"compare-{code}-r{replications}.sqlite" for code in (commit, "current")))
+    t["same_predictions"] = t["estimator"].map(same).fillna(0).astype(int)
     return t
+
+
+def _same_predictions(old_store: Path, new_store: Path) -> dict:
+    """Per estimator: how many tasks (same dataset and replication) both stores hold with the same prediction
+    hash."""
+    from catebench.benchmark.store import Store
+    from catebench.benchmark.taskfile import with_digests
+
+    keys = ["dataset", "replication", "estimator"]
+    a, b = (with_digests(Store(p, readonly=True).results(), p)[keys + ["predictions_sha"]] for p in (old_store, new_store))
+    m = a.merge(b, on=keys)
+    return m[m["predictions_sha_x"] == m["predictions_sha_y"]].groupby("estimator").size().to_dict()
 
 
 # ---- summary ------------------------------------------------------------------------------------------------

@@ -88,10 +88,11 @@ def run(commit: str, settings: int, cache: Path, out: Path) -> pd.DataFrame:
             print(rows[-1], flush=True)
             pd.DataFrame(rows).to_csv(csv_path, index=False)
     from catebench.benchmark.store import Store, task_seconds
+    from catebench.benchmark.taskfile import with_digests
 
     tasks = []
     for code in (commit, "current"):
-        df = Store(_store(cache, code), readonly=True).results()
+        df = with_digests(Store(_store(cache, code), readonly=True).results(), _store(cache, code))
         tasks.append(df.assign(code=code, task_s=task_seconds(df).round(3)))
     t = pd.concat(tasks).rename(columns={"replication": "setting"})
     t = t[["code", "setting", "estimator", "status", "task_s", "pehe_out", "crps_out", "predictions_sha"]]

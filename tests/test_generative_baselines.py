@@ -129,6 +129,22 @@ def test_diffpo_common_random_numbers():
     assert var_diff < 0.5 * var_indep
 
 
+def test_diffpo_samples_in_row_chunks_with_the_draws_of_one_call(monkeypatch):
+    import catebench.estimators._torch as tt
+
+    X, t, y, *_ = design(200)
+    e = tiny(DiffPO, random_state=0).fit(X, t, y)
+    whole = e.sample(X[:30], 4)
+    rows = []
+    hook = e.net_.register_forward_hook(lambda m, args, out: rows.append(len(out)))
+    monkeypatch.setattr(tt, "CPU_SAMPLER_ROWS", 50)
+    chunked = e.sample(X[:30], 4)
+    hook.remove()
+    assert max(rows) == 50 and len(rows) > len(e._sampling_steps())  # 240 rows (30 units x 4 draws x 2 arms)
+    for a, b in zip(whole, chunked):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6)
+
+
 def test_cevae_binary_columns_detected():
     X, t, y, *_ = design(200)
     Xb = np.column_stack([X, (X[:, 0] > 0).astype(float)])

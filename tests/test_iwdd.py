@@ -85,6 +85,28 @@ def test_teacher_output_depends_on_x_and_t():
     assert not torch.allclose(d1, est.teacher_(y, 0.5, make_condition(x, 1 - z)), atol=1e-5)
 
 
+def test_heun_sampler_runs_in_row_chunks_on_cpu_with_the_draws_of_one_call(monkeypatch):
+    """Cache-sized chunks (sampler_chunks): the network never sees more rows than a chunk, and the draws equal those
+    of one call over all rows."""
+    import catebench.estimators._torch as tt
+
+    est, X = _fitted()
+    x = torch.as_tensor((X[:50] - est.x_mean_) / est.x_scale_, dtype=torch.float32)
+    cond = make_condition(x, (torch.arange(50) % 2).float())
+    eps = torch.randn(50, generator=torch.Generator().manual_seed(0))
+    whole = heun_sample(est.teacher_, cond, None, n_steps=5, eps=eps)
+    rows = []
+    hook = est.teacher_.register_forward_hook(lambda m, args, out: rows.append(len(out)))
+    monkeypatch.setattr(tt, "CPU_SAMPLER_ROWS", 16)
+    chunked = heun_sample(est.teacher_, cond, None, n_steps=5, eps=eps)
+    hook.remove()
+    assert max(rows) == 16 and len(rows) == 4 * (2 * 5 - 1)
+    torch.testing.assert_close(chunked, whole, rtol=1e-6, atol=1e-6)
+    assert [len(heun_sample(est.teacher_, cond[:k], None, n_steps=3, eps=eps[:k])) for k in (0, 1)] == [0, 1]
+    assert [(s.start, s.stop) for s in tt.sampler_chunks(40, torch.device("cpu"))] == [(0, 16), (16, 32), (32, 48)]
+    assert len(tt.sampler_chunks(40, torch.device("cuda"))) == 1  # a GPU takes the whole batch
+
+
 def test_distinct_noise_levels_give_distinct_embeddings():
     emb = NoiseEmbedding(32)
     sigmas = torch.cat([karras_sigmas(torch.linspace(0, 1, 50)), torch.tensor([0.50, 0.51, 0.5001])])
