@@ -879,15 +879,19 @@ def write_summary(out: Path, cache: Path | None = None) -> str:
             c_old = float(runs[runs.code != "current"]["cpu_s"].sum()) if runs is not None else float("nan")
             c_new = float(runs[runs.code == "current"]["cpu_s"].sum()) if runs is not None else float("nan")
             m = (_as_list(meta.get("compare")) or [{}])[-1]
-            lines += ["", f"`task_s`: fit + predict (+ sampling for the distributional metrics, which only the current "
-                      f"code does, for generative estimators) seconds summed over the tasks of IHDP replications "
+            lines += ["", f"`task_s`: fit + predict (+ the draws for the distributional metrics, where a code records "
+                      f"their seconds) seconds summed over the tasks of IHDP replications "
                       f"1-{m.get('replications', '?')}, `catebench run default --estimators ALL --executor inline` per "
                       f"replication and code, old and current at the same time (`compare_runs.csv`: wall time, CPU time "
                       f"and load of each run). Sum over the {len(both)} estimators: "
                       f"{tot_old:.1f} s (old) vs {tot_new:.1f} s (current) = **{tot_new / tot_old:.2f}x**; wall time "
                       f"of the runs (interpreter and imports included, no report) {w_old:.1f} s vs "
                       f"{w_new:.1f} s = **{w_new / w_old:.2f}x**; their CPU time (what a quiet machine's wall time "
-                      f"would be, one thread) {c_old:.1f} s vs {c_new:.1f} s = **{c_new / c_old:.2f}x**.", ""]  # fmt: skip
+                      f"would be, one thread) {c_old:.1f} s vs {c_new:.1f} s = **{c_new / c_old:.2f}x**. The date "
+                      f"and load in the command line above are those of its last invocation; a resumed one runs only "
+                      f"what is missing, and each run's own date and load are in `compare_runs.csv`."
+                      + (" `same_predictions`: tasks of the estimator whose predictions have the same hash in both "
+                         "codes." if "same_predictions" in t.columns else ""), ""]  # fmt: skip
     if (out / "board_wall.csv").exists():
         w = pd.read_csv(out / "board_wall.csv")
         m = (_as_list(meta.get("wall")) or [{}])[-1]
