@@ -10,9 +10,10 @@ import torch
 __all__ = ["resolve_device", "local_torch_seed", "to_tensor", "adam", "CPU_SAMPLER_ROWS", "sampler_chunks"]
 
 #: Rows per chunk of an iterative sampler (many network calls on the same rows) on a CPU: a chunk's activations
-#: then stay in cache from one call to the next. Same draws as one chunk; side by side with whole-batch sampling on
-#: a 2-core machine, an ACIC 2016 task of the diffusion teacher took 0.75x the time (results/perf/sampler_chunks/).
-CPU_SAMPLER_ROWS = 4096
+#: then stay in cache from one call to the next. Same draws at every chunk size. Chosen by the sweep in
+#: results/perf/sampler_chunks/sweep (``python -m studies.sampler_chunks``): 2,048 rows was fastest for the diffusion
+#: teacher's Heun sampler (0.67-0.76x the whole batch) and 1.05x DiffPO's fastest (4,096 rows).
+CPU_SAMPLER_ROWS = 2048
 
 
 def resolve_device(device: str | None) -> torch.device:

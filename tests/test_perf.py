@@ -342,3 +342,22 @@ def test_teacher_sampler_samples_one_fitted_teacher_at_each_step_count_and_judge
                          "sample_cpu_s": [2.0, 1.0, 2.0, 1.0]})
     table = [line for line in ts.summarize(rows, "cmd").splitlines() if line.startswith("| 25 |")]
     assert table == ["| 25 | 49 | 1.5175 | 1.50% | 0.00% | 0.900 | 0.100 | 2.00 | 0.50 | no |"]
+
+
+def test_sampler_chunk_sweep_reports_medians_against_the_whole_batch_and_flags_differing_draws():
+    import pandas as pd
+
+    from studies import sampler_chunks as sc
+
+    def rows(label, procs, chunk, seconds, sha="a"):
+        return [{"label": label, "processes": procs, "process": 0, "chunk": chunk, "repeat": r, "seconds": s,
+                 "draws_sha256": sha, "load_before": 0.5} for r, s in enumerate(seconds)]
+
+    df = pd.DataFrame(rows("teacher", 1, 512, [3.0, 1.0, 2.0]) + rows("teacher", 1, 0, [4.0, 4.0, 5.0])
+                      + rows("diffpo", 1, 512, [2.0]) + rows("diffpo", 1, 0, [1.0], sha="b"))
+    text = sc.summarize(df, "cmd", units=4, draws=2, current=512)
+    assert "| teacher | 1 | 2.00 s (0.50x) | 4.00 s (1.00x) | 512 rows |" in text
+    assert "| diffpo | 1 | 2.00 s (2.00x) | 1.00 s (1.00x) | whole batch |" in text
+    assert "diffpo: 2 different results (a defect)" in text and "teacher: the same bytes" in text
+    with pytest.raises(SystemExit):
+        sc.main(["--sizes", "256,512"])  # no whole batch to compare with
