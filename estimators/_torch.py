@@ -13,7 +13,8 @@ __all__ = ["resolve_device", "local_torch_seed", "to_tensor", "adam", "CPU_SAMPL
 #: then stay in cache from one call to the next. Same draws at every chunk size. Chosen by the sweep in
 #: results/perf/sampler_chunks/sweep (``python -m studies.sampler_chunks``): 2,048 rows was fastest for the diffusion
 #: teacher's Heun sampler (0.67-0.76x the whole batch) and 1.05x DiffPO's fastest (4,096 rows). Whole tasks barely
-#: notice the change from 4,096: 0.99x per ACIC 2016 setting, side by side (results/perf/sampler_chunks/protocol_2048).
+#: notice the change from 4,096, side by side: 0.99x per ACIC 2016 setting (results/perf/sampler_chunks/protocol_2048),
+#: 0.96x for IHDP's diffusion labels (results/perf/sampler_chunks/ihdp_2048).
 CPU_SAMPLER_ROWS = 2048
 
 
